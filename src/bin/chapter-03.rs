@@ -1,0 +1,102 @@
+//! Chapter 3 — Cleaning: turn the raw logos into a clean, augmented training set.
+//!
+//! With no arguments: unpack the vendored logos if needed (chapter 2's offline default), clean
+//! them to 64×64, triple them by augmentation, and write the report and previews under
+//! `data/processed/64px/`.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Parser;
+use logogan::data::augment::{AugmentConfig, Variant};
+use logogan::data::clean::CleanConfig;
+use logogan::data::pipeline::{build_dataset, DatasetConfig};
+use logogan::paths::{display_path, DataLayout};
+
+/// Clean the raw logos (SVG → PNG, white background, no words, no near-duplicates, square,
+/// resized) and augment them (mirror + recolour) into the training set.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Args {
+    /// Output image size in pixels: 32, 64 or 128.
+    #[arg(long, default_value_t = 64)]
+    size: u32,
+    /// Data folder (vendored archives, raw/, processed/). Default: $LOGOGAN_DATA_DIR or data/.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Augmented copies of each clean image (comma-separated: mirror, recolour, mirror-recolour).
+    #[arg(long, value_delimiter = ',', default_value = "mirror,recolour")]
+    variants: Vec<Variant>,
+    /// Only clean; do not augment.
+    #[arg(long)]
+    no_augment: bool,
+    /// Seed of the augmentation's random colours and of the preview's sample.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Drop images with more than this many letter-like shapes in a row (the text heuristic).
+    #[arg(long, default_value_t = CleanConfig::default().max_glyphs_in_row)]
+    max_glyphs_in_row: usize,
+    /// Near-duplicate threshold: hash bits (of 256) that may differ.
+    #[arg(long, default_value_t = CleanConfig::default().max_duplicate_distance)]
+    max_duplicate_distance: u32,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let layout = args.data_dir.map(DataLayout::new).unwrap_or_default();
+    let cfg = DatasetConfig {
+        clean: CleanConfig {
+            image_size: args.size,
+            max_glyphs_in_row: args.max_glyphs_in_row,
+            max_duplicate_distance: args.max_duplicate_distance,
+            ..CleanConfig::default()
+        },
+        augment: (!args.no_augment).then(|| AugmentConfig {
+            variants: args.variants.clone(),
+            seed: args.seed,
+        }),
+    };
+    let report = build_dataset(&layout, &cfg, true)?;
+
+    for source in &report.unpacked {
+        let state = if source.already_done {
+            "already unpacked"
+        } else {
+            "unpacked"
+        };
+        println!("{:<20} {:>5} SVGs ({state})", source.id, source.total);
+    }
+    println!(
+        "\nCleaning ({} px): {:.1} s",
+        args.size, report.clean.seconds
+    );
+    print!("{}", report.clean.table());
+    println!(
+        "\n{} clean images in {}",
+        report.clean.kept,
+        display_path(&report.clean.clean_dir)
+    );
+    if let Some(aug) = &report.augment {
+        println!(
+            "{} training images (×{}) in {} ({:.1} s)",
+            aug.written,
+            1 + args.variants.len(),
+            display_path(&report.train_dir),
+            report.seconds_augment
+        );
+    }
+    let processed = layout.processed(args.size);
+    println!("report : {}", display_path(&processed.join("report.csv")));
+    println!("preview: {}", display_path(&report.preview_clean));
+    if let Some(p) = &report.preview_augment {
+        println!("preview: {}", display_path(p));
+    }
+    println!(
+        "data steps took {:.1} s (unpack {:.1} s, clean {:.1} s, augment {:.1} s)",
+        report.seconds_unpack + report.clean.seconds + report.seconds_augment,
+        report.seconds_unpack,
+        report.clean.seconds,
+        report.seconds_augment
+    );
+    Ok(())
+}

@@ -16,7 +16,7 @@ use logogan::paths::{display_path, DataLayout};
 /// Clean the raw logos (SVG → PNG, white background, no words, no near-duplicates, square,
 /// resized) and augment them (mirror + recolour) into the training set.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about = None)]
+#[command(version)]
 struct Args {
     /// Output image size in pixels: 32, 64 or 128.
     #[arg(long, default_value_t = 64)]

@@ -1,1 +1,476 @@
+//! Chapter 2's downloader: fetch the images listed in an `items.csv`, concurrently and politely,
+//! into one folder, resumably.
+//!
+//! * Every response is identified by its bytes ([`sniff`]): PNG, JPEG, GIF, WebP or SVG are kept,
+//!   anything else is refused with what it looked like.
+//! * Files are named by the SHA-256 of their content (`<first 20 hex digits>.<ext>`). No URL,
+//!   header or CSV cell ever becomes part of a path, so nothing can be written outside the
+//!   output folder, and two URLs serving the same bytes give one file.
+//! * `downloads.csv` in the output folder logs one row per URL as it finishes (flushed at once).
+//!   A second run skips URLs already `ok`, `duplicate` or `refused`, and retries `failed` ones.
+//! * Transient failures (timeouts, connection errors, 5xx, 429) are retried with exponential
+//!   backoff (or the server's `Retry-After`, up to a minute); 404s and refusals are not.
 
+use std::collections::{HashMap, HashSet};
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use url::Url;
+
+use super::format::sniff;
+use super::http::{FetchError, HttpClient, RedirectPolicy, USER_AGENT};
+use crate::error::{Error, IoResultExt, Result};
+use crate::fsutil::{sha256_hex, write_atomic};
+
+/// Settings of a download run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DownloadConfig {
+    pub out_dir: PathBuf,
+    /// Downloads in flight at once.
+    pub jobs: usize,
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    /// Extra attempts after a transient failure.
+    pub retries: u32,
+    /// First backoff; doubled after each failed attempt.
+    pub backoff: Duration,
+    /// Larger bodies are refused.
+    pub max_bytes: u64,
+    /// Follow redirects to other hosts (off: such redirects are refused).
+    pub cross_host_redirects: bool,
+    pub user_agent: String,
+}
+
+impl DownloadConfig {
+    pub fn new(out_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            out_dir: out_dir.into(),
+            jobs: 4,
+            timeout: Duration::from_secs(30),
+            retries: 3,
+            backoff: Duration::from_millis(500),
+            max_bytes: 10 << 20,
+            cross_host_redirects: false,
+            user_agent: USER_AGENT.to_string(),
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.jobs == 0 {
+            return Err(Error::config("jobs", "must be at least 1"));
+        }
+        if self.max_bytes == 0 {
+            return Err(Error::config("max_bytes", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// Outcome of one URL, as logged in `downloads.csv`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Saved as a new file.
+    Ok,
+    /// Same bytes as a file already saved.
+    Duplicate,
+    /// Will not work on retry: 404, too large, not an image, bad URL.
+    Refused,
+    /// Gave up after retries on a transient error; the next run tries again.
+    Failed,
+}
+
+impl Status {
+    /// Whether a later run should leave this URL alone.
+    pub fn is_done(self) -> bool {
+        !matches!(self, Status::Failed)
+    }
+}
+
+/// One row of `downloads.csv`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DownloadRecord {
+    pub url: String,
+    pub title: String,
+    pub page: String,
+    pub status: Status,
+    /// File name inside the output folder (for `ok` and `duplicate`).
+    pub file: String,
+    pub sha256: String,
+    pub bytes: u64,
+    pub format: String,
+    pub reason: String,
+}
+
+/// One row to fetch, read from `items.csv`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wanted {
+    /// 1-based line number in the CSV, for messages.
+    pub line: usize,
+    pub url: String,
+    pub title: String,
+    pub page: String,
+}
+
+/// Read the rows of an items CSV. Accepts the spider's `image_url,title,page` and the original
+/// project's tab-separated file; the URL column may be called `image_url`, `url`, `image_urls`
+/// or `src`. Missing optional columns are left empty.
+pub fn read_wanted(path: &Path) -> Result<Vec<Wanted>> {
+    let text = std::fs::read_to_string(path).at(path)?;
+    let first_line = text.lines().next().unwrap_or_default();
+    let delimiter = if first_line.contains('\t') {
+        b'\t'
+    } else {
+        b','
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let headers: Vec<String> = reader
+        .headers()?
+        .iter()
+        .map(|h| h.trim().to_lowercase())
+        .collect();
+    let column = |names: &[&str]| headers.iter().position(|h| names.contains(&h.as_str()));
+    let url_col = column(&["image_url", "url", "image_urls", "src"]).ok_or_else(|| {
+        Error::bad_input(
+            path,
+            format!("no URL column: the header is {headers:?}, expected one of image_url, url, image_urls, src"),
+        )
+    })?;
+    let title_col = column(&["title", "name"]);
+    let page_col = column(&["page", "page_url"]);
+    let mut out = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 2;
+        let record = record.map_err(|e| Error::bad_input(path, format!("line {line}: {e}")))?;
+        let get = |c: Option<usize>| {
+            c.and_then(|c| record.get(c))
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        };
+        out.push(Wanted {
+            line,
+            url: get(Some(url_col)),
+            title: get(title_col),
+            page: get(page_col),
+        });
+    }
+    Ok(out)
+}
+
+/// Read `downloads.csv`; rows that cannot be parsed (a line cut short by a crash) are skipped.
+/// The last row for a URL wins.
+pub fn read_log(path: &Path) -> Result<HashMap<String, DownloadRecord>> {
+    let mut map = HashMap::new();
+    if !path.exists() {
+        return Ok(map);
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .map_err(|e| Error::bad_input(path, e.to_string()))?;
+    for record in reader.deserialize::<DownloadRecord>().flatten() {
+        map.insert(record.url.clone(), record);
+    }
+    Ok(map)
+}
+
+/// Counts of a download run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DownloadSummary {
+    pub requested: usize,
+    /// Already done by an earlier run, skipped.
+    pub skipped: usize,
+    pub counts: HashMap<Status, usize>,
+    /// `"line N: url: reason"` for every refused or failed row of this run.
+    pub problems: Vec<String>,
+}
+
+impl DownloadSummary {
+    pub fn count(&self, status: Status) -> usize {
+        self.counts.get(&status).copied().unwrap_or(0)
+    }
+}
+
+/// Name of the log file in the output folder.
+pub const LOG_FILE: &str = "downloads.csv";
+
+/// Download every row of `items` into `cfg.out_dir`.
+pub fn download_all(
+    items: &[Wanted],
+    cfg: &DownloadConfig,
+    progress: &indicatif::ProgressBar,
+) -> Result<DownloadSummary> {
+    cfg.validate()?;
+    std::fs::create_dir_all(&cfg.out_dir).at(&cfg.out_dir)?;
+    let log_path = cfg.out_dir.join(LOG_FILE);
+    let previous = read_log(&log_path)?;
+    // A file that an earlier `ok` row names but that has gone missing is fetched again.
+    let is_done = |r: &DownloadRecord| {
+        r.status.is_done() && (r.file.is_empty() || cfg.out_dir.join(&r.file).exists())
+    };
+    let known_hashes: HashMap<String, String> = previous
+        .values()
+        .filter(|r| r.status == Status::Ok && cfg.out_dir.join(&r.file).exists())
+        .map(|r| (r.sha256.clone(), r.file.clone()))
+        .collect();
+
+    let mut summary = DownloadSummary {
+        requested: items.len(),
+        ..Default::default()
+    };
+    let mut todo = Vec::new();
+    let mut queued = HashSet::new();
+    for item in items {
+        match previous.get(&item.url) {
+            Some(r) if is_done(r) => summary.skipped += 1,
+            _ if !queued.insert(item.url.clone()) => summary.skipped += 1,
+            _ => todo.push(item),
+        }
+    }
+
+    let new_log = !log_path.exists();
+    let mut log_file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .at(&log_path)?;
+    if new_log {
+        writeln!(
+            log_file,
+            "url,title,page,status,file,sha256,bytes,format,reason"
+        )
+        .at(&log_path)?;
+    }
+    let log = Mutex::new(
+        csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(log_file),
+    );
+    let hashes = Mutex::new(known_hashes);
+    let client = HttpClient::new(cfg.timeout, &cfg.user_agent);
+    let next = AtomicUsize::new(0);
+    let results = Mutex::new(Vec::new());
+    progress.set_length(todo.len() as u64);
+
+    std::thread::scope(|scope| {
+        for _ in 0..cfg.jobs.min(todo.len().max(1)) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = todo.get(i) else { break };
+                let record = download_one(item, cfg, &client, &hashes);
+                let logged = {
+                    let mut log = log.lock().expect("poisoned");
+                    log.serialize(&record)
+                        .and_then(|_| log.flush().map_err(csv::Error::from))
+                };
+                progress.inc(1);
+                results
+                    .lock()
+                    .expect("poisoned")
+                    .push((item.line, record, logged.err()));
+            });
+        }
+    });
+    progress.finish_and_clear();
+
+    let mut results = results.into_inner().expect("poisoned");
+    results.sort_by_key(|(line, _, _)| *line);
+    for (line, record, log_error) in results {
+        if let Some(e) = log_error {
+            return Err(Error::bad_input(
+                &log_path,
+                format!("could not log line {line}: {e}"),
+            ));
+        }
+        *summary.counts.entry(record.status).or_default() += 1;
+        if matches!(record.status, Status::Refused | Status::Failed) {
+            summary
+                .problems
+                .push(format!("line {line}: {}: {}", record.url, record.reason));
+        }
+    }
+    Ok(summary)
+}
+
+fn download_one(
+    item: &Wanted,
+    cfg: &DownloadConfig,
+    client: &HttpClient,
+    hashes: &Mutex<HashMap<String, String>>,
+) -> DownloadRecord {
+    let mut record = DownloadRecord {
+        url: item.url.clone(),
+        title: item.title.clone(),
+        page: item.page.clone(),
+        status: Status::Refused,
+        file: String::new(),
+        sha256: String::new(),
+        bytes: 0,
+        format: String::new(),
+        reason: String::new(),
+    };
+    let url = match Url::parse(&item.url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => u,
+        Ok(u) => {
+            record.reason = format!("not an http(s) URL (scheme `{}`)", u.scheme());
+            return record;
+        }
+        Err(e) => {
+            record.reason = format!("not a valid URL: {e}");
+            return record;
+        }
+    };
+    let policy = if cfg.cross_host_redirects {
+        RedirectPolicy::Any
+    } else {
+        RedirectPolicy::SameHost
+    };
+    let mut attempt = 0;
+    let fetched = loop {
+        match client.get(&url, cfg.max_bytes, policy) {
+            Ok(f) => break f,
+            Err(e) if e.is_transient() && attempt < cfg.retries => {
+                let wait = match &e {
+                    FetchError::Status {
+                        retry_after: Some(s),
+                        ..
+                    } => Duration::from_secs((*s).min(60)),
+                    _ => cfg.backoff * 2u32.pow(attempt),
+                };
+                std::thread::sleep(wait);
+                attempt += 1;
+            }
+            Err(e) => {
+                record.status = if e.is_transient() {
+                    Status::Failed
+                } else {
+                    Status::Refused
+                };
+                record.reason = if attempt > 0 {
+                    format!("{e} (after {} attempts)", attempt + 1)
+                } else {
+                    e.to_string()
+                };
+                return record;
+            }
+        }
+    };
+    record.bytes = fetched.body.len() as u64;
+    let format = match sniff(&fetched.body) {
+        Ok(f) => f,
+        Err(what) => {
+            record.reason = format!("not an image: {what}");
+            return record;
+        }
+    };
+    record.format = format.to_string();
+    let sha = sha256_hex(&fetched.body);
+    let name = format!("{}.{}", &sha[..20], format.extension());
+    record.sha256 = sha.clone();
+    // Claim the hash first, so two threads fetching the same bytes write one file.
+    let existing = {
+        let mut hashes = hashes.lock().expect("poisoned");
+        match hashes.get(&sha) {
+            Some(file) => Some(file.clone()),
+            None => {
+                hashes.insert(sha.clone(), name.clone());
+                None
+            }
+        }
+    };
+    if let Some(file) = existing {
+        record.status = Status::Duplicate;
+        record.file = file;
+        record.reason = "same content as an earlier download".into();
+        return record;
+    }
+    match write_atomic(&cfg.out_dir.join(&name), &fetched.body) {
+        Ok(()) => {
+            record.status = Status::Ok;
+            record.file = name;
+        }
+        Err(e) => {
+            hashes.lock().expect("poisoned").remove(&sha);
+            record.status = Status::Failed;
+            record.reason = e.to_string();
+        }
+    }
+    record
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_spider_csv_and_tab_separated_seed_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let spider = dir.path().join("items.csv");
+        std::fs::write(
+            &spider,
+            "image_url,title,page\nhttp://h/a.png,\"A, Inc.\",http://h/list\n",
+        )
+        .unwrap();
+        let rows = read_wanted(&spider).unwrap();
+        assert_eq!(rows[0].url, "http://h/a.png");
+        assert_eq!(rows[0].title, "A, Inc.");
+        assert_eq!(rows[0].line, 2);
+
+        let seed = dir.path().join("seed.csv");
+        std::fs::write(&seed, "name\timage_urls\nAcme\thttp://h/b.svg\nShort\n").unwrap();
+        let rows = read_wanted(&seed).unwrap();
+        assert_eq!(
+            (rows[0].title.as_str(), rows[0].url.as_str()),
+            ("Acme", "http://h/b.svg")
+        );
+        assert_eq!(
+            rows[1].url, "",
+            "a short row gives an empty URL, refused later with its line"
+        );
+
+        let bad = dir.path().join("bad.csv");
+        std::fs::write(&bad, "link,title\nx,y\n").unwrap();
+        let err = read_wanted(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("bad.csv") && err.contains("no URL column"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn log_survives_a_torn_last_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join(LOG_FILE);
+        std::fs::write(
+            &log,
+            "url,title,page,status,file,sha256,bytes,format,reason\n\
+             http://h/a,A,,ok,a.png,ab,3,png,\n\
+             http://h/b,B,,failed,,,0,,timed out\n\
+             http://h/b,B,,ok,b.png,cd,3,png,\n\
+             http://h/c,C,,ok,c.pn",
+        )
+        .unwrap();
+        let map = read_log(&log).unwrap();
+        assert_eq!(map.len(), 2);
+        assert_eq!(map["http://h/b"].status, Status::Ok, "the last row wins");
+        assert!(!map.contains_key("http://h/c"));
+    }
+
+    #[test]
+    fn zero_jobs_is_refused() {
+        let cfg = DownloadConfig {
+            jobs: 0,
+            ..DownloadConfig::new("x")
+        };
+        let err = download_all(&[], &cfg, &indicatif::ProgressBar::hidden()).unwrap_err();
+        assert!(err.to_string().contains("`jobs`"));
+    }
+}

@@ -6,6 +6,8 @@ pub mod dataset;
 #[cfg(feature = "gather")]
 pub mod download;
 pub mod format;
+#[cfg(feature = "gather")]
+pub mod http;
 pub mod pipeline;
 pub mod raster;
 pub mod rules;

@@ -22,6 +22,19 @@ pub enum Error {
     /// A network operation failed in a way that stops the whole command.
     #[error("{url}: {reason}")]
     Network { url: String, reason: String },
+    /// Training produced NaN or infinite values and was stopped.
+    #[error(
+        "training diverged at step {step}: {what}. {}",
+        match last_checkpoint {
+            Some(s) => format!("The last good checkpoint (step {s}) is kept: resume from it with a lower learning rate, or see the book's \"When training goes wrong\"."),
+            None => "No checkpoint had been written yet: start again with a lower learning rate.".to_string(),
+        }
+    )]
+    Diverged {
+        step: u64,
+        what: String,
+        last_checkpoint: Option<u64>,
+    },
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
     #[error(transparent)]

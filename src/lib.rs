@@ -5,18 +5,23 @@
 //!
 //! * [`data`]: real logos (vendored offline sources, a spider, a downloader), cleaning,
 //!   augmentation and loading into candle tensors;
-//! * [`viz`]: image grids and inline figures;
+//! * [`model`]: the generator and the discriminator (LogoGan's design and the classic DCGAN);
+//! * [`train`]: loss, optimiser, training loop, checkpoints, metrics, the run's charts;
+//! * [`viz`]: image grids, charts, GIFs and inline figures;
 //! * [`environment`]: what the machine and the build can do.
 //!
 //! A notebook needs a single `use logogan::prelude::*;`.
 
 pub mod data;
+pub mod device;
 pub mod environment;
 pub mod error;
 pub mod fsutil;
+pub mod model;
 pub mod paths;
 pub mod prelude;
 pub mod progress;
+pub mod train;
 pub mod viz;
 
 pub use error::{Error, Result};

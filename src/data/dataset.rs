@@ -110,6 +110,28 @@ impl ImageDataset {
         Ok(bytes.to_dtype(DType::F32)?.affine(2.0 / 255.0, -1.0)?)
     }
 
+    /// A dataset of the images at `indices` (in that order).
+    pub fn subset(&self, indices: &[u32]) -> Result<Self> {
+        let index = Tensor::new(indices, self.pixels.device())?;
+        Ok(Self {
+            pixels: self.pixels.index_select(&index, 0)?,
+            names: indices
+                .iter()
+                .map(|&i| self.names[i as usize].clone())
+                .collect(),
+            image_size: self.image_size,
+        })
+    }
+
+    /// Move the images to another device.
+    pub fn to_device(&self, device: &Device) -> Result<Self> {
+        Ok(Self {
+            pixels: self.pixels.to_device(device)?,
+            names: self.names.clone(),
+            image_size: self.image_size,
+        })
+    }
+
     /// The order of the images in epoch `epoch`: a permutation that depends only on `seed` and
     /// `epoch`, so a resumed run sees the same batches.
     pub fn epoch_order(&self, seed: u64, epoch: u64) -> Vec<u32> {

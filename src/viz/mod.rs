@@ -1,4 +1,8 @@
-//! Pictures: grids of images, tensors to images, and a wrapper that shows inline in Jupyter.
+//! Pictures: grids of images, tensors to images, charts, GIFs, and a wrapper that shows inline
+//! in Jupyter.
+
+pub mod gif;
+pub mod plot;
 
 use candle_core::{DType, Tensor};
 use image::{imageops, Rgb, RgbImage};

@@ -1,0 +1,221 @@
+//! Configuration of the two networks. Both architectures of the course are values of these
+//! structs, built by [`ModelConfig::logogan`] and [`ModelConfig::dcgan`]: one code path, two
+//! settings.
+
+use crate::error::{Error, Result};
+
+/// How many filters each discriminator convolution has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterSchedule {
+    /// The same number everywhere (LogoGan: 128 from the first layer to the last).
+    Constant(usize),
+    /// `first`, then twice as many after every halving of the image (classic DCGAN: 64, 128, …).
+    Doubling { first: usize },
+}
+
+impl FilterSchedule {
+    /// Filters of the `i`-th strided convolution (0-based).
+    pub fn filters(self, i: usize) -> usize {
+        match self {
+            FilterSchedule::Constant(n) => n,
+            FilterSchedule::Doubling { first } => first << i,
+        }
+    }
+}
+
+/// The generator: a latent vector `(B, latent_dim, 1, 1)` → an image `(B, channels, S, S)`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GeneratorConfig {
+    /// Length of the noise vector z (100 in the DCGAN paper; 128 in LogoGan).
+    pub latent_dim: usize,
+    pub image_size: usize,
+    pub channels: usize,
+    /// Filters of the last hidden layer ("ngf"); each earlier layer has twice as many.
+    pub base_filters: usize,
+}
+
+/// The discriminator: an image → one logit per image (positive means "real").
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DiscriminatorConfig {
+    pub image_size: usize,
+    pub channels: usize,
+    pub filters: FilterSchedule,
+    /// Batch-norm after the first convolution too. The DCGAN paper leaves it out (the input
+    /// layer sees raw pixels); LogoGan normalises after every convolution but the output.
+    pub batch_norm_first: bool,
+    /// Slope of LeakyReLU for negative inputs.
+    pub leaky_slope: f64,
+}
+
+/// Both networks.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ModelConfig {
+    pub generator: GeneratorConfig,
+    pub discriminator: DiscriminatorConfig,
+}
+
+/// The named architectures of the course.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Architecture {
+    /// LogoGan: a constant 128 filters in D, batch-norm after every conv but the output.
+    Logogan,
+    /// The classic DCGAN (Radford et al. 2015): ngf = ndf = 64, doubling, no BN on D's input layer.
+    Dcgan,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self::logogan(64)
+    }
+}
+
+impl ModelConfig {
+    /// LogoGan's design (the course's default) for `image_size` pixels.
+    pub fn logogan(image_size: usize) -> Self {
+        Self {
+            generator: GeneratorConfig {
+                latent_dim: 100,
+                image_size,
+                channels: 3,
+                base_filters: 64,
+            },
+            discriminator: DiscriminatorConfig {
+                image_size,
+                channels: 3,
+                filters: FilterSchedule::Constant(128),
+                batch_norm_first: true,
+                leaky_slope: 0.2,
+            },
+        }
+    }
+
+    /// The classic DCGAN for `image_size` pixels.
+    pub fn dcgan(image_size: usize) -> Self {
+        Self {
+            generator: GeneratorConfig {
+                latent_dim: 100,
+                image_size,
+                channels: 3,
+                base_filters: 64,
+            },
+            discriminator: DiscriminatorConfig {
+                image_size,
+                channels: 3,
+                filters: FilterSchedule::Doubling { first: 64 },
+                batch_norm_first: false,
+                leaky_slope: 0.2,
+            },
+        }
+    }
+
+    pub fn new(architecture: Architecture, image_size: usize) -> Self {
+        match architecture {
+            Architecture::Logogan => Self::logogan(image_size),
+            Architecture::Dcgan => Self::dcgan(image_size),
+        }
+    }
+
+    /// Refuse sizes the networks cannot make, naming the field.
+    pub fn validate(&self) -> Result<()> {
+        let (g, d) = (&self.generator, &self.discriminator);
+        for (field, size) in [
+            ("generator.image_size", g.image_size),
+            ("discriminator.image_size", d.image_size),
+        ] {
+            upsamplings(size).ok_or_else(|| {
+                Error::config(
+                    field,
+                    format!("{size} is not a power of two from 8 to 512 (the course uses 32, 64 or 128)"),
+                )
+            })?;
+        }
+        if g.image_size != d.image_size {
+            return Err(Error::config(
+                "discriminator.image_size",
+                format!(
+                    "{} differs from the generator's {}",
+                    d.image_size, g.image_size
+                ),
+            ));
+        }
+        for (field, value) in [
+            ("generator.latent_dim", g.latent_dim),
+            ("generator.channels", g.channels),
+            ("generator.base_filters", g.base_filters),
+            ("discriminator.channels", d.channels),
+        ] {
+            if value == 0 {
+                return Err(Error::config(field, "must be at least 1"));
+            }
+        }
+        if g.channels != d.channels {
+            return Err(Error::config(
+                "discriminator.channels",
+                "differs from the generator's",
+            ));
+        }
+        if d.filters.filters(0) == 0 {
+            return Err(Error::config("discriminator.filters", "must be at least 1"));
+        }
+        if !(0.0..1.0).contains(&d.leaky_slope) {
+            return Err(Error::config(
+                "discriminator.leaky_slope",
+                "must be in [0, 1)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Number of ×2 steps between a 4×4 map and an `image_size` image: 64 → 4. `None` when
+/// `image_size` is not a power of two in 8..=512.
+pub fn upsamplings(image_size: usize) -> Option<usize> {
+    (image_size.is_power_of_two() && (8..=512).contains(&image_size))
+        .then(|| image_size.trailing_zeros() as usize - 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules() {
+        assert_eq!(FilterSchedule::Constant(128).filters(3), 128);
+        assert_eq!(FilterSchedule::Doubling { first: 64 }.filters(3), 512);
+        assert_eq!(upsamplings(64), Some(4));
+        assert_eq!(upsamplings(32), Some(3));
+        assert_eq!(upsamplings(128), Some(5));
+        assert_eq!(upsamplings(48), None);
+        assert_eq!(upsamplings(4), None);
+    }
+
+    #[test]
+    fn impossible_configs_name_the_field() {
+        let mut cfg = ModelConfig::logogan(64);
+        cfg.generator.image_size = 100;
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("`generator.image_size`"));
+        let mut cfg = ModelConfig::dcgan(64);
+        cfg.discriminator.image_size = 32;
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("`discriminator.image_size`"));
+        let mut cfg = ModelConfig::dcgan(64);
+        cfg.generator.latent_dim = 0;
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("`generator.latent_dim`"));
+        ModelConfig::logogan(128).validate().unwrap();
+    }
+}

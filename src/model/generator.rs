@@ -1,0 +1,100 @@
+//! The generator: noise in, logo out, through transposed convolutions that double the picture's
+//! side at every layer.
+//!
+//! For 64×64 images and `base_filters` = 64 (ngf), with B images in a batch:
+//!
+//! ```text
+//! z                         (B, 100, 1, 1)
+//! convT 4×4 s1 p0 + BN + ReLU   (B, 512, 4, 4)     the noise becomes a 4×4 map of 512 features
+//! convT 4×4 s2 p1 + BN + ReLU   (B, 256, 8, 8)
+//! convT 4×4 s2 p1 + BN + ReLU   (B, 128, 16, 16)
+//! convT 4×4 s2 p1 + BN + ReLU   (B, 64, 32, 32)
+//! convT 4×4 s2 p1 + tanh        (B, 3, 64, 64)     pixels in [-1, 1], like the training images
+//! ```
+//!
+//! 32×32 drops one ×2 layer and 128×128 adds one; the filters halve at every step from
+//! `base_filters × 2^(steps-1)` down to `base_filters`.
+
+use candle_core::{Result, Tensor};
+use candle_nn::VarBuilder;
+
+use super::config::{upsamplings, GeneratorConfig};
+use super::layers::{batch_norm, conv_transpose4, Conv, ConvBlock};
+
+/// The generator network.
+#[derive(Debug, Clone)]
+pub struct Generator {
+    blocks: Vec<ConvBlock>,
+    config: GeneratorConfig,
+}
+
+impl Generator {
+    /// Create the layers under `vb` (names `block{i}.conv.weight`, `block{i}.norm.*`).
+    pub fn new(config: &GeneratorConfig, vb: VarBuilder) -> Result<Self> {
+        let steps = upsamplings(config.image_size).ok_or_else(|| {
+            candle_core::Error::Msg(format!("unsupported image size {}", config.image_size))
+        })?;
+        let mut blocks = Vec::with_capacity(steps + 1);
+        let mut in_channels = config.latent_dim;
+        for i in 0..=steps {
+            let last = i == steps;
+            let out_channels = if last {
+                config.channels
+            } else {
+                config.base_filters << (steps - 1 - i)
+            };
+            // The first layer turns 1×1 into 4×4 (stride 1, no padding); the others double.
+            let (stride, padding) = if i == 0 { (1, 0) } else { (2, 1) };
+            let vb = vb.pp(format!("block{i}"));
+            let conv = conv_transpose4(in_channels, out_channels, stride, padding, vb.pp("conv"))?;
+            let norm = if last {
+                None
+            } else {
+                Some(batch_norm(out_channels, vb.pp("norm"))?)
+            };
+            blocks.push(ConvBlock {
+                conv: Conv::Up(conv),
+                norm,
+            });
+            in_channels = out_channels;
+        }
+        Ok(Self {
+            blocks,
+            config: config.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &GeneratorConfig {
+        &self.config
+    }
+
+    /// `z` of shape `(B, latent_dim, 1, 1)` or `(B, latent_dim)` → images `(B, C, S, S)` in [-1, 1].
+    /// `train` selects batch statistics (and updates the running ones) or the running statistics.
+    pub fn forward_t(&self, z: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_trace(z, train, &mut |_, _| ())
+    }
+
+    /// Like [`Self::forward_t`], calling `observe(layer index, output)` after every layer.
+    pub fn forward_trace(
+        &self,
+        z: &Tensor,
+        train: bool,
+        observe: &mut dyn FnMut(usize, &Tensor),
+    ) -> Result<Tensor> {
+        let mut x = match z.rank() {
+            2 => z.unsqueeze(2)?.unsqueeze(3)?,
+            _ => z.clone(),
+        };
+        let last = self.blocks.len() - 1;
+        for (i, block) in self.blocks.iter().enumerate() {
+            x = block.forward_t(&x, train)?;
+            x = if i == last { x.tanh()? } else { x.relu()? };
+            observe(i, &x);
+        }
+        Ok(x)
+    }
+
+    pub fn blocks(&self) -> &[ConvBlock] {
+        &self.blocks
+    }
+}

@@ -1,0 +1,222 @@
+//! Everything that defines a training run, saved as `runs/<name>/config.json` before the first
+//! step, so any run can be read, repeated and resumed.
+
+use crate::error::{Error, Result};
+use crate::model::{Architecture, FilterSchedule, ModelConfig};
+
+use super::adam::AdamConfig;
+
+/// Ready-made settings.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// 64×64, LogoGan's networks, batch 128, 25 epochs: recognisable logo-like samples in
+    /// minutes on a GPU, hours on a CPU.
+    Default,
+    /// 32×32, a quarter of the filters, 3 000 images, 3 epochs: a few minutes on two CPU cores.
+    Quick,
+    /// 32×32 with 8 filters and a handful of steps: for tests and smoke runs.
+    Tiny,
+}
+
+/// The settings of one run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainConfig {
+    pub model: ModelConfig,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub generator_optimizer: AdamConfig,
+    pub discriminator_optimizer: AdamConfig,
+    /// Target for real images in the discriminator's loss: 1.0, or e.g. 0.9 for one-sided label
+    /// smoothing (fakes stay at 0), which keeps D from becoming over-confident.
+    pub real_label: f64,
+    /// Seeds the weights, the noise of every step, the order of the images, the fixed noise.
+    pub seed: u64,
+    /// Use at most this many training images (the first ones of a seeded shuffle).
+    pub max_images: Option<usize>,
+    /// Save a checkpoint every this many steps (and always at the end).
+    pub checkpoint_every: u64,
+    /// Read the losses back from the device every this many steps (each read waits for the GPU).
+    pub log_every: u64,
+    /// Samples in the per-epoch grid (from one fixed noise tensor).
+    pub grid_samples: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self::preset(Preset::Default, Architecture::Logogan)
+    }
+}
+
+impl TrainConfig {
+    pub fn preset(preset: Preset, architecture: Architecture) -> Self {
+        let base = Self {
+            model: ModelConfig::new(architecture, 64),
+            epochs: 25,
+            batch_size: 128,
+            generator_optimizer: AdamConfig::default(),
+            discriminator_optimizer: AdamConfig::default(),
+            real_label: 1.0,
+            seed: 0,
+            max_images: None,
+            checkpoint_every: 500,
+            log_every: 20,
+            grid_samples: 64,
+        };
+        match preset {
+            Preset::Default => base,
+            Preset::Quick => {
+                let mut model = ModelConfig::new(architecture, 32);
+                model.generator.base_filters = 16;
+                model.discriminator.filters = match model.discriminator.filters {
+                    FilterSchedule::Constant(n) => FilterSchedule::Constant(n / 4),
+                    FilterSchedule::Doubling { first } => {
+                        FilterSchedule::Doubling { first: first / 4 }
+                    }
+                };
+                Self {
+                    model,
+                    epochs: 3,
+                    batch_size: 64,
+                    max_images: Some(3000),
+                    checkpoint_every: 50,
+                    log_every: 10,
+                    ..base
+                }
+            }
+            Preset::Tiny => {
+                let mut model = ModelConfig::new(architecture, 32);
+                model.generator.base_filters = 8;
+                model.discriminator.filters = match model.discriminator.filters {
+                    FilterSchedule::Constant(_) => FilterSchedule::Constant(8),
+                    FilterSchedule::Doubling { .. } => FilterSchedule::Doubling { first: 8 },
+                };
+                Self {
+                    model,
+                    epochs: 1,
+                    batch_size: 8,
+                    max_images: Some(64),
+                    checkpoint_every: 4,
+                    log_every: 2,
+                    grid_samples: 16,
+                    ..base
+                }
+            }
+        }
+    }
+
+    pub fn image_size(&self) -> usize {
+        self.model.generator.image_size
+    }
+
+    /// Refuse impossible settings, naming the field.
+    pub fn validate(&self) -> Result<()> {
+        self.model.validate()?;
+        if self.batch_size == 0 {
+            return Err(Error::config("batch_size", "must be at least 1"));
+        }
+        if self.batch_size == 1 {
+            return Err(Error::config(
+                "batch_size",
+                "batch-norm needs at least 2 images per batch",
+            ));
+        }
+        if self.epochs == 0 {
+            return Err(Error::config("epochs", "must be at least 1"));
+        }
+        for (field, adam) in [
+            ("generator_optimizer", &self.generator_optimizer),
+            ("discriminator_optimizer", &self.discriminator_optimizer),
+        ] {
+            if !(adam.lr > 0.0 && adam.lr.is_finite()) {
+                return Err(Error::config(
+                    format!("{field}.lr"),
+                    format!("{} is not a positive number", adam.lr),
+                ));
+            }
+            for (name, beta) in [("beta1", adam.beta1), ("beta2", adam.beta2)] {
+                if !(0.0..1.0).contains(&beta) {
+                    return Err(Error::config(
+                        format!("{field}.{name}"),
+                        format!("{beta} is not in [0, 1)"),
+                    ));
+                }
+            }
+            if adam.eps.is_nan() || adam.eps <= 0.0 {
+                return Err(Error::config(format!("{field}.eps"), "must be positive"));
+            }
+        }
+        if !(self.real_label > 0.5 && self.real_label <= 1.0) {
+            return Err(Error::config(
+                "real_label",
+                format!("{} is not in (0.5, 1]", self.real_label),
+            ));
+        }
+        if self.checkpoint_every == 0 {
+            return Err(Error::config("checkpoint_every", "must be at least 1"));
+        }
+        if self.log_every == 0 {
+            return Err(Error::config("log_every", "must be at least 1"));
+        }
+        if self.grid_samples == 0 {
+            return Err(Error::config("grid_samples", "must be at least 1"));
+        }
+        if self.max_images == Some(0) {
+            return Err(Error::config("max_images", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_are_valid() {
+        for p in [Preset::Default, Preset::Quick, Preset::Tiny] {
+            for a in [Architecture::Logogan, Architecture::Dcgan] {
+                TrainConfig::preset(p, a).validate().unwrap();
+            }
+        }
+        assert_eq!(
+            TrainConfig::preset(Preset::Quick, Architecture::Logogan)
+                .model
+                .discriminator
+                .filters,
+            FilterSchedule::Constant(32)
+        );
+    }
+
+    #[test]
+    fn impossible_values_name_their_field() {
+        let check = |edit: &dyn Fn(&mut TrainConfig), field: &str| {
+            let mut cfg = TrainConfig::default();
+            edit(&mut cfg);
+            let err = cfg.validate().unwrap_err().to_string();
+            assert!(err.contains(&format!("`{field}`")), "{field}: {err}");
+        };
+        check(&|c| c.batch_size = 0, "batch_size");
+        check(&|c| c.epochs = 0, "epochs");
+        check(
+            &|c| c.generator_optimizer.lr = -1e-4,
+            "generator_optimizer.lr",
+        );
+        check(
+            &|c| c.discriminator_optimizer.lr = f64::NAN,
+            "discriminator_optimizer.lr",
+        );
+        check(
+            &|c| c.discriminator_optimizer.beta1 = 1.0,
+            "discriminator_optimizer.beta1",
+        );
+        check(&|c| c.real_label = 0.2, "real_label");
+        check(
+            &|c| c.model.generator.image_size = 48,
+            "generator.image_size",
+        );
+        check(&|c| c.checkpoint_every = 0, "checkpoint_every");
+    }
+}

@@ -1,0 +1,106 @@
+//! Sampling from a trained generator: grids, single images, latent interpolations.
+
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use image::RgbImage;
+
+use super::checkpoint;
+use super::run::{RunDir, RunRecord};
+use super::trainer::latent_noise;
+use crate::error::Result;
+use crate::model::layers::new_varmap;
+use crate::model::Generator;
+use crate::viz::tensor_to_images;
+
+/// A generator restored from a run's latest checkpoint.
+pub struct TrainedGenerator {
+    pub generator: Generator,
+    pub record: RunRecord,
+    /// Training step of the checkpoint.
+    pub step: u64,
+    device: Device,
+}
+
+impl TrainedGenerator {
+    /// Load the generator of the run in `run_dir`.
+    pub fn load(run_dir: &Path, device: &Device) -> Result<Self> {
+        let run = RunDir::new(run_dir);
+        let record = RunRecord::load(&run)?;
+        let (info, tensors) = checkpoint::load(&run.checkpoints(), device)?;
+        let (varmap, vb) = new_varmap(device);
+        let generator = Generator::new(&record.config.model.generator, vb)?;
+        checkpoint::restore(&varmap, &tensors, "g")?;
+        Ok(Self {
+            generator,
+            record,
+            step: info.step,
+            device: device.clone(),
+        })
+    }
+
+    pub fn latent_dim(&self) -> usize {
+        self.generator.config().latent_dim
+    }
+
+    /// `n` latent vectors drawn from `seed`.
+    pub fn noise(&self, n: usize, seed: u64) -> Result<Tensor> {
+        latent_noise(seed, 0, n, self.latent_dim(), &self.device)
+    }
+
+    /// Images for the latent vectors `z` `(n, latent_dim, 1, 1)`, in inference mode.
+    pub fn images(&self, z: &Tensor) -> Result<Vec<RgbImage>> {
+        tensor_to_images(&self.generator.forward_t(z, false)?)
+    }
+
+    /// `frames` images along the great circle from the latent vector of `seed_a` to that of
+    /// `seed_b` (spherical interpolation: Gaussian noise lives near a sphere, and a straight line
+    /// between two points cuts through its low-probability inside).
+    pub fn interpolate(&self, seed_a: u64, seed_b: u64, frames: usize) -> Result<Vec<RgbImage>> {
+        let a = self.noise(1, seed_a)?.flatten_all()?.to_vec1::<f32>()?;
+        let b = self.noise(1, seed_b)?.flatten_all()?.to_vec1::<f32>()?;
+        let steps = frames.max(2);
+        let mut all = Vec::with_capacity(steps * a.len());
+        for i in 0..steps {
+            all.extend(slerp(&a, &b, i as f32 / (steps - 1) as f32));
+        }
+        let z =
+            Tensor::from_vec(all, (steps, a.len(), 1, 1), &Device::Cpu)?.to_device(&self.device)?;
+        self.images(&z)
+    }
+}
+
+/// Spherical linear interpolation between two vectors, `t` in [0, 1].
+pub fn slerp(a: &[f32], b: &[f32], t: f32) -> Vec<f32> {
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let (na, nb) = (norm(a), norm(b));
+    let cos = (a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>() / (na * nb)).clamp(-1.0, 1.0);
+    let omega = cos.acos();
+    if omega.abs() < 1e-5 {
+        return a.iter().zip(b).map(|(x, y)| x + t * (y - x)).collect();
+    }
+    let (wa, wb) = (
+        ((1.0 - t) * omega).sin() / omega.sin(),
+        (t * omega).sin() / omega.sin(),
+    );
+    a.iter().zip(b).map(|(x, y)| wa * x + wb * y).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slerp_ends_at_its_endpoints_and_keeps_the_norm_of_equal_vectors() {
+        let (a, b) = ([1.0f32, 0.0], [0.0f32, 1.0]);
+        assert_eq!(slerp(&a, &b, 0.0), a.to_vec());
+        let end = slerp(&a, &b, 1.0);
+        assert!((end[0]).abs() < 1e-6 && (end[1] - 1.0).abs() < 1e-6);
+        let mid = slerp(&a, &b, 0.5);
+        assert!(
+            ((mid[0] * mid[0] + mid[1] * mid[1]).sqrt() - 1.0).abs() < 1e-6,
+            "{mid:?}"
+        );
+        assert_eq!(slerp(&a, &a, 0.3), a.to_vec());
+    }
+}

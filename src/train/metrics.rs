@@ -1,0 +1,163 @@
+//! `runs/<name>/metrics.csv`: one row per training step.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, IoResultExt, Result};
+use crate::fsutil::write_atomic;
+
+/// The numbers of one step.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StepMetrics {
+    /// 1-based global step.
+    pub step: u64,
+    /// 1-based epoch.
+    pub epoch: u64,
+    /// Discriminator loss: BCE on real + BCE on fake.
+    pub d_loss: f32,
+    /// Generator loss: BCE of D's verdict on fakes against "real".
+    pub g_loss: f32,
+    /// Mean D(x): the probability D gives real images.
+    pub d_real: f32,
+    /// Mean D(G(z)) before D's update.
+    pub d_fake: f32,
+    /// Mean D(G(z)) after D's update (what the generator's step sees).
+    pub d_fake_after: f32,
+}
+
+impl StepMetrics {
+    pub fn is_finite(&self) -> bool {
+        [
+            self.d_loss,
+            self.g_loss,
+            self.d_real,
+            self.d_fake,
+            self.d_fake_after,
+        ]
+        .iter()
+        .all(|v| v.is_finite())
+    }
+}
+
+/// Appends rows to `metrics.csv`, flushing after every batch of rows.
+pub struct MetricsLog {
+    path: PathBuf,
+    writer: csv::Writer<std::fs::File>,
+}
+
+impl MetricsLog {
+    /// Open the log of a run. Rows after `keep_through_step` (written after the checkpoint a run
+    /// resumes from) are removed first, so a resumed log has each step exactly once.
+    pub fn open(path: &Path, keep_through_step: u64) -> Result<Self> {
+        let kept: Vec<StepMetrics> = if path.exists() {
+            read_metrics(path)?
+                .into_iter()
+                .filter(|m| m.step <= keep_through_step)
+                .collect()
+        } else {
+            vec![]
+        };
+        let mut w = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(Vec::new());
+        w.write_record([
+            "step",
+            "epoch",
+            "d_loss",
+            "g_loss",
+            "d_real",
+            "d_fake",
+            "d_fake_after",
+        ])?;
+        for row in &kept {
+            w.serialize(row)?;
+        }
+        let bytes = w
+            .into_inner()
+            .map_err(|e| Error::bad_input(path, e.to_string()))?;
+        write_atomic(path, &bytes)?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .at(path)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            writer: csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(file),
+        })
+    }
+
+    pub fn append(&mut self, rows: &[StepMetrics]) -> Result<()> {
+        for row in rows {
+            self.writer.serialize(row)?;
+        }
+        self.writer.flush().at(&self.path)
+    }
+}
+
+/// Read a metrics file back.
+pub fn read_metrics(path: &Path) -> Result<Vec<StepMetrics>> {
+    let mut reader =
+        csv::Reader::from_path(path).map_err(|e| Error::bad_input(path, e.to_string()))?;
+    reader
+        .deserialize()
+        .enumerate()
+        .map(|(i, r)| r.map_err(|e| Error::bad_input(path, format!("row {}: {e}", i + 2))))
+        .collect()
+}
+
+/// Averages over a set of steps, for the one-line epoch summary.
+pub fn mean(rows: &[StepMetrics]) -> Option<StepMetrics> {
+    let last = rows.last()?;
+    let n = rows.len() as f32;
+    let avg = |f: fn(&StepMetrics) -> f32| rows.iter().map(f).sum::<f32>() / n;
+    Some(StepMetrics {
+        step: last.step,
+        epoch: last.epoch,
+        d_loss: avg(|m| m.d_loss),
+        g_loss: avg(|m| m.g_loss),
+        d_real: avg(|m| m.d_real),
+        d_fake: avg(|m| m.d_fake),
+        d_fake_after: avg(|m| m.d_fake_after),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(step: u64) -> StepMetrics {
+        StepMetrics {
+            step,
+            epoch: 1,
+            d_loss: 1.0,
+            g_loss: 2.0,
+            d_real: 0.5,
+            d_fake: 0.4,
+            d_fake_after: 0.3,
+        }
+    }
+
+    #[test]
+    fn reopening_drops_rows_after_the_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.csv");
+        let mut log = MetricsLog::open(&path, 0).unwrap();
+        log.append(&[row(1), row(2), row(3)]).unwrap();
+        drop(log);
+        let mut log = MetricsLog::open(&path, 2).unwrap();
+        log.append(&[row(3)]).unwrap();
+        let steps: Vec<u64> = read_metrics(&path)
+            .unwrap()
+            .iter()
+            .map(|m| m.step)
+            .collect();
+        assert_eq!(steps, [1, 2, 3]);
+        assert_eq!(mean(&[row(1), row(2)]).unwrap().g_loss, 2.0);
+        assert!(!StepMetrics {
+            d_loss: f32::NAN,
+            ..row(1)
+        }
+        .is_finite());
+    }
+}

@@ -1,0 +1,15 @@
+//! Chapter 5: training. The loss, the optimiser, the loop, checkpoints and the run's files.
+
+pub mod adam;
+pub mod checkpoint;
+pub mod config;
+pub mod generate;
+pub mod loss;
+pub mod metrics;
+pub mod report;
+pub mod run;
+pub mod trainer;
+
+pub use config::{Preset, TrainConfig};
+pub use run::{RunDir, RunRecord};
+pub use trainer::{latent_noise, TrainEvent, Trainer};

@@ -1,0 +1,500 @@
+//! Chapter 5: the training loop.
+//!
+//! One step, with a batch of B real images x and B noise vectors z:
+//!
+//! 1. **Discriminator.** `fake = G(z)`; D sees the real batch and the fake batch separately
+//!    (so each gets its own batch-norm statistics) and learns to call the first real and the
+//!    second fake: `L_D = BCE(D(x), 1) + BCE(D(fake), 0)`. The fakes are detached: this step
+//!    must not change G.
+//! 2. **Generator.** D, just updated, looks at the same fakes; G learns to make D say "real":
+//!    `L_G = BCE(D(G(z)), 1)`. This "non-saturating" loss gives G strong gradients exactly when D
+//!    is winning, unlike the minimax `−BCE(D(G(z)), 0)` of the original GAN paper.
+//!
+//! Every number of a step is kept on the device and read back in batches (`log_every`), since a
+//! read makes the CPU wait for the GPU. Noise and image order come from the seed and the step,
+//! so a run resumed from a checkpoint continues exactly as if it had never stopped.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use image::RgbImage;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+use super::adam::Adam;
+use super::checkpoint::{self, CheckpointInfo};
+use super::config::TrainConfig;
+use super::loss::bce_with_logits;
+use super::metrics::{MetricsLog, StepMetrics};
+use super::run::{current_commit, has_checkpoint, now_rfc3339, RunDir, RunRecord};
+use crate::data::dataset::ImageDataset;
+use crate::error::{Error, Result};
+use crate::fsutil::save_png;
+use crate::model::Gan;
+use crate::viz::{image_grid, tensor_to_images};
+
+const NOISE_SALT: u64 = 0x6e6f_6973_6521; // "noise!"
+const FIXED_NOISE_SALT: u64 = 0x6669_7865_6421; // "fixed!"
+const SUBSET_SALT: u64 = 0x7375_6273_6574; // "subset"
+
+/// `n` latent vectors `(n, latent_dim, 1, 1)` from N(0, 1), drawn from stream `stream` of `seed`.
+pub fn latent_noise(
+    seed: u64,
+    stream: u64,
+    n: usize,
+    latent_dim: usize,
+    device: &Device,
+) -> Result<Tensor> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(stream);
+    let values: Vec<f32> = (0..n * latent_dim)
+        .map(|_| StandardNormal.sample(&mut rng))
+        .collect();
+    Ok(Tensor::from_vec(values, (n, latent_dim, 1, 1), &Device::Cpu)?.to_device(device)?)
+}
+
+/// What the training loop reports as it goes.
+#[derive(Debug)]
+pub enum TrainEvent<'a> {
+    /// Before the first step of this session.
+    Started {
+        first_step: u64,
+        total_steps: u64,
+        steps_per_epoch: u64,
+        images: usize,
+    },
+    /// After the first few steps: measured speed and the time the rest will take.
+    Estimate {
+        seconds_per_step: f64,
+        remaining_seconds: f64,
+    },
+    /// One step done (the numbers arrive later, in `Logged`).
+    Step {
+        step: u64,
+        epoch: u64,
+        images_per_second: f64,
+    },
+    /// A batch of step metrics read back from the device.
+    Logged(&'a [StepMetrics]),
+    /// An epoch finished; its mean metrics and the fixed-noise grid.
+    EpochEnd {
+        epoch: u64,
+        mean: Option<StepMetrics>,
+        images_per_second: f64,
+        seconds: f64,
+        grid: &'a RgbImage,
+        grid_path: PathBuf,
+    },
+    Checkpoint {
+        step: u64,
+        path: PathBuf,
+    },
+}
+
+/// The state of a run: networks, optimisers, data, position.
+pub struct Trainer {
+    pub config: TrainConfig,
+    pub gan: Gan,
+    pub run: RunDir,
+    opt_g: Adam,
+    opt_d: Adam,
+    dataset: ImageDataset,
+    fixed_noise: Tensor,
+    step: u64,
+    metrics: MetricsLog,
+    pending: Vec<(u64, u64, Tensor)>,
+    epoch_rows: Vec<StepMetrics>,
+    order: Option<(u64, Vec<u32>)>,
+    last_checkpoint: Option<u64>,
+}
+
+impl Trainer {
+    /// Start a new run in `run_dir` on the dataset's device. Refuses a folder that already
+    /// holds a run with a checkpoint (resume it instead).
+    pub fn create(
+        config: TrainConfig,
+        dataset: &ImageDataset,
+        data_dir: PathBuf,
+        run_dir: PathBuf,
+    ) -> Result<Self> {
+        config.validate()?;
+        if has_checkpoint(&run_dir) {
+            return Err(Error::bad_input(
+                &run_dir,
+                "already holds a run with a checkpoint: continue it with --resume, or choose another --name",
+            ));
+        }
+        let run = RunDir::new(run_dir);
+        let dataset = Self::prepare_data(&config, dataset)?;
+        let record = RunRecord {
+            config: config.clone(),
+            data: data_dir,
+            images: dataset.len(),
+            device: crate::device::describe(dataset.device()),
+            commit: current_commit(),
+            started: now_rfc3339(),
+            logogan_version: env!("CARGO_PKG_VERSION").into(),
+        };
+        record.save(&run)?;
+        Self::assemble(config, dataset, run, 0, None)
+    }
+
+    /// Continue the run in `run_dir` from its latest checkpoint. `epochs` may raise the total.
+    pub fn resume(run_dir: PathBuf, dataset: &ImageDataset, epochs: Option<usize>) -> Result<Self> {
+        let run = RunDir::new(run_dir);
+        let record = RunRecord::load(&run)?;
+        let mut config = record.config;
+        if let Some(e) = epochs {
+            config.epochs = e;
+        }
+        config.validate()?;
+        let dataset = Self::prepare_data(&config, dataset)?;
+        if dataset.len() != record.images {
+            return Err(Error::bad_input(
+                run.config(),
+                format!(
+                    "the run trained on {} images, the data folder now gives {}: an exact resume needs the same data \
+                     (rebuild it with the same chapter-03 settings)",
+                    record.images,
+                    dataset.len()
+                ),
+            ));
+        }
+        let (info, tensors) = checkpoint::load(&run.checkpoints(), dataset.device())?;
+        let mut trainer = Self::assemble(config, dataset, run, info.step, Some(info.step))?;
+        checkpoint::restore(&trainer.gan.generator_vars, &tensors, "g")?;
+        checkpoint::restore(&trainer.gan.discriminator_vars, &tensors, "d")?;
+        trainer.opt_g.load_state(
+            &checkpoint::optimizer_state(&tensors, "opt_g"),
+            info.generator_optimizer_steps,
+        )?;
+        trainer.opt_d.load_state(
+            &checkpoint::optimizer_state(&tensors, "opt_d"),
+            info.discriminator_optimizer_steps,
+        )?;
+        Ok(trainer)
+    }
+
+    fn prepare_data(config: &TrainConfig, dataset: &ImageDataset) -> Result<ImageDataset> {
+        if dataset.image_size != config.image_size() {
+            return Err(Error::config(
+                "image_size",
+                format!(
+                    "the model makes {0}×{0} images but the data is {1}×{1}",
+                    config.image_size(),
+                    dataset.image_size
+                ),
+            ));
+        }
+        let data = match config.max_images {
+            Some(n) if n < dataset.len() => {
+                let mut order = dataset.epoch_order(config.seed ^ SUBSET_SALT, 0);
+                order.truncate(n);
+                order.sort();
+                dataset.subset(&order)?
+            }
+            _ => dataset.clone(),
+        };
+        if data.len() < config.batch_size {
+            return Err(Error::config(
+                "batch_size",
+                format!(
+                    "{} is more than the {} training images",
+                    config.batch_size,
+                    data.len()
+                ),
+            ));
+        }
+        Ok(data)
+    }
+
+    fn assemble(
+        config: TrainConfig,
+        dataset: ImageDataset,
+        run: RunDir,
+        step: u64,
+        last_checkpoint: Option<u64>,
+    ) -> Result<Self> {
+        let device = dataset.device().clone();
+        let gan = Gan::new(&config.model, &device, config.seed)?;
+        let opt_g = Adam::new(&gan.generator_vars, config.generator_optimizer)?;
+        let opt_d = Adam::new(&gan.discriminator_vars, config.discriminator_optimizer)?;
+        let fixed_noise = latent_noise(
+            config.seed ^ FIXED_NOISE_SALT,
+            0,
+            config.grid_samples,
+            config.model.generator.latent_dim,
+            &device,
+        )?;
+        let metrics = MetricsLog::open(&run.metrics(), step)?;
+        Ok(Self {
+            config,
+            gan,
+            run,
+            opt_g,
+            opt_d,
+            dataset,
+            fixed_noise,
+            step,
+            metrics,
+            pending: Vec::new(),
+            epoch_rows: Vec::new(),
+            order: None,
+            last_checkpoint,
+        })
+    }
+
+    /// Steps done so far.
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+
+    pub fn device(&self) -> &Device {
+        self.dataset.device()
+    }
+
+    /// Training images used by this run.
+    pub fn images(&self) -> usize {
+        self.dataset.len()
+    }
+
+    pub fn steps_per_epoch(&self) -> u64 {
+        self.dataset.batches_per_epoch(self.config.batch_size, true) as u64
+    }
+
+    pub fn total_steps(&self) -> u64 {
+        self.steps_per_epoch() * self.config.epochs as u64
+    }
+
+    /// The 1-based epoch that step `step` (1-based) belongs to.
+    fn epoch_of(&self, step: u64) -> u64 {
+        (step - 1) / self.steps_per_epoch() + 1
+    }
+
+    /// The real images of the next step.
+    fn next_batch(&mut self) -> Result<Tensor> {
+        let spe = self.steps_per_epoch();
+        let epoch = self.step / spe; // 0-based epoch of the next step
+        let index = (self.step % spe) as usize;
+        if self.order.as_ref().map(|(e, _)| *e) != Some(epoch) {
+            self.order = Some((epoch, self.dataset.epoch_order(self.config.seed, epoch)));
+        }
+        let order = &self.order.as_ref().expect("set above").1;
+        let b = self.config.batch_size;
+        self.dataset.get(&order[index * b..(index + 1) * b])
+    }
+
+    /// One discriminator update and one generator update. Returns the step's numbers as a
+    /// device tensor `(5,)`: d_loss, g_loss, D(x), D(G(z)) before and after D's update.
+    pub fn train_step(&mut self) -> Result<Tensor> {
+        let real = self.next_batch()?; // (B, 3, S, S) in [-1, 1]
+        let b = self.config.batch_size;
+        let latent = self.config.model.generator.latent_dim;
+        let z = latent_noise(
+            self.config.seed ^ NOISE_SALT,
+            self.step + 1,
+            b,
+            latent,
+            self.device(),
+        )?; // (B, nz, 1, 1)
+        let (g, d) = (&self.gan.generator, &self.gan.discriminator);
+
+        // 1. Discriminator: real → real_label, fake → 0.
+        let fake = g.forward_t(&z, true)?; // (B, 3, S, S)
+        let real_logits = d.forward_t(&real, true)?; // (B,)
+        let fake_logits = d.forward_t(&fake.detach(), true)?; // (B,)
+        let d_loss = (bce_with_logits(&real_logits, self.config.real_label)?
+            + bce_with_logits(&fake_logits, 0.0)?)?;
+        self.opt_d.step(&d_loss.backward()?)?;
+
+        // 2. Generator: make the updated D call the same fakes real.
+        let fake_logits_after = d.forward_t(&fake, true)?; // (B,)
+        let g_loss = bce_with_logits(&fake_logits_after, 1.0)?;
+        self.opt_g.step(&g_loss.backward()?)?;
+
+        self.step += 1;
+        let prob =
+            |logits: &Tensor| candle_nn::ops::sigmoid(&logits.detach()).and_then(|p| p.mean_all());
+        Ok(Tensor::stack(
+            &[
+                d_loss.detach(),
+                g_loss.detach(),
+                prob(&real_logits)?,
+                prob(&fake_logits)?,
+                prob(&fake_logits_after)?,
+            ],
+            0,
+        )?)
+    }
+
+    /// Generate images from `z` with the running batch-norm statistics (inference mode).
+    pub fn generate(&self, z: &Tensor) -> Result<Tensor> {
+        Ok(self.gan.generator.forward_t(z, false)?)
+    }
+
+    /// The grid of the fixed noise samples.
+    pub fn sample_grid(&self) -> Result<RgbImage> {
+        let images = tensor_to_images(&self.generate(&self.fixed_noise)?)?;
+        let columns = (images.len() as f64).sqrt().ceil() as usize;
+        Ok(image_grid(&images, columns, 2))
+    }
+
+    /// Read the pending step numbers back, check them, append them to metrics.csv.
+    fn flush_metrics(&mut self, on_event: &mut dyn FnMut(TrainEvent)) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let stacked = Tensor::stack(
+            &pending
+                .iter()
+                .map(|(_, _, t)| t.clone())
+                .collect::<Vec<_>>(),
+            0,
+        )?;
+        let values = stacked
+            .to_dtype(candle_core::DType::F32)?
+            .to_vec2::<f32>()?;
+        let rows: Vec<StepMetrics> = pending
+            .iter()
+            .zip(values)
+            .map(|((step, epoch, _), v)| StepMetrics {
+                step: *step,
+                epoch: *epoch,
+                d_loss: v[0],
+                g_loss: v[1],
+                d_real: v[2],
+                d_fake: v[3],
+                d_fake_after: v[4],
+            })
+            .collect();
+        if let Some(bad) = rows.iter().find(|r| !r.is_finite()) {
+            self.metrics.append(&rows)?; // keep the evidence
+            return Err(Error::Diverged {
+                step: bad.step,
+                what: format!("D loss {}, G loss {}", bad.d_loss, bad.g_loss),
+                last_checkpoint: self.last_checkpoint,
+            });
+        }
+        self.metrics.append(&rows)?;
+        self.epoch_rows.extend_from_slice(&rows);
+        on_event(TrainEvent::Logged(&rows));
+        Ok(())
+    }
+
+    /// Save a checkpoint of the current step (after checking that every weight is finite).
+    pub fn save_checkpoint(&mut self, on_event: &mut dyn FnMut(TrainEvent)) -> Result<PathBuf> {
+        self.flush_metrics(on_event)?;
+        for (name, vars) in [
+            ("generator", &self.gan.generator_vars),
+            ("discriminator", &self.gan.discriminator_vars),
+        ] {
+            if !checkpoint::all_finite(vars)? {
+                return Err(Error::Diverged {
+                    step: self.step,
+                    what: format!("the {name}'s weights are no longer finite"),
+                    last_checkpoint: self.last_checkpoint,
+                });
+            }
+        }
+        let tensors = checkpoint::collect(
+            &self.gan.generator_vars,
+            &self.gan.discriminator_vars,
+            self.opt_g.state(),
+            self.opt_d.state(),
+        );
+        let info = CheckpointInfo {
+            step: self.step,
+            file: String::new(),
+            sha256: String::new(),
+            generator_optimizer_steps: self.opt_g.step_count(),
+            discriminator_optimizer_steps: self.opt_d.step_count(),
+        };
+        let path = checkpoint::save(&self.run.checkpoints(), &tensors, info)?;
+        self.last_checkpoint = Some(self.step);
+        on_event(TrainEvent::Checkpoint {
+            step: self.step,
+            path: path.clone(),
+        });
+        Ok(path)
+    }
+
+    /// Train until `stop_at` steps are done (default: all epochs), reporting through `on_event`.
+    /// Checkpoints every `checkpoint_every` steps and at the end; a grid at every epoch's end.
+    pub fn train(
+        &mut self,
+        stop_at: Option<u64>,
+        on_event: &mut dyn FnMut(TrainEvent),
+    ) -> Result<()> {
+        let total = self.total_steps();
+        let stop_at = stop_at.unwrap_or(total).min(total);
+        let spe = self.steps_per_epoch();
+        on_event(TrainEvent::Started {
+            first_step: self.step + 1,
+            total_steps: total,
+            steps_per_epoch: spe,
+            images: self.dataset.len(),
+        });
+        let batch = self.config.batch_size as f64;
+        let mut epoch_start = Instant::now();
+        let mut epoch_steps = 0u64;
+        let mut estimate_from: Option<(Instant, u64)> = None;
+        while self.step < stop_at {
+            let stats = self.train_step()?;
+            let (step, epoch) = (self.step, self.epoch_of(self.step));
+            self.pending.push((step, epoch, stats));
+            epoch_steps += 1;
+            let elapsed = epoch_start.elapsed().as_secs_f64();
+            on_event(TrainEvent::Step {
+                step,
+                epoch,
+                images_per_second: epoch_steps as f64 * batch / elapsed.max(1e-9),
+            });
+
+            // Speed from steps 2–4 of this session (step 1 pays for warm-up allocations).
+            match estimate_from {
+                None => estimate_from = Some((Instant::now(), step)),
+                Some((t, s)) if step == s + 3 => {
+                    let per_step = t.elapsed().as_secs_f64() / 3.0;
+                    on_event(TrainEvent::Estimate {
+                        seconds_per_step: per_step,
+                        remaining_seconds: per_step * (stop_at - step) as f64,
+                    });
+                }
+                _ => {}
+            }
+
+            if self.pending.len() as u64 >= self.config.log_every {
+                self.flush_metrics(on_event)?;
+            }
+            if step % self.config.checkpoint_every == 0 && step != stop_at {
+                self.save_checkpoint(on_event)?;
+            }
+            if step % spe == 0 {
+                self.flush_metrics(on_event)?;
+                let grid = self.sample_grid()?;
+                let grid_path = self.run.sample(epoch);
+                save_png(&grid_path, &grid)?;
+                let seconds = epoch_start.elapsed().as_secs_f64();
+                let mean = super::metrics::mean(&self.epoch_rows);
+                on_event(TrainEvent::EpochEnd {
+                    epoch,
+                    mean,
+                    images_per_second: epoch_steps as f64 * batch / seconds.max(1e-9),
+                    seconds,
+                    grid: &grid,
+                    grid_path,
+                });
+                self.epoch_rows.clear();
+                epoch_start = Instant::now();
+                epoch_steps = 0;
+            }
+        }
+        if self.last_checkpoint != Some(self.step) {
+            self.save_checkpoint(on_event)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,224 @@
+//! Line charts of a run's metrics with plotters, as PNG (for the notebook and the book) and SVG
+//! (for zooming in). Text is drawn with the DejaVu Sans font shipped in `data/fonts/`, so the
+//! charts look the same on a machine without any system fonts.
+
+use std::path::Path;
+use std::sync::Once;
+
+use image::RgbImage;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::fsutil::{save_png, write_atomic};
+
+static FONT: &[u8] = include_bytes!("../../data/fonts/DejaVuSans.ttf");
+static REGISTER: Once = Once::new();
+
+fn register_font() {
+    REGISTER.call_once(|| {
+        // The bytes are a valid TrueType font shipped with the crate; a failure is a build error.
+        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).ok();
+    });
+}
+
+/// One line of a chart.
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+    pub colour: RGBColor,
+}
+
+/// A chart: a title, axis names, a y range (or `None` to fit the data), and its lines.
+#[derive(Debug, Clone)]
+pub struct LineChart {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub y_range: Option<(f64, f64)>,
+    pub series: Vec<Series>,
+}
+
+/// Colours of the course's charts.
+pub const BLUE: RGBColor = RGBColor(31, 119, 180);
+pub const ORANGE: RGBColor = RGBColor(255, 127, 14);
+pub const GREEN: RGBColor = RGBColor(44, 160, 44);
+pub const RED: RGBColor = RGBColor(214, 39, 40);
+
+/// Size of the charts, in pixels.
+pub const CHART_SIZE: (u32, u32) = (900, 480);
+
+fn plot_error(e: impl std::fmt::Display) -> Error {
+    Error::config("plot", e.to_string())
+}
+
+fn draw<DB: DrawingBackend>(area: DrawingArea<DB, Shift>, chart: &LineChart) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    area.fill(&WHITE).map_err(plot_error)?;
+    let all = chart.series.iter().flat_map(|s| s.points.iter());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in all {
+        if y.is_finite() {
+            (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+        }
+    }
+    if x0 > x1 {
+        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+    }
+    if x0 == x1 {
+        x1 = x0 + 1.0;
+    }
+    let (y0, y1) = chart.y_range.unwrap_or_else(|| {
+        let pad = ((y1 - y0) * 0.05).max(1e-3);
+        (y0 - pad, y1 + pad)
+    });
+    let mut ctx = ChartBuilder::on(&area)
+        .caption(&chart.title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(56)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(plot_error)?;
+    ctx.configure_mesh()
+        .x_desc(&chart.x_label)
+        .y_desc(&chart.y_label)
+        .label_style(("sans-serif", 14))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(plot_error)?;
+    for s in &chart.series {
+        let colour = s.colour;
+        ctx.draw_series(LineSeries::new(
+            s.points.iter().copied().filter(|p| p.1.is_finite()),
+            colour.stroke_width(2),
+        ))
+        .map_err(plot_error)?
+        .label(&s.label)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(3)));
+    }
+    ctx.configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(plot_error)?;
+    area.present().map_err(plot_error)?;
+    Ok(())
+}
+
+/// Render a chart to an RGB image.
+pub fn render_png(chart: &LineChart) -> Result<RgbImage> {
+    register_font();
+    let (w, h) = CHART_SIZE;
+    let mut buffer = vec![0u8; (w * h * 3) as usize];
+    draw(
+        BitMapBackend::with_buffer(&mut buffer, (w, h)).into_drawing_area(),
+        chart,
+    )?;
+    Ok(RgbImage::from_raw(w, h, buffer).expect("buffer matches size"))
+}
+
+/// Render a chart to an SVG document.
+pub fn render_svg(chart: &LineChart) -> Result<String> {
+    register_font();
+    let mut svg = String::new();
+    draw(
+        SVGBackend::with_string(&mut svg, CHART_SIZE).into_drawing_area(),
+        chart,
+    )?;
+    Ok(svg)
+}
+
+/// Write `<stem>.png` and `<stem>.svg` in `dir`.
+pub fn save_chart(dir: &Path, stem: &str, chart: &LineChart) -> Result<()> {
+    save_png(&dir.join(format!("{stem}.png")), &render_png(chart)?)?;
+    write_atomic(
+        &dir.join(format!("{stem}.svg")),
+        render_svg(chart)?.as_bytes(),
+    )
+}
+
+/// Exponential moving average, for a readable trend over noisy per-step values.
+pub fn smooth(points: &[(f64, f64)], weight: f64) -> Vec<(f64, f64)> {
+    let mut out = Vec::with_capacity(points.len());
+    let mut avg: Option<f64> = None;
+    for &(x, y) in points {
+        let a = match avg {
+            Some(a) => weight * a + (1.0 - weight) * y,
+            None => y,
+        };
+        avg = Some(a);
+        out.push((x, a));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chart() -> LineChart {
+        LineChart {
+            title: "Losses".into(),
+            x_label: "step".into(),
+            y_label: "loss".into(),
+            y_range: None,
+            series: vec![Series {
+                label: "discriminator".into(),
+                points: vec![(1.0, 1.0), (2.0, 0.5), (3.0, f64::NAN)],
+                colour: BLUE,
+            }],
+        }
+    }
+
+    #[test]
+    fn png_has_drawn_text_and_lines() {
+        let img = render_png(&chart()).unwrap();
+        assert_eq!(img.dimensions(), CHART_SIZE);
+        // Something other than white was drawn in the caption band (the title's glyphs).
+        let caption_ink = (0..CHART_SIZE.0)
+            .flat_map(|x| (0..30).map(move |y| (x, y)))
+            .filter(|&(x, y)| img.get_pixel(x, y).0 != [255, 255, 255])
+            .count();
+        assert!(
+            caption_ink > 50,
+            "title text was rendered: {caption_ink} pixels"
+        );
+        assert!(
+            img.pixels().any(|p| p.0 == [BLUE.0, BLUE.1, BLUE.2]),
+            "the series colour appears"
+        );
+    }
+
+    #[test]
+    fn svg_names_series_and_axes() {
+        let svg = render_svg(&chart()).unwrap();
+        let texts: Vec<&str> = svg
+            .split("<text")
+            .skip(1)
+            .map(|t| {
+                t.split_once('>')
+                    .unwrap()
+                    .1
+                    .split('<')
+                    .next()
+                    .unwrap()
+                    .trim()
+            })
+            .collect();
+        assert!(svg.starts_with("<svg"));
+        for expected in ["Losses", "step", "loss", "discriminator"] {
+            assert!(texts.contains(&expected), "{expected} in {texts:?}");
+        }
+    }
+
+    #[test]
+    fn smoothing_follows_the_trend() {
+        let s = smooth(&[(0.0, 0.0), (1.0, 10.0), (2.0, 10.0)], 0.5);
+        assert_eq!(s, vec![(0.0, 0.0), (1.0, 5.0), (2.0, 7.5)]);
+    }
+}

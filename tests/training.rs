@@ -1,0 +1,281 @@
+//! Chapter 5 on a 2-core CPU with tiny settings: a few real training steps write metrics, grids,
+//! checkpoints and charts; a resumed run is bit-identical to an uninterrupted one; impossible
+//! settings and broken checkpoints are refused with a message that names the problem.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+use image::{Rgb, RgbImage};
+use logogan::data::dataset::ImageDataset;
+use logogan::model::Architecture;
+use logogan::train::generate::TrainedGenerator;
+use logogan::train::metrics::read_metrics;
+use logogan::train::report::write_report;
+use logogan::train::{Preset, TrainConfig, Trainer};
+
+/// 40 little 32×32 "logos": coloured discs and bars on white.
+fn dataset() -> ImageDataset {
+    let images: Vec<RgbImage> = (0..40u32)
+        .map(|i| {
+            let colour = Rgb([
+                (i * 37 % 256) as u8,
+                (i * 91 % 256) as u8,
+                (i * 53 % 256) as u8,
+            ]);
+            RgbImage::from_fn(32, 32, |x, y| {
+                let (dx, dy) = (x as i32 - 16, y as i32 - 16);
+                let inside = if i % 2 == 0 {
+                    dx * dx + dy * dy < (6 + (i % 5) as i32).pow(2)
+                } else {
+                    dx.abs() < 10 && dy.abs() < 2 + (i % 4) as i32
+                };
+                if inside {
+                    colour
+                } else {
+                    Rgb([255, 255, 255])
+                }
+            })
+        })
+        .collect();
+    let names = (0..40).map(|i| format!("{i}.png")).collect();
+    ImageDataset::from_images(&images, names, &Device::Cpu).unwrap()
+}
+
+fn tiny() -> TrainConfig {
+    TrainConfig {
+        epochs: 2,
+        max_images: None,
+        ..TrainConfig::preset(Preset::Tiny, Architecture::Logogan)
+    }
+}
+
+fn ignore(_: logogan::train::TrainEvent) {}
+
+fn checkpoint_bytes(run: &Path) -> Vec<u8> {
+    let info = logogan::train::checkpoint::load_info(&run.join("checkpoints")).unwrap();
+    std::fs::read(run.join("checkpoints").join(info.file)).unwrap()
+}
+
+#[test]
+fn a_few_steps_write_metrics_grids_checkpoints_and_charts() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let data = dataset();
+    let mut trainer =
+        Trainer::create(tiny(), &data, PathBuf::from("fixture"), run.clone()).unwrap();
+    assert_eq!(trainer.steps_per_epoch(), 5, "40 images, batch 8");
+    let mut epochs_seen = vec![];
+    trainer
+        .train(None, &mut |e| {
+            if let logogan::train::TrainEvent::EpochEnd { epoch, grid, .. } = e {
+                epochs_seen.push((epoch, grid.dimensions()));
+            }
+        })
+        .unwrap();
+    assert_eq!(trainer.step(), 10);
+    // 16 samples of 32 px in a 4×4 grid with 2 px gaps.
+    assert_eq!(epochs_seen, vec![(1, (138, 138)), (2, (138, 138))]);
+
+    let rows = read_metrics(&run.join("metrics.csv")).unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.step).collect::<Vec<_>>(),
+        (1..=10).collect::<Vec<_>>()
+    );
+    for r in &rows {
+        assert!(r.is_finite(), "{r:?}");
+        assert!(r.d_loss > 0.0 && r.g_loss > 0.0);
+        assert!((0.0..=1.0).contains(&r.d_real) && (0.0..=1.0).contains(&r.d_fake));
+    }
+    assert!(
+        rows[9].d_loss < rows[0].d_loss,
+        "D learns to tell the tiny set from noise: {} → {}",
+        rows[0].d_loss,
+        rows[9].d_loss
+    );
+    assert!(
+        run.join("samples/epoch-0001.png").exists() && run.join("samples/epoch-0002.png").exists()
+    );
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["config"]["batch_size"], 8);
+    assert_eq!(config["images"], 40);
+
+    // Checkpoints at 4 and 8 and at the end (10): the last two are kept.
+    let mut ckpts: Vec<_> = std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    ckpts.sort();
+    assert_eq!(
+        ckpts,
+        [
+            "latest.json",
+            "step-0000008.safetensors",
+            "step-0000010.safetensors"
+        ]
+    );
+
+    let files = write_report(&trainer.run).unwrap();
+    assert_eq!((files.steps, files.frames), (10, 2));
+    for f in [
+        "loss.png",
+        "loss.svg",
+        "d_outputs.png",
+        "d_outputs.svg",
+        "progress.gif",
+    ] {
+        assert!(std::fs::metadata(run.join(f)).unwrap().len() > 100, "{f}");
+    }
+
+    // The trained generator can be loaded on its own and sampled.
+    let g = TrainedGenerator::load(&run, &Device::Cpu).unwrap();
+    assert_eq!(g.step, 10);
+    let images = g.images(&g.noise(3, 5).unwrap()).unwrap();
+    assert_eq!(images.len(), 3);
+    assert_eq!(images[0].dimensions(), (32, 32));
+    assert_eq!(g.interpolate(1, 2, 5).unwrap().len(), 5);
+}
+
+#[test]
+fn resumed_run_is_bit_identical_to_an_uninterrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset();
+    let config = TrainConfig {
+        checkpoint_every: 3,
+        ..tiny()
+    };
+
+    let straight = dir.path().join("straight");
+    Trainer::create(config.clone(), &data, "fixture".into(), straight.clone())
+        .unwrap()
+        .train(None, &mut ignore)
+        .unwrap();
+
+    // Interrupted after step 7 (mid-epoch 2, between checkpoints: the last one is at 6), then
+    // resumed from a fresh process's point of view.
+    let interrupted = dir.path().join("interrupted");
+    let mut first = Trainer::create(config, &data, "fixture".into(), interrupted.clone()).unwrap();
+    first.train(Some(7), &mut ignore).unwrap();
+    drop(first);
+    let mut resumed = Trainer::resume(interrupted.clone(), &data, None).unwrap();
+    assert_eq!(resumed.step(), 7);
+    resumed.train(None, &mut ignore).unwrap();
+    assert_eq!(resumed.step(), 10);
+
+    assert_eq!(
+        checkpoint_bytes(&straight),
+        checkpoint_bytes(&interrupted),
+        "weights, BN statistics, Adam moments"
+    );
+    assert_eq!(
+        std::fs::read_to_string(straight.join("metrics.csv")).unwrap(),
+        std::fs::read_to_string(interrupted.join("metrics.csv")).unwrap(),
+        "the same losses at every step, each step once"
+    );
+    assert_eq!(
+        std::fs::read(straight.join("samples/epoch-0002.png")).unwrap(),
+        std::fs::read(interrupted.join("samples/epoch-0002.png")).unwrap()
+    );
+}
+
+#[test]
+fn impossible_configs_and_bad_checkpoints_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset();
+    let refuse = |config: TrainConfig, field: &str| {
+        let err = Trainer::create(config, &data, "fixture".into(), dir.path().join("x"))
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains(&format!("`{field}`")), "{field}: {err}");
+    };
+    refuse(
+        TrainConfig {
+            batch_size: 0,
+            ..tiny()
+        },
+        "batch_size",
+    );
+    refuse(
+        TrainConfig {
+            batch_size: 64,
+            ..tiny()
+        },
+        "batch_size",
+    ); // more than the 40 images
+    let mut lr = tiny();
+    lr.generator_optimizer.lr = -0.1;
+    refuse(lr, "generator_optimizer.lr");
+    let mut size = tiny();
+    size.model.generator.image_size = 64;
+    size.model.discriminator.image_size = 64;
+    refuse(size, "image_size"); // the data is 32×32
+    let mut odd = tiny();
+    odd.model.generator.image_size = 40;
+    refuse(odd, "generator.image_size");
+    assert!("quantum"
+        .parse::<logogan::device::DeviceChoice>()
+        .unwrap_err()
+        .to_string()
+        .contains("`device`"));
+
+    // Resuming a folder without a checkpoint says so.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let err = Trainer::resume(empty, &data, None)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("config.json"), "{err}");
+
+    // A half-written checkpoint is reported and left in place; a started run is not overwritten.
+    let run = dir.path().join("run");
+    Trainer::create(tiny(), &data, "fixture".into(), run.clone())
+        .unwrap()
+        .train(Some(4), &mut ignore)
+        .unwrap();
+    let err = Trainer::create(tiny(), &data, "fixture".into(), run.clone())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("--resume"), "{err}");
+    let ckpt = run.join("checkpoints/step-0000004.safetensors");
+    let bytes = std::fs::read(&ckpt).unwrap();
+    std::fs::write(&ckpt, &bytes[..100]).unwrap();
+    let err = Trainer::resume(run.clone(), &data, None)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("incomplete or damaged"), "{err}");
+    assert_eq!(std::fs::read(&ckpt).unwrap().len(), 100);
+}
+
+#[test]
+fn divergence_stops_the_run_and_keeps_the_last_good_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset();
+    let run = dir.path().join("run");
+    let mut config = tiny();
+    config.checkpoint_every = 2;
+    let mut trainer = Trainer::create(config, &data, "fixture".into(), run.clone()).unwrap();
+    trainer.train(Some(2), &mut ignore).unwrap();
+    // Poison the discriminator's output layer, as an exploding update would: the logits, the
+    // losses and then every weight turn NaN.
+    let d_map = trainer.gan.discriminator_vars.data().lock().unwrap();
+    let w = &d_map["block3.conv.weight"];
+    w.set(&(w.as_tensor() * f64::NAN).unwrap()).unwrap();
+    drop(d_map);
+    let err = trainer.train(None, &mut ignore).unwrap_err().to_string();
+    assert!(
+        err.contains("diverged at step 3: D loss NaN")
+            && err.contains("checkpoint (step 2) is kept"),
+        "{err}"
+    );
+    let rows = read_metrics(&run.join("metrics.csv")).unwrap();
+    assert!(
+        rows[2].d_loss.is_nan(),
+        "the bad step is logged as evidence"
+    );
+    let info = logogan::train::checkpoint::load_info(&run.join("checkpoints")).unwrap();
+    assert_eq!(info.step, 2, "the good checkpoint is still the latest");
+}

@@ -26,7 +26,16 @@ cargo test --all-targets
 step "doc tests"
 cargo test --doc
 
-step "the README's main job"
-cargo run --release --bin chapter-03
+step "chapters 1-4 as a reader runs them"
+cargo build --release --bins
+target/release/chapter-03
+target/release/chapter-01
+target/release/chapter-04 --size 32
+
+step "chapter 5: a short real training run, then sampling it"
+runs=$(mktemp -d)
+target/release/chapter-05 --preset quick --epochs 1 --runs-dir "$runs" --name smoke
+target/release/chapter-05 generate --checkpoint "$runs/smoke" --n 16 --interpolate 1,2
+rm -rf "$runs"
 
 printf '\nall checks passed in %d s\n' $(( $(date +%s) - started ))

@@ -11,6 +11,10 @@ use logogan::data::pipeline::ensure_raw;
 use logogan::data::sources::VendorManifest;
 use logogan::paths::{display_path, DataLayout};
 
+// A faster allocator than glibc's for the many short-lived buffers of tensor code.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Gather real logos: the offline default (vendored Simple Icons + Font Awesome brands), or a
 /// polite spider that lists image links in items.csv and a resumable downloader for such lists.
 #[derive(Parser, Debug)]

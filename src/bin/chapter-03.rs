@@ -13,6 +13,10 @@ use logogan::data::clean::CleanConfig;
 use logogan::data::pipeline::{build_dataset, DatasetConfig};
 use logogan::paths::{display_path, DataLayout};
 
+// A faster allocator than glibc's for the many short-lived buffers of tensor code.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Clean the raw logos (SVG → PNG, white background, no words, no near-duplicates, square,
 /// resized) and augment them (mirror + recolour) into the training set.
 #[derive(Parser, Debug)]

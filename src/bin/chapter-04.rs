@@ -7,6 +7,10 @@ use logogan::model::summary::{discriminator_table, generator_table};
 use logogan::model::{Architecture, Gan, ModelConfig};
 use logogan::train::latent_noise;
 
+// A faster allocator than glibc's for the many short-lived buffers of tensor code.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Build the generator and the discriminator, print their layers (output shape and parameter
 /// count), and pass a batch of noise through both.
 #[derive(Parser, Debug)]

@@ -20,6 +20,11 @@ use logogan::train::run::default_run_name;
 use logogan::train::{Preset, RunDir, TrainConfig, TrainEvent, Trainer};
 use logogan::viz::image_grid;
 
+// A faster allocator than glibc's for the many short-lived buffers of tensor code
+// (measured: 134 → 177 img/s for `--preset quick` on 2 CPU cores).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Train the logo GAN (default), sample from a trained run, or redraw a run's charts.
 #[derive(Parser, Debug)]
 #[command(version, args_conflicts_with_subcommands = true)]

@@ -51,3 +51,17 @@ impl Gan {
         })
     }
 }
+
+/// What a generator gives before any training: `n` images from a freshly initialised network
+/// (batch statistics, as during training). Its weights are small random numbers, so the images
+/// are grey textures whose pattern comes from the transposed convolutions' overlap.
+pub fn untrained_samples(
+    config: &ModelConfig,
+    n: usize,
+    seed: u64,
+    device: &Device,
+) -> Result<Vec<image::RgbImage>> {
+    let gan = Gan::new(config, device, seed)?;
+    let z = crate::train::latent_noise(seed, 0, n, config.generator.latent_dim, device)?;
+    crate::viz::tensor_to_images(&gan.generator.forward_t(&z, true)?)
+}

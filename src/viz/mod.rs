@@ -85,18 +85,6 @@ pub fn tensor_to_images(batch: &Tensor) -> Result<Vec<RgbImage>> {
         .collect())
 }
 
-/// `count` images of uniform random noise in [-1, 1], `(count, 3, size, size)`: what a generator
-/// whose weights mean nothing yet might as well produce.
-pub fn noise_images(count: usize, size: usize, seed: u64) -> Result<Vec<RgbImage>> {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let values: Vec<f32> = (0..count * 3 * size * size)
-        .map(|_| rng.random_range(-1.0..=1.0))
-        .collect();
-    let batch = Tensor::from_vec(values, (count, 3, size, size), &candle_core::Device::Cpu)?;
-    tensor_to_images(&batch)
-}
-
 /// A picture that Jupyter's evcxr kernel shows inline when it is the value of a cell.
 #[derive(Debug, Clone)]
 pub struct Figure(pub RgbImage);

@@ -30,6 +30,14 @@ pub fn write_atomic_with(
         .at(parent)?;
     write(temp.as_file_mut()).at(path)?;
     temp.as_file_mut().flush().at(path)?;
+    // Temporary files are created private (0600); the result is an ordinary file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .at(path)?;
+    }
     temp.persist(path).map_err(|e| e.error).at(path)?;
     Ok(())
 }
@@ -157,6 +165,12 @@ mod tests {
         write_atomic(&path, b"first version, long").unwrap();
         write_atomic(&path, b"second").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o644, "readable like any other file");
+        }
         let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
             .unwrap()
             .map(|e| e.unwrap().file_name())

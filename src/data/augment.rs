@@ -134,6 +134,7 @@ pub fn hsv_to_rgb(hue: f32, saturation: f32, value: f32) -> Rgb<u8> {
 }
 
 /// Rotate every pixel's hue by `degrees`. Greys (white, black) have no hue and do not change.
+// ANCHOR: rotate_hue
 pub fn rotate_hue(image: &RgbImage, degrees: f32) -> RgbImage {
     let mut out = image.clone();
     for p in out.pixels_mut() {
@@ -144,6 +145,7 @@ pub fn rotate_hue(image: &RgbImage, degrees: f32) -> RgbImage {
     }
     out
 }
+// ANCHOR_END: rotate_hue
 
 /// Paint a black-and-white image in `colour`: white stays white, black becomes `colour`, and
 /// greys (anti-aliased edges) blend between the two.
@@ -173,6 +175,7 @@ pub fn is_greyscale(image: &RgbImage) -> bool {
 }
 
 /// A new colour for the image: hue rotation for colourful logos, a tint for grey ones.
+// ANCHOR: recolour
 pub fn recolour(image: &RgbImage, rng: &mut impl Rng) -> RgbImage {
     if is_greyscale(image) {
         let colour = hsv_to_rgb(
@@ -185,6 +188,7 @@ pub fn recolour(image: &RgbImage, rng: &mut impl Rng) -> RgbImage {
         rotate_hue(image, rng.random_range(60.0..300.0))
     }
 }
+// ANCHOR_END: recolour
 
 /// A generator seeded by the run seed and the file name: stable across runs and threads.
 fn rng_for(seed: u64, name: &str) -> ChaCha8Rng {

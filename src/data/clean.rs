@@ -257,6 +257,7 @@ struct Candidate {
 }
 
 /// Apply the per-file rules to one raw file.
+// ANCHOR: clean_one
 fn clean_one(raw_dir: &Path, rel: &Path, cfg: &CleanConfig) -> (ReportRow, Option<Candidate>) {
     let shown = rel.to_string_lossy().replace('\\', "/");
     let row = ReportRow::new(&shown);
@@ -345,6 +346,7 @@ fn clean_one(raw_dir: &Path, rel: &Path, cfg: &CleanConfig) -> (ReportRow, Optio
         }),
     )
 }
+// ANCHOR_END: clean_one
 
 /// True when a visible share of the ink is saturated colour (not black/grey).
 fn is_colourful(image: &RgbImage, ink_threshold: u8) -> bool {
@@ -499,6 +501,45 @@ pub fn clean_folder(
 struct SummaryRow {
     reason: String,
     count: usize,
+}
+
+/// Up to `count` raw images that the report gives `reason`, drawn square on white at `size`
+/// pixels, as the cleaning saw them (before trimming): for showing what a rule removes.
+pub fn examples_for_reason(
+    raw_dir: &Path,
+    rows: &[ReportRow],
+    reason: &str,
+    count: usize,
+    size: u32,
+) -> Result<Vec<RgbImage>> {
+    let limits = LoadLimits {
+        svg_render_size: size * 4,
+        ..LoadLimits::default()
+    };
+    let mut out = Vec::new();
+    for row in rows.iter().filter(|r| r.reason == reason) {
+        if out.len() == count {
+            break;
+        }
+        let path = raw_dir.join(&row.file);
+        let bytes = std::fs::read(&path).at(&path)?;
+        let Ok(loaded) = load_image(&bytes, &limits) else {
+            continue;
+        };
+        let flat = rules::flatten_on_white(&loaded.pixels);
+        let (w, h) = flat.dimensions();
+        let full = rules::Rect {
+            x: 0,
+            y: 0,
+            width: w,
+            height: h,
+        };
+        out.push(rules::resize_square(
+            &rules::crop_pad_square(&flat, full, 0.0),
+            size,
+        ));
+    }
+    Ok(out)
 }
 
 /// Serialise rows to CSV and write the file atomically.

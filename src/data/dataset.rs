@@ -104,11 +104,13 @@ impl ImageDataset {
     }
 
     /// Images at `indices`, as `f32` `(len, 3, H, W)` in [-1, 1].
+    // ANCHOR: batch_get
     pub fn get(&self, indices: &[u32]) -> Result<Tensor> {
         let index = Tensor::new(indices, self.pixels.device())?;
         let bytes = self.pixels.index_select(&index, 0)?;
         Ok(bytes.to_dtype(DType::F32)?.affine(2.0 / 255.0, -1.0)?)
     }
+    // ANCHOR_END: batch_get
 
     /// A dataset of the images at `indices` (in that order).
     pub fn subset(&self, indices: &[u32]) -> Result<Self> {
@@ -134,6 +136,7 @@ impl ImageDataset {
 
     /// The order of the images in epoch `epoch`: a permutation that depends only on `seed` and
     /// `epoch`, so a resumed run sees the same batches.
+    // ANCHOR: epoch_order
     pub fn epoch_order(&self, seed: u64, epoch: u64) -> Vec<u32> {
         let mut order: Vec<u32> = (0..self.len() as u32).collect();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -141,6 +144,7 @@ impl ImageDataset {
         order.shuffle(&mut rng);
         order
     }
+    // ANCHOR_END: epoch_order
 
     /// Shuffled batches of one epoch. With `drop_last`, a final short batch is skipped (batch
     /// norm statistics of a batch of 3 are noise).

@@ -300,6 +300,7 @@ pub fn download_all(
     Ok(summary)
 }
 
+// ANCHOR: download_one
 fn download_one(
     item: &Wanted,
     cfg: &DownloadConfig,
@@ -405,6 +406,7 @@ fn download_one(
     }
     record
 }
+// ANCHOR_END: download_one
 
 #[cfg(test)]
 mod tests {

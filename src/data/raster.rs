@@ -168,6 +168,7 @@ fn check_dimensions(
 ///   the limits;
 /// * no fonts are loaded, so `<text>` is not drawn (logos here should carry no words anyway);
 /// * whatever size the SVG declares, the pixel buffer is at most `svg_render_size` squared.
+// ANCHOR: rasterize_svg
 pub fn rasterize_svg(bytes: &[u8], limits: &LoadLimits) -> Result<RgbaImage, LoadError> {
     let refused: Arc<Mutex<Vec<String>>> = Arc::default();
     let options = safe_svg_options(limits, refused.clone());
@@ -203,6 +204,7 @@ pub fn rasterize_svg(bytes: &[u8], limits: &LoadLimits) -> Result<RgbaImage, Loa
     }
     Ok(RgbaImage::from_raw(out_w, out_h, straight).expect("buffer size matches"))
 }
+// ANCHOR_END: rasterize_svg
 
 /// usvg options that never touch the file system or network, and record every refused href.
 fn safe_svg_options(

@@ -9,6 +9,7 @@ use image::{imageops, Rgb, RgbImage, RgbaImage};
 
 /// Alpha-composite onto a white background. Transparent logos (most SVGs and many PNGs) become
 /// the "logo on white" the course trains on.
+// ANCHOR: flatten_on_white
 pub fn flatten_on_white(image: &RgbaImage) -> RgbImage {
     RgbImage::from_fn(image.width(), image.height(), |x, y| {
         let [r, g, b, a] = image.get_pixel(x, y).0;
@@ -17,6 +18,7 @@ pub fn flatten_on_white(image: &RgbaImage) -> RgbImage {
         Rgb([over(r), over(g), over(b)])
     })
 }
+// ANCHOR_END: flatten_on_white
 
 /// How far a pixel is from white: the largest of the three channel distances (0 = white).
 pub fn darkness(p: &Rgb<u8>) -> u8 {
@@ -40,6 +42,7 @@ pub fn ink_fraction(mask: &[bool]) -> f32 {
 
 /// Fraction of the pixels on the image's outer ring (the outermost 2 % of each side, at least one
 /// pixel) that are near-white. A photo or a logo on a coloured card scores low.
+// ANCHOR: border_white_fraction
 pub fn border_white_fraction(image: &RgbImage, threshold: u8) -> f32 {
     let (w, h) = image.dimensions();
     if w == 0 || h == 0 {
@@ -56,6 +59,7 @@ pub fn border_white_fraction(image: &RgbImage, threshold: u8) -> f32 {
     }
     white as f32 / total as f32
 }
+// ANCHOR_END: border_white_fraction
 
 /// An axis-aligned rectangle in pixels: `x..x+width`, `y..y+height`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +93,7 @@ pub fn content_bbox(mask: &[bool], width: u32, height: u32) -> Option<Rect> {
 
 /// Crop to `bbox` and centre it on a white square whose side leaves `margin` (a fraction of the
 /// side) of white on every side of the longer dimension. The logo keeps its aspect ratio.
+// ANCHOR: crop_pad_square
 pub fn crop_pad_square(image: &RgbImage, bbox: Rect, margin: f32) -> RgbImage {
     let content = imageops::crop_imm(image, bbox.x, bbox.y, bbox.width, bbox.height).to_image();
     let longest = bbox.width.max(bbox.height) as f32;
@@ -99,6 +104,7 @@ pub fn crop_pad_square(image: &RgbImage, bbox: Rect, margin: f32) -> RgbImage {
     imageops::replace(&mut canvas, &content, ox as i64, oy as i64);
     canvas
 }
+// ANCHOR_END: crop_pad_square
 
 /// Resize a square image to `size`×`size`. Lanczos3 keeps edges crisp when shrinking, which
 /// matters for flat-colour logos; bilinear would blur them, nearest would alias them.
@@ -131,6 +137,7 @@ pub struct TextMeasures {
 ///
 /// Known misses and false alarms: joined-up lettering of square shape, and symbols made of a
 /// row of similar dots or bars. The report lists the measures so they can be checked.
+// ANCHOR: text_measures
 pub fn text_measures(mask: &[bool], width: u32, height: u32, bbox: Rect) -> TextMeasures {
     let aspect = bbox.width as f32 / bbox.height as f32;
     let boxes = component_boxes(mask, width, height, bbox);
@@ -162,6 +169,7 @@ pub fn text_measures(mask: &[bool], width: u32, height: u32, bbox: Rect) -> Text
         glyphs_in_row: best,
     }
 }
+// ANCHOR_END: text_measures
 
 /// Bounding boxes of the 8-connected ink regions inside `area`.
 fn component_boxes(mask: &[bool], width: u32, _height: u32, area: Rect) -> Vec<Rect> {
@@ -204,6 +212,7 @@ fn component_boxes(mask: &[bool], width: u32, _height: u32, area: Rect) -> Vec<R
 /// A perceptual hash: a gradient ("difference") hash of 16×16 bits of the grey image. Two
 /// renderings of the same logo (another colour, a slightly different drawing) differ in few bits;
 /// different logos differ in many.
+// ANCHOR: perceptual_hash
 pub fn perceptual_hash(image: &RgbImage) -> image_hasher::ImageHash {
     let grey = imageops::grayscale(image);
     image_hasher::HasherConfig::new()
@@ -212,6 +221,7 @@ pub fn perceptual_hash(image: &RgbImage) -> image_hasher::ImageHash {
         .to_hasher()
         .hash_image(&grey)
 }
+// ANCHOR_END: perceptual_hash
 
 #[cfg(test)]
 mod tests {

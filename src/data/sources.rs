@@ -195,6 +195,7 @@ pub struct ArchiveFiles {
 /// Read a tar.gz archive's regular files into memory. Entries whose path would leave the
 /// extraction folder (`../`, absolute paths), links and device files, and entries over
 /// `max_entry_bytes` are refused and listed, never written anywhere.
+// ANCHOR: read_tar_gz
 pub fn read_tar_gz(
     bytes: &[u8],
     archive_path: &Path,
@@ -237,6 +238,7 @@ pub fn read_tar_gz(
     }
     Ok(out)
 }
+// ANCHOR_END: read_tar_gz
 
 /// Parse Simple Icons' `simple-icons.json`: a list of `{ "slug": .., "hex": "RRGGBB" }`.
 /// Slugs are the SVG file stems.
@@ -261,6 +263,7 @@ pub fn parse_brand_colours(json: &[u8], archive_path: &Path) -> Result<HashMap<S
 
 /// Give a monochrome SVG a fill colour by setting `fill` on its root `<svg>` element; the
 /// paths inherit it. `hex` is `RRGGBB`. An SVG that already sets a root fill is left alone.
+// ANCHOR: fill_colour
 pub fn with_fill_colour(svg: &[u8], hex: &str) -> Vec<u8> {
     let text = String::from_utf8_lossy(svg);
     let Some(start) = text.find("<svg") else {
@@ -280,6 +283,7 @@ pub fn with_fill_colour(svg: &[u8], hex: &str) -> Vec<u8> {
     out.push_str(&text[insert_at..]);
     out.into_bytes()
 }
+// ANCHOR_END: fill_colour
 
 #[cfg(test)]
 mod tests {

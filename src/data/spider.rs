@@ -90,6 +90,7 @@ pub enum RobotsRules {
     Rules(Box<texting_robots::Robot>),
 }
 
+// ANCHOR: robots
 impl RobotsRules {
     /// Interpret a robots.txt fetch following RFC 9309: a 4xx means no rules; a 5xx or a network
     /// failure means "assume everything is disallowed"; unparseable lines are ignored.
@@ -125,6 +126,7 @@ impl RobotsRules {
         }
     }
 }
+// ANCHOR_END: robots
 
 /// What one listing page holds.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -137,6 +139,7 @@ pub struct ParsedPage {
 }
 
 /// Extract image links, "next page" links and other links from an HTML page at `page_url`.
+// ANCHOR: parse_listing
 pub fn parse_listing(html: &str, page_url: &Url, cfg: &SpiderConfig) -> ParsedPage {
     let doc = Html::parse_document(html);
     let sel = |s: &str| Selector::parse(s).expect("valid selector");
@@ -226,6 +229,7 @@ pub fn parse_listing(html: &str, page_url: &Url, cfg: &SpiderConfig) -> ParsedPa
     }
     out
 }
+// ANCHOR_END: parse_listing
 
 fn points_to_image(url: &Url) -> bool {
     url.path()

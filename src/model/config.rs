@@ -75,6 +75,7 @@ impl Default for ModelConfig {
 
 impl ModelConfig {
     /// LogoGan's design (the course's default) for `image_size` pixels.
+    // ANCHOR: logogan_config
     pub fn logogan(image_size: usize) -> Self {
         Self {
             generator: GeneratorConfig {
@@ -92,8 +93,10 @@ impl ModelConfig {
             },
         }
     }
+    // ANCHOR_END: logogan_config
 
     /// The classic DCGAN for `image_size` pixels.
+    // ANCHOR: dcgan_config
     pub fn dcgan(image_size: usize) -> Self {
         Self {
             generator: GeneratorConfig {
@@ -111,6 +114,7 @@ impl ModelConfig {
             },
         }
     }
+    // ANCHOR_END: dcgan_config
 
     pub fn new(architecture: Architecture, image_size: usize) -> Self {
         match architecture {

@@ -32,6 +32,7 @@ pub struct Discriminator {
 
 impl Discriminator {
     /// Create the layers under `vb` (names `block{i}.conv.weight`, `block{i}.norm.*`).
+    // ANCHOR: discriminator_new
     pub fn new(config: &DiscriminatorConfig, vb: VarBuilder) -> Result<Self> {
         let steps = upsamplings(config.image_size).ok_or_else(|| {
             candle_core::Error::Msg(format!("unsupported image size {}", config.image_size))
@@ -70,6 +71,7 @@ impl Discriminator {
             config: config.clone(),
         })
     }
+    // ANCHOR_END: discriminator_new
 
     pub fn config(&self) -> &DiscriminatorConfig {
         &self.config
@@ -81,6 +83,7 @@ impl Discriminator {
     }
 
     /// Like [`Self::forward_t`], calling `observe(layer index, output)` after every layer.
+    // ANCHOR: discriminator_forward
     pub fn forward_trace(
         &self,
         x: &Tensor,
@@ -100,6 +103,7 @@ impl Discriminator {
         }
         Ok(x)
     }
+    // ANCHOR_END: discriminator_forward
 
     pub fn blocks(&self) -> &[ConvBlock] {
         &self.blocks

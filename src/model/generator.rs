@@ -30,6 +30,7 @@ pub struct Generator {
 
 impl Generator {
     /// Create the layers under `vb` (names `block{i}.conv.weight`, `block{i}.norm.*`).
+    // ANCHOR: generator_new
     pub fn new(config: &GeneratorConfig, vb: VarBuilder) -> Result<Self> {
         let steps = upsamplings(config.image_size).ok_or_else(|| {
             candle_core::Error::Msg(format!("unsupported image size {}", config.image_size))
@@ -63,6 +64,7 @@ impl Generator {
             config: config.clone(),
         })
     }
+    // ANCHOR_END: generator_new
 
     pub fn config(&self) -> &GeneratorConfig {
         &self.config
@@ -75,6 +77,7 @@ impl Generator {
     }
 
     /// Like [`Self::forward_t`], calling `observe(layer index, output)` after every layer.
+    // ANCHOR: generator_forward
     pub fn forward_trace(
         &self,
         z: &Tensor,
@@ -93,6 +96,7 @@ impl Generator {
         }
         Ok(x)
     }
+    // ANCHOR_END: generator_forward
 
     pub fn blocks(&self) -> &[ConvBlock] {
         &self.blocks

@@ -118,6 +118,7 @@ pub fn is_running_stat(name: &str) -> bool {
 
 /// Overwrite every variable of `varmap` with the DCGAN initialisation, drawn from `seed`.
 /// Variables are visited in name order, so the result depends only on the seed and the names.
+// ANCHOR: init_dcgan
 pub fn init_dcgan(varmap: &VarMap, seed: u64) -> Result<()> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let weights = Normal::new(0.0f32, 0.02).expect("valid normal");
@@ -144,6 +145,7 @@ pub fn init_dcgan(varmap: &VarMap, seed: u64) -> Result<()> {
     }
     Ok(())
 }
+// ANCHOR_END: init_dcgan
 
 /// A `VarBuilder` over a fresh `VarMap` in f32 on `device`.
 pub fn new_varmap(device: &Device) -> (VarMap, VarBuilder<'static>) {

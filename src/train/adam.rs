@@ -86,6 +86,7 @@ impl Adam {
     }
 
     /// One update from the gradients in `grads`. Parameters without a gradient are left alone.
+    // ANCHOR: adam_step
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
         self.step += 1;
         let AdamConfig {
@@ -111,6 +112,7 @@ impl Adam {
         }
         Ok(())
     }
+    // ANCHOR_END: adam_step
 
     /// The moments, named `m.<param>` and `v.<param>`, for a checkpoint.
     pub fn state(&self) -> HashMap<String, Tensor> {

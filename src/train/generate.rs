@@ -71,6 +71,7 @@ impl TrainedGenerator {
 }
 
 /// Spherical linear interpolation between two vectors, `t` in [0, 1].
+// ANCHOR: slerp
 pub fn slerp(a: &[f32], b: &[f32], t: f32) -> Vec<f32> {
     let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
     let (na, nb) = (norm(a), norm(b));
@@ -85,6 +86,7 @@ pub fn slerp(a: &[f32], b: &[f32], t: f32) -> Vec<f32> {
     );
     a.iter().zip(b).map(|(x, y)| wa * x + wb * y).collect()
 }
+// ANCHOR_END: slerp
 
 #[cfg(test)]
 mod tests {

@@ -40,6 +40,7 @@ const FIXED_NOISE_SALT: u64 = 0x6669_7865_6421; // "fixed!"
 const SUBSET_SALT: u64 = 0x7375_6273_6574; // "subset"
 
 /// `n` latent vectors `(n, latent_dim, 1, 1)` from N(0, 1), drawn from stream `stream` of `seed`.
+// ANCHOR: latent_noise
 pub fn latent_noise(
     seed: u64,
     stream: u64,
@@ -54,6 +55,7 @@ pub fn latent_noise(
         .collect();
     Ok(Tensor::from_vec(values, (n, latent_dim, 1, 1), &Device::Cpu)?.to_device(device)?)
 }
+// ANCHOR_END: latent_noise
 
 /// What the training loop reports as it goes.
 #[derive(Debug)]
@@ -288,6 +290,7 @@ impl Trainer {
 
     /// One discriminator update and one generator update. Returns the step's numbers as a
     /// device tensor `(5,)`: d_loss, g_loss, D(x), D(G(z)) before and after D's update.
+    // ANCHOR: train_step
     pub fn train_step(&mut self) -> Result<Tensor> {
         let real = self.next_batch()?; // (B, 3, S, S) in [-1, 1]
         let b = self.config.batch_size;
@@ -328,6 +331,7 @@ impl Trainer {
             0,
         )?)
     }
+    // ANCHOR_END: train_step
 
     /// Generate images from `z` with the running batch-norm statistics (inference mode).
     pub fn generate(&self, z: &Tensor) -> Result<Tensor> {

@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Open the built book in headless Chromium and check that chapter 5's figures load.
+
+    scripts/check_book_browser.py [SCREENSHOT]
+
+Serves book/book/html on 127.0.0.1, loads the training chapter in Chromium, and checks that the
+browser requested every figure the page shows and got it (HTTP 200, an image). The screenshot
+(default target/book-ch05.png) is kept for people to look at.
+"""
+import functools
+import http.server
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+HTML = ROOT / "book" / "book" / "html"
+PAGE = "ch05-training.html"
+
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    served = []
+
+    def log_message(self, *args):
+        pass
+
+    def send_response(self, code, message=None):
+        Handler.served.append((self.path, code))
+        super().send_response(code, message)
+
+
+def chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    raise SystemExit("chromium not found: install Debian's `chromium` package")
+
+
+def main():
+    screenshot = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "target" / "book-ch05.png"
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    page = (HTML / PAGE).read_text()
+    figures = sorted(set(re.findall(r'<img src="(figures/ch05-[^"]+)"', page)))
+    if len(figures) < 4:
+        raise SystemExit(f"{PAGE} shows {len(figures)} chapter-5 figures, expected at least 4: {figures}")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(HTML)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/{PAGE}"
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run(
+            [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={profile}", "--window-size=1280,5000", "--hide-scrollbars",
+             "--virtual-time-budget=15000", f"--screenshot={screenshot}", url],
+            check=True, capture_output=True, timeout=180,
+        )
+    server.shutdown()
+    got = {path.lstrip("/"): code for path, code in Handler.served}
+    missing = [f for f in figures if got.get(f) != 200]
+    if missing:
+        raise SystemExit(f"figures not loaded by the browser: {missing} (served: {sorted(got)})")
+    data = screenshot.read_bytes()
+    if not data.startswith(b"\x89PNG") or len(data) < 20_000:
+        raise SystemExit(f"screenshot {screenshot} looks empty ({len(data)} bytes)")
+    print(f"chromium loaded {PAGE} and its {len(figures)} figures; screenshot {screenshot} ({len(data) // 1024} KiB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Execute every notebook in chapters/ headless with the evcxr Rust kernel; fail on any error.
+
+    scripts/run_notebooks.py [OUT_DIR] [NOTEBOOK ...]
+
+Uses the real Jupyter client (nbclient). The executed copies, with their outputs, are written to
+OUT_DIR (default target/notebooks) for inspection; the committed notebooks stay output-free. Each
+notebook gets its own EVCXR_TMPDIR (a kernel must never share one), while the compilation cache
+(`:cache` in the set-up cell) is shared, so only the first kernel compiles the library's
+dependencies from scratch.
+"""
+import os
+import pathlib
+import sys
+import tempfile
+import time
+
+import nbclient
+import nbformat
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def main():
+    args = sys.argv[1:]
+    out = pathlib.Path(args[0]) if args else ROOT / "target" / "notebooks"
+    names = args[1:] or sorted(p.name for p in (ROOT / "chapters").glob("ch*.ipynb"))
+    out.mkdir(parents=True, exist_ok=True)
+    failed = []
+    for name in names:
+        path = ROOT / "chapters" / name
+        nb = nbformat.read(path, as_version=4)
+        started = time.time()
+        with tempfile.TemporaryDirectory(prefix=f"evcxr-{path.stem}-") as tmp:
+            os.environ["EVCXR_TMPDIR"] = tmp
+            client = nbclient.NotebookClient(
+                nb,
+                kernel_name="rust",
+                # Compiling candle the first time takes minutes: be patient at start-up and per cell.
+                startup_timeout=600,
+                timeout=1800,
+                resources={"metadata": {"path": str(path.parent)}},
+            )
+            try:
+                client.execute()
+                status = "ok"
+            except nbclient.exceptions.CellExecutionError as e:
+                status = "FAILED"
+                failed.append(f"{name}: {str(e).strip().splitlines()[-1] if str(e).strip() else e}")
+                print(str(e)[-3000:], file=sys.stderr)
+            finally:
+                nbformat.write(nb, out / name)
+        print(f"{name}: {status} in {time.time() - started:.0f} s", flush=True)
+    if failed:
+        raise SystemExit("notebook errors:\n  " + "\n  ".join(failed))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,372 @@
+//! Regenerate every figure and every shown output of the book from real runs.
+//!
+//! Writes PNG/GIF files to `book/src/figures/` and Markdown snippets (tables, printouts, figures
+//! with their captions) to `book/src/generated/`, which the chapters include. Each caption says
+//! which device, commit, seed and date made the picture. Nothing in those folders is edited by
+//! hand.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use logogan::data::clean::{examples_for_reason, CleanSummary};
+use logogan::data::pipeline::{build_dataset, sample_grid, DatasetConfig};
+use logogan::data::sources::VendorManifest;
+use logogan::device::{describe, DeviceChoice};
+use logogan::environment::Environment;
+use logogan::fsutil::{save_png, write_atomic};
+use logogan::model::summary::{discriminator_table, generator_table};
+use logogan::model::{untrained_samples, Gan, ModelConfig};
+use logogan::paths::{default_runs_dir, project_root, DataLayout};
+use logogan::train::metrics::read_metrics;
+use logogan::train::report::write_report;
+use logogan::train::run::{current_commit, now_rfc3339};
+use logogan::train::{Preset, RunDir, RunRecord, TrainConfig, Trainer};
+use logogan::viz::{image_grid, side_by_side, upscale};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Regenerate the book's figures and shown outputs (book/src/figures, book/src/generated).
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    /// Take chapter 5's pictures from this finished run (e.g. a GPU run copied from the GPU
+    /// machine). Default: train `--preset quick` on this machine into runs/book-quick (once).
+    #[arg(long)]
+    run: Option<PathBuf>,
+    /// Device for the default chapter-5 run.
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
+    /// Book source folder.
+    #[arg(long)]
+    book: Option<PathBuf>,
+}
+
+/// Where, when and how a picture was made.
+struct Provenance {
+    device: String,
+    commit: String,
+    seed: u64,
+    date: String,
+}
+
+impl Provenance {
+    fn here(seed: u64) -> Self {
+        Self {
+            device: describe(&candle_core::Device::Cpu),
+            commit: current_commit(),
+            seed,
+            date: now_rfc3339()[..10].to_string(),
+        }
+    }
+
+    fn caption(&self) -> String {
+        format!(
+            "device {}, commit `{}`, seed {}, {}",
+            self.device, self.commit, self.seed, self.date
+        )
+    }
+}
+
+struct Book {
+    figures: PathBuf,
+    generated: PathBuf,
+}
+
+impl Book {
+    fn figure(&self, name: &str, image: &image::RgbImage) -> Result<()> {
+        save_png(&self.figures.join(name), image)?;
+        Ok(())
+    }
+
+    fn snippet(&self, name: &str, text: &str) -> Result<()> {
+        write_atomic(&self.generated.join(name), text.as_bytes())?;
+        println!("  {name}");
+        Ok(())
+    }
+
+    /// A figure with its caption, as a snippet the chapter includes.
+    fn figure_with_caption(
+        &self,
+        snippet: &str,
+        file: &str,
+        alt: &str,
+        caption: &str,
+        p: &Provenance,
+    ) -> Result<()> {
+        self.snippet(snippet, &format!("![{alt}](figures/{file})\n\n*{caption}* <small>Made by `book-assets`: {}.</small>\n", p.caption()))
+    }
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let root = args
+        .book
+        .clone()
+        .unwrap_or_else(|| project_root().join("book/src"));
+    let book = Book {
+        figures: root.join("figures"),
+        generated: root.join("generated"),
+    };
+    std::fs::create_dir_all(&book.figures)?;
+    std::fs::create_dir_all(&book.generated)?;
+    let layout = DataLayout::default();
+    println!("book assets → {}", root.display());
+
+    // Chapter 2: the sources.
+    let manifest = VendorManifest::load(&layout.vendor())?;
+    let mut table =
+        String::from("| source | package | version | licence | SVGs |\n|---|---|---|---|---:|\n");
+    for s in &manifest.sources {
+        table.push_str(&format!(
+            "| {} | `{}` | {} | {} | {} |\n",
+            s.id, s.package, s.version, s.license, s.file_count
+        ));
+    }
+    book.snippet("ch02-sources.md", &table)?;
+
+    // Chapter 3: the cleaning report and previews.
+    let report = build_dataset(&layout, &DatasetConfig::with_augmentation(), false)?;
+    ch03(
+        &book,
+        &layout,
+        &report.clean,
+        report.train_images,
+        report.seconds_unpack + report.clean.seconds + report.seconds_augment,
+    )?;
+
+    // Chapter 1: real logos beside an untrained generator, and this machine.
+    let p = Provenance::here(0);
+    let real = sample_grid(&layout.train(64), 16, 4, 0)?;
+    let fakes = untrained_samples(&ModelConfig::logogan(64), 16, 0, &candle_core::Device::Cpu)?;
+    book.figure(
+        "ch01-real-vs-untrained.png",
+        &side_by_side(&real, &image_grid(&fakes, 4, 2), 24),
+    )?;
+    book.figure_with_caption(
+        "ch01-real-vs-untrained.md",
+        "ch01-real-vs-untrained.png",
+        "16 real logos on the left, 16 outputs of an untrained generator on the right",
+        "Figure 1.1 — Left: 16 logos from the training set. Right: what the generator makes before it has seen any of them.",
+        &p,
+    )?;
+    book.snippet(
+        "ch01-environment.md",
+        &format!("```text\n{}\n```\n", Environment::detect()),
+    )?;
+
+    // Chapter 4: the layer tables.
+    let dev = candle_core::Device::Cpu;
+    let logogan = Gan::new(&ModelConfig::logogan(64), &dev, 0)?;
+    book.snippet(
+        "ch04-generator.md",
+        &format!("{}\n", generator_table(&logogan.generator, &dev)?),
+    )?;
+    book.snippet(
+        "ch04-discriminator.md",
+        &format!("{}\n", discriminator_table(&logogan.discriminator, &dev)?),
+    )?;
+    let dcgan = Gan::new(&ModelConfig::dcgan(64), &dev, 0)?;
+    book.snippet(
+        "ch04-dcgan-discriminator.md",
+        &format!("{}\n", discriminator_table(&dcgan.discriminator, &dev)?),
+    )?;
+
+    // Chapter 5: a real run.
+    let run = match &args.run {
+        Some(run) => run.clone(),
+        None => quick_run(&layout, args.device)?,
+    };
+    ch05(&book, &RunDir::new(&run))?;
+    println!("done");
+    Ok(())
+}
+
+fn ch03(
+    book: &Book,
+    layout: &DataLayout,
+    clean: &CleanSummary,
+    train_images: usize,
+    seconds: f64,
+) -> Result<()> {
+    let p = Provenance::here(0);
+    book.snippet("ch03-summary.md", &clean.table())?;
+    book.snippet(
+        "ch03-counts.md",
+        &format!(
+            "{} raw logos → **{} clean** 64×64 images → **{} training images** after augmentation, in {:.0} s on this machine's {}.\n",
+            clean.rows.len(),
+            clean.kept,
+            train_images,
+            seconds,
+            describe(&candle_core::Device::Cpu)
+        ),
+    )?;
+    let processed = layout.processed(64);
+    let clean_grid = image::open(processed.join("preview-clean.png"))?.to_rgb8();
+    book.figure("ch03-preview-clean.png", &clean_grid)?;
+    book.figure_with_caption(
+        "ch03-preview-clean.md",
+        "ch03-preview-clean.png",
+        "64 cleaned logos",
+        "Figure 3.1 — 64 logos after cleaning: square, white background, 64×64 pixels.",
+        &p,
+    )?;
+    let augment = image::open(processed.join("preview-augment.png"))?.to_rgb8();
+    book.figure("ch03-preview-augment.png", &augment)?;
+    book.figure_with_caption(
+        "ch03-preview-augment.md",
+        "ch03-preview-augment.png",
+        "originals, mirrored and recoloured versions",
+        "Figure 3.2 — Augmentation. Top row: clean logos. Middle: mirrored. Bottom: recoloured (hue rotated, or tinted when the logo is black).",
+        &p,
+    )?;
+    for (reason, number, what) in [
+        ("text-heavy", "3.3", "dropped as text-heavy: wordmarks and rows of letters"),
+        ("non-white-background", "3.4", "dropped for a non-white background: logos on a coloured tile"),
+        ("near-duplicate", "3.5", "dropped as near-duplicates of a logo already kept (here Font Awesome's black copies of Simple Icons' coloured logos)"),
+    ] {
+        let examples = examples_for_reason(&layout.raw(), &clean.rows, reason, 16, 64)?;
+        if examples.is_empty() {
+            continue;
+        }
+        let file = format!("ch03-dropped-{reason}.png");
+        book.figure(&file, &image_grid(&examples, 16, 2))?;
+        book.figure_with_caption(
+            &format!("ch03-dropped-{reason}.md"),
+            &file,
+            &format!("examples of logos {what}"),
+            &format!("Figure {number} — The first 16 logos (by file name) {what}."),
+            &p,
+        )?;
+    }
+    Ok(())
+}
+
+fn quick_run(layout: &DataLayout, device: DeviceChoice) -> Result<PathBuf> {
+    let run = default_runs_dir().join("book-quick");
+    let done = RunRecord::load(&RunDir::new(&run))
+        .ok()
+        .zip(logogan::train::checkpoint::load_info(&RunDir::new(&run).checkpoints()).ok());
+    if let Some((record, info)) = done {
+        if info.step > 0
+            && record.config
+                == TrainConfig::preset(Preset::Quick, logogan::model::Architecture::Logogan)
+        {
+            println!("using the finished run {}", run.display());
+            return Ok(run);
+        }
+    }
+    if run.exists() {
+        std::fs::remove_dir_all(&run)?;
+    }
+    let config = TrainConfig::preset(Preset::Quick, logogan::model::Architecture::Logogan);
+    let device = device.open()?;
+    let train_dir = logogan::data::pipeline::ensure_dataset(layout, 32, false)?;
+    let data = logogan::data::dataset::ImageDataset::load(&train_dir, 32, &device)?;
+    println!(
+        "training --preset quick on {} for chapter 5 (a few minutes)",
+        describe(&device)
+    );
+    let mut trainer = Trainer::create(config, &data, train_dir, run.clone())?;
+    trainer.train(None, &mut |_| {})?;
+    write_report(&trainer.run)?;
+    Ok(run)
+}
+
+fn ch05(book: &Book, run: &RunDir) -> Result<()> {
+    let record = RunRecord::load(run).with_context(|| format!("reading {}", run.root.display()))?;
+    let p = Provenance {
+        device: record.device.clone(),
+        commit: record.commit.clone(),
+        seed: record.config.seed,
+        date: record.started[..10].to_string(),
+    };
+    write_report(run)?;
+    let rows = read_metrics(&run.metrics())?;
+    let last = rows.last().context("the run has no metrics")?;
+    let epochs = last.epoch;
+    let scale = (256 / record.config.image_size() as u32).clamp(1, 4).min(2);
+    let first = image::open(run.sample(1))?.to_rgb8();
+    let final_grid = image::open(run.sample(epochs))?.to_rgb8();
+    book.figure("ch05-samples-first.png", &upscale(&first, scale))?;
+    book.figure("ch05-samples-last.png", &upscale(&final_grid, scale))?;
+    book.figure(
+        "ch05-loss.png",
+        &image::open(run.root.join("loss.png"))?.to_rgb8(),
+    )?;
+    book.figure(
+        "ch05-d-outputs.png",
+        &image::open(run.root.join("d_outputs.png"))?.to_rgb8(),
+    )?;
+    std::fs::copy(
+        run.root.join("progress.gif"),
+        book.figures.join("ch05-progress.gif"),
+    )?;
+    let size = record.config.image_size();
+    book.figure_with_caption(
+        "ch05-samples-first.md",
+        "ch05-samples-first.png",
+        "samples after the first epoch",
+        &format!(
+            "Figure 5.1 — The fixed noise after epoch 1 ({size}×{size}, step {}).",
+            rows.iter().filter(|r| r.epoch == 1).count()
+        ),
+        &p,
+    )?;
+    book.figure_with_caption(
+        "ch05-samples-last.md",
+        "ch05-samples-last.png",
+        "samples at the end of training",
+        &format!(
+            "Figure 5.2 — The same noise after epoch {epochs} (step {}).",
+            last.step
+        ),
+        &p,
+    )?;
+    book.figure_with_caption(
+        "ch05-loss.md",
+        "ch05-loss.png",
+        "discriminator and generator losses",
+        "Figure 5.3 — Losses per step (exponential moving average).",
+        &p,
+    )?;
+    book.figure_with_caption(
+        "ch05-d-outputs.md",
+        "ch05-d-outputs.png",
+        "D(x) and D(G(z)) per step",
+        "Figure 5.4 — The discriminator's average verdict on real images, D(x), and on fakes, D(G(z)).",
+        &p,
+    )?;
+    book.figure_with_caption(
+        "ch05-progress.md",
+        "ch05-progress.gif",
+        "the fixed-noise grid, epoch by epoch",
+        "Figure 5.5 — Every epoch's grid, animated.",
+        &p,
+    )?;
+    let c = &record.config;
+    book.snippet(
+        "ch05-run.md",
+        &format!(
+            "| setting | value |\n|---|---|\n| model | {} ({}×{}) |\n| images | {} |\n| epochs × steps | {} × {} |\n| batch | {} |\n| Adam | lr {}, β₁ {}, β₂ {} |\n| device | {} |\n| final D loss / G loss | {:.3} / {:.3} |\n| final D(x) / D(G(z)) | {:.3} / {:.3} |\n",
+            if c.model.discriminator.batch_norm_first { "LogoGan" } else { "DCGAN" },
+            size,
+            size,
+            record.images,
+            epochs,
+            last.step / epochs.max(1),
+            c.batch_size,
+            c.generator_optimizer.lr,
+            c.generator_optimizer.beta1,
+            c.generator_optimizer.beta2,
+            record.device,
+            last.d_loss,
+            last.g_loss,
+            last.d_real,
+            last.d_fake
+        ),
+    )?;
+    Ok(())
+}

@@ -44,6 +44,12 @@ def main():
             try:
                 client.execute()
                 status = "ok"
+                # A cell that ends in Figure(...) must show a picture, not its Debug text.
+                for cell in nb.cells:
+                    lines = cell.source.strip().splitlines() if cell.cell_type == "code" else []
+                    if lines and lines[-1].startswith("Figure(") and not any("image/png" in o.get("data", {}) for o in cell.outputs):
+                        status = "FAILED"
+                        failed.append(f"{name}: the cell ending in `{lines[-1]}` showed no image")
             except nbclient.exceptions.CellExecutionError as e:
                 status = "FAILED"
                 failed.append(f"{name}: {str(e).strip().splitlines()[-1] if str(e).strip() else e}")

@@ -38,4 +38,7 @@ target/release/chapter-05 --preset quick --epochs 1 --runs-dir "$runs" --name sm
 target/release/chapter-05 generate --checkpoint "$runs/smoke" --n 16 --interpolate 1,2
 rm -rf "$runs"
 
+step "the book and the notebooks"
+scripts/test-book.sh
+
 printf '\nall checks passed in %d s\n' $(( $(date +%s) - started ))

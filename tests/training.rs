@@ -261,7 +261,7 @@ fn divergence_stops_the_run_and_keeps_the_last_good_checkpoint() {
     trainer.train(Some(2), &mut ignore).unwrap();
     // Poison the discriminator's output layer, as an exploding update would: the logits, the
     // losses and then every weight turn NaN.
-    let d_map = trainer.gan.discriminator_vars.data().lock().unwrap();
+    let d_map = trainer.core.gan.discriminator_vars.data().lock().unwrap();
     let w = &d_map["block3.conv.weight"];
     w.set(&(w.as_tensor() * f64::NAN).unwrap()).unwrap();
     drop(d_map);

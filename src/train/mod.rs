@@ -8,8 +8,10 @@ pub mod loss;
 pub mod metrics;
 pub mod report;
 pub mod run;
+pub mod step;
 pub mod trainer;
 
 pub use config::{Preset, TrainConfig};
 pub use run::{RunDir, RunRecord};
+pub use step::GanStep;
 pub use trainer::{latent_noise, TrainEvent, Trainer};

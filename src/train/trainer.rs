@@ -23,16 +23,14 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
-use super::adam::Adam;
 use super::checkpoint::{self, CheckpointInfo};
 use super::config::TrainConfig;
-use super::loss::bce_with_logits;
 use super::metrics::{MetricsLog, StepMetrics};
 use super::run::{current_commit, has_checkpoint, now_rfc3339, RunDir, RunRecord};
+use super::step::GanStep;
 use crate::data::dataset::ImageDataset;
 use crate::error::{Error, Result};
 use crate::fsutil::save_png;
-use crate::model::Gan;
 use crate::viz::{image_grid, tensor_to_images};
 
 const NOISE_SALT: u64 = 0x6e6f_6973_6521; // "noise!"
@@ -98,10 +96,9 @@ pub enum TrainEvent<'a> {
 /// The state of a run: networks, optimisers, data, position.
 pub struct Trainer {
     pub config: TrainConfig,
-    pub gan: Gan,
+    /// The networks and optimisers.
+    pub core: GanStep,
     pub run: RunDir,
-    opt_g: Adam,
-    opt_d: Adam,
     dataset: ImageDataset,
     fixed_noise: Tensor,
     step: u64,
@@ -166,13 +163,13 @@ impl Trainer {
         }
         let (info, tensors) = checkpoint::load(&run.checkpoints(), dataset.device())?;
         let mut trainer = Self::assemble(config, dataset, run, info.step, Some(info.step))?;
-        checkpoint::restore(&trainer.gan.generator_vars, &tensors, "g")?;
-        checkpoint::restore(&trainer.gan.discriminator_vars, &tensors, "d")?;
-        trainer.opt_g.load_state(
+        checkpoint::restore(&trainer.core.gan.generator_vars, &tensors, "g")?;
+        checkpoint::restore(&trainer.core.gan.discriminator_vars, &tensors, "d")?;
+        trainer.core.opt_g.load_state(
             &checkpoint::optimizer_state(&tensors, "opt_g"),
             info.generator_optimizer_steps,
         )?;
-        trainer.opt_d.load_state(
+        trainer.core.opt_d.load_state(
             &checkpoint::optimizer_state(&tensors, "opt_d"),
             info.discriminator_optimizer_steps,
         )?;
@@ -220,9 +217,7 @@ impl Trainer {
         last_checkpoint: Option<u64>,
     ) -> Result<Self> {
         let device = dataset.device().clone();
-        let gan = Gan::new(&config.model, &device, config.seed)?;
-        let opt_g = Adam::new(&gan.generator_vars, config.generator_optimizer)?;
-        let opt_d = Adam::new(&gan.discriminator_vars, config.discriminator_optimizer)?;
+        let core = GanStep::new(&config, &device)?;
         let fixed_noise = latent_noise(
             config.seed ^ FIXED_NOISE_SALT,
             0,
@@ -233,10 +228,8 @@ impl Trainer {
         let metrics = MetricsLog::open(&run.metrics(), step)?;
         Ok(Self {
             config,
-            gan,
+            core,
             run,
-            opt_g,
-            opt_d,
             dataset,
             fixed_noise,
             step,
@@ -290,7 +283,8 @@ impl Trainer {
 
     /// One discriminator update and one generator update. Returns the step's numbers as a
     /// device tensor `(5,)`: d_loss, g_loss, D(x), D(G(z)) before and after D's update.
-    // ANCHOR: train_step
+    /// One training step on the next batch (see [`GanStep::step`]). Returns the step's numbers
+    /// as a device tensor `(5,)`.
     pub fn train_step(&mut self) -> Result<Tensor> {
         let real = self.next_batch()?; // (B, 3, S, S) in [-1, 1]
         let b = self.config.batch_size;
@@ -302,40 +296,14 @@ impl Trainer {
             latent,
             self.device(),
         )?; // (B, nz, 1, 1)
-        let (g, d) = (&self.gan.generator, &self.gan.discriminator);
-
-        // 1. Discriminator: real → real_label, fake → 0.
-        let fake = g.forward_t(&z, true)?; // (B, 3, S, S)
-        let real_logits = d.forward_t(&real, true)?; // (B,)
-        let fake_logits = d.forward_t(&fake.detach(), true)?; // (B,)
-        let d_loss = (bce_with_logits(&real_logits, self.config.real_label)?
-            + bce_with_logits(&fake_logits, 0.0)?)?;
-        self.opt_d.step(&d_loss.backward()?)?;
-
-        // 2. Generator: make the updated D call the same fakes real.
-        let fake_logits_after = d.forward_t(&fake, true)?; // (B,)
-        let g_loss = bce_with_logits(&fake_logits_after, 1.0)?;
-        self.opt_g.step(&g_loss.backward()?)?;
-
+        let stats = self.core.step(&real, &z)?;
         self.step += 1;
-        let prob =
-            |logits: &Tensor| candle_nn::ops::sigmoid(&logits.detach()).and_then(|p| p.mean_all());
-        Ok(Tensor::stack(
-            &[
-                d_loss.detach(),
-                g_loss.detach(),
-                prob(&real_logits)?,
-                prob(&fake_logits)?,
-                prob(&fake_logits_after)?,
-            ],
-            0,
-        )?)
+        Ok(stats)
     }
-    // ANCHOR_END: train_step
 
     /// Generate images from `z` with the running batch-norm statistics (inference mode).
     pub fn generate(&self, z: &Tensor) -> Result<Tensor> {
-        Ok(self.gan.generator.forward_t(z, false)?)
+        Ok(self.core.gan.generator.forward_t(z, false)?)
     }
 
     /// The grid of the fixed noise samples.
@@ -392,8 +360,8 @@ impl Trainer {
     pub fn save_checkpoint(&mut self, on_event: &mut dyn FnMut(TrainEvent)) -> Result<PathBuf> {
         self.flush_metrics(on_event)?;
         for (name, vars) in [
-            ("generator", &self.gan.generator_vars),
-            ("discriminator", &self.gan.discriminator_vars),
+            ("generator", &self.core.gan.generator_vars),
+            ("discriminator", &self.core.gan.discriminator_vars),
         ] {
             if !checkpoint::all_finite(vars)? {
                 return Err(Error::Diverged {
@@ -404,17 +372,17 @@ impl Trainer {
             }
         }
         let tensors = checkpoint::collect(
-            &self.gan.generator_vars,
-            &self.gan.discriminator_vars,
-            self.opt_g.state(),
-            self.opt_d.state(),
+            &self.core.gan.generator_vars,
+            &self.core.gan.discriminator_vars,
+            self.core.opt_g.state(),
+            self.core.opt_d.state(),
         );
         let info = CheckpointInfo {
             step: self.step,
             file: String::new(),
             sha256: String::new(),
-            generator_optimizer_steps: self.opt_g.step_count(),
-            discriminator_optimizer_steps: self.opt_d.step_count(),
+            generator_optimizer_steps: self.core.opt_g.step_count(),
+            discriminator_optimizer_steps: self.core.opt_d.step_count(),
         };
         let path = checkpoint::save(&self.run.checkpoints(), &tensors, info)?;
         self.last_checkpoint = Some(self.step);

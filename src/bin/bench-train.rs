@@ -1,0 +1,141 @@
+//! Time the real training step of this project's GAN, after warm-up, with the device
+//! synchronised, and print a table: img/s, ms/step, peak memory.
+//!
+//! The model and the step match `../shared/bench/torch_dcgan.py` (the PyTorch reference): the
+//! classic DCGAN at 64×64, nz 100, ngf = ndf = 64, one D step on a real and a fake batch, one G
+//! step, Adam(2e-4, 0.5, 0.999), BCE with logits, fp32, random "real" images in [-1, 1]. Run both
+//! in one command to compare on one machine:
+//!
+//! ```sh
+//! cargo run --release --bin bench-train -- --device cpu --batch 32,128
+//! python3 ../shared/bench/torch_dcgan.py cpu 2
+//! ```
+
+use std::time::Instant;
+
+use anyhow::Result;
+use candle_core::{DType, Device, Tensor};
+use clap::Parser;
+use logogan::device::{describe, DeviceChoice};
+use logogan::model::{Architecture, ModelConfig};
+use logogan::train::{latent_noise, GanStep, Preset, TrainConfig};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Benchmark the training step: img/s, ms/step and peak memory for each batch size.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
+    /// Batch sizes, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "64,128,512")]
+    batch: Vec<usize>,
+    /// Timed steps per batch size.
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// Untimed steps first (allocations, kernel loading, caches).
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Network design: dcgan (as the PyTorch reference) or logogan.
+    #[arg(long, value_enum, default_value_t = Architecture::Dcgan)]
+    model: Architecture,
+    /// Image size.
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+}
+
+/// Peak resident memory of this process since the last reset, in bytes (Linux), resetting it.
+fn take_peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    // Writing 5 to clear_refs resets the high-water mark for the next measurement.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    Some(kib * 1024)
+}
+
+#[cfg(feature = "cuda")]
+fn gpu_used_bytes(device: &Device) -> Option<u64> {
+    if !device.is_cuda() {
+        return None;
+    }
+    let (free, total) = candle_core::cuda_backend::cudarc::driver::result::mem_get_info().ok()?;
+    Some((total - free) as u64)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn gpu_used_bytes(_: &Device) -> Option<u64> {
+    None
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let device = args.device.open()?;
+    let mut config = TrainConfig::preset(Preset::Default, args.model);
+    config.model = ModelConfig::new(args.model, args.size);
+    config.validate()?;
+    println!(
+        "device {} · model {:?} {}×{} · {} warm-up + {} timed steps",
+        describe(&device),
+        args.model,
+        args.size,
+        args.size,
+        args.warmup,
+        args.steps
+    );
+    println!("\n| device | batch | ms/step | img/s | memory (CPU: peak RSS; GPU: in use) |\n|---|---:|---:|---:|---:|");
+    take_peak_rss();
+    for &batch in &args.batch {
+        let mut step = GanStep::new(&config, &device)?;
+        let real = Tensor::rand(-1f32, 1f32, (batch, 3, args.size, args.size), &device)?;
+        let noise: Vec<Tensor> = (0..args.warmup + args.steps)
+            .map(|i| {
+                latent_noise(
+                    1,
+                    i as u64,
+                    batch,
+                    config.model.generator.latent_dim,
+                    &device,
+                )
+            })
+            .collect::<logogan::Result<_>>()?;
+        let mut last = None;
+        for z in &noise[..args.warmup] {
+            last = Some(step.step(&real, z)?);
+        }
+        device.synchronize()?;
+        let start = Instant::now();
+        for z in &noise[args.warmup..] {
+            last = Some(step.step(&real, z)?);
+        }
+        device.synchronize()?;
+        let seconds = start.elapsed().as_secs_f64();
+        let d_loss = last
+            .map(|t| {
+                t.get(0)
+                    .and_then(|v| v.to_dtype(DType::F32)?.to_scalar::<f32>())
+            })
+            .transpose()?;
+        let memory = gpu_used_bytes(&device)
+            .or_else(take_peak_rss)
+            .map_or("?".into(), |b| format!("{:.0} MiB", b as f64 / 1048576.0));
+        println!(
+            "| {} | {batch} | {:.1} | {:.1} | {memory} |",
+            describe(&device),
+            1e3 * seconds / args.steps as f64,
+            (args.steps * batch) as f64 / seconds,
+        );
+        if d_loss.is_some_and(|l| !l.is_finite()) {
+            anyhow::bail!("the D loss is not finite: the step is broken");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,69 @@
+//! One GAN training step, apart from any bookkeeping: what the trainer runs every step and what
+//! the benchmark times.
+
+use candle_core::{Device, Tensor};
+
+use super::adam::Adam;
+use super::config::TrainConfig;
+use super::loss::bce_with_logits;
+use crate::error::Result;
+use crate::model::Gan;
+
+/// Both networks, both optimisers and the one setting the step needs.
+pub struct GanStep {
+    pub gan: Gan,
+    pub opt_g: Adam,
+    pub opt_d: Adam,
+    /// Target for real images in D's loss (1, or less with one-sided label smoothing).
+    pub real_label: f64,
+}
+
+impl GanStep {
+    /// Networks initialised from `config.seed`, fresh optimisers, on `device`.
+    pub fn new(config: &TrainConfig, device: &Device) -> Result<Self> {
+        let gan = Gan::new(&config.model, device, config.seed)?;
+        let opt_g = Adam::new(&gan.generator_vars, config.generator_optimizer)?;
+        let opt_d = Adam::new(&gan.discriminator_vars, config.discriminator_optimizer)?;
+        Ok(Self {
+            gan,
+            opt_g,
+            opt_d,
+            real_label: config.real_label,
+        })
+    }
+
+    // ANCHOR: train_step
+    /// One discriminator update and one generator update on real images `real` (B, 3, S, S) in
+    /// [-1, 1] and noise `z` (B, nz, 1, 1). Returns the step's numbers as a device tensor `(5,)`:
+    /// d_loss, g_loss, D(x), D(G(z)) before and after D's update.
+    pub fn step(&mut self, real: &Tensor, z: &Tensor) -> Result<Tensor> {
+        let (g, d) = (&self.gan.generator, &self.gan.discriminator);
+
+        // 1. Discriminator: real → real_label, fake → 0.
+        let fake = g.forward_t(z, true)?; // (B, 3, S, S)
+        let real_logits = d.forward_t(real, true)?; // (B,)
+        let fake_logits = d.forward_t(&fake.detach(), true)?; // (B,)
+        let d_loss = (bce_with_logits(&real_logits, self.real_label)?
+            + bce_with_logits(&fake_logits, 0.0)?)?;
+        self.opt_d.step(&d_loss.backward()?)?;
+
+        // 2. Generator: make the updated D call the same fakes real.
+        let fake_logits_after = d.forward_t(&fake, true)?; // (B,)
+        let g_loss = bce_with_logits(&fake_logits_after, 1.0)?;
+        self.opt_g.step(&g_loss.backward()?)?;
+
+        let prob =
+            |logits: &Tensor| candle_nn::ops::sigmoid(&logits.detach()).and_then(|p| p.mean_all());
+        Ok(Tensor::stack(
+            &[
+                d_loss.detach(),
+                g_loss.detach(),
+                prob(&real_logits)?,
+                prob(&fake_logits)?,
+                prob(&fake_logits_after)?,
+            ],
+            0,
+        )?)
+    }
+    // ANCHOR_END: train_step
+}

@@ -24,11 +24,10 @@ fi
   || timed .venv/bin/pip install --quiet nbclient nbformat ipykernel
 evcxr_jupyter --install >/dev/null  # (re)writes the "rust" kernel spec in the user's Jupyter folder
 if ! command -v chromium >/dev/null; then
-  if [[ $(id -u) == 0 ]]; then
-    timed apt-get install -y -qq chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
-  else
-    echo "chromium is missing: install Debian's chromium package" >&2; exit 1
-  fi
+  sudo=""; [[ $(id -u) == 0 ]] || sudo="sudo -n"
+  timed $sudo apt-get install -y -qq chromium >/dev/null \
+    || { $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null; } \
+    || { echo "chromium is missing and could not be installed: install Debian's chromium package" >&2; exit 1; }
 fi
 
 step "book assets are in place"

@@ -125,6 +125,30 @@ pub fn staging_dir(dest: &Path) -> Result<PathBuf> {
     Ok(staged)
 }
 
+/// Serialise rows to CSV (with a header) and write the file atomically.
+pub fn write_csv<T: serde::Serialize>(path: &Path, rows: &[T]) -> Result<()> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for row in rows {
+        writer.serialize(row)?;
+    }
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| crate::error::Error::bad_input(path, e.to_string()))?;
+    write_atomic(path, &bytes)
+}
+
+/// Read a CSV file with a header into rows; a bad row is reported with its line number.
+pub fn read_csv<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    use crate::error::Error;
+    let mut reader =
+        csv::Reader::from_path(path).map_err(|e| Error::bad_input(path, e.to_string()))?;
+    reader
+        .deserialize()
+        .enumerate()
+        .map(|(i, row)| row.map_err(|e| Error::bad_input(path, format!("row {}: {e}", i + 2))))
+        .collect()
+}
+
 /// Lower-case hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;

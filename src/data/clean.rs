@@ -24,7 +24,7 @@ use super::format::ImageFormat;
 use super::raster::{load_image, LoadLimits};
 use super::rules::{self, TextMeasures};
 use crate::error::{Error, IoResultExt, Result};
-use crate::fsutil::{replace_dir, safe_file_name, save_png, staging_dir, write_atomic};
+use crate::fsutil::{replace_dir, safe_file_name, save_png, staging_dir, write_atomic, write_csv};
 
 /// Image sizes the models of chapter 4 can produce.
 pub const SUPPORTED_SIZES: [u32; 3] = [32, 64, 128];
@@ -542,27 +542,9 @@ pub fn examples_for_reason(
     Ok(out)
 }
 
-/// Serialise rows to CSV and write the file atomically.
-pub fn write_csv<T: serde::Serialize>(path: &Path, rows: &[T]) -> Result<()> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    for row in rows {
-        writer.serialize(row)?;
-    }
-    let bytes = writer
-        .into_inner()
-        .map_err(|e| Error::bad_input(path, e.to_string()))?;
-    write_atomic(path, &bytes)
-}
-
 /// Read `report.csv` back.
 pub fn read_report(path: &Path) -> Result<Vec<ReportRow>> {
-    let mut reader =
-        csv::Reader::from_path(path).map_err(|e| Error::bad_input(path, e.to_string()))?;
-    reader
-        .deserialize()
-        .enumerate()
-        .map(|(i, r)| r.map_err(|e| Error::bad_input(path, format!("row {}: {e}", i + 2))))
-        .collect()
+    crate::fsutil::read_csv(path)
 }
 
 #[cfg(test)]

@@ -280,13 +280,7 @@ pub fn wikimedia_original(url: &Url) -> Url {
 
 /// Read the image URLs already in an `items.csv` (to extend it rather than start over).
 pub fn read_items(path: &Path) -> Result<Vec<Item>> {
-    let mut reader =
-        csv::Reader::from_path(path).map_err(|e| Error::bad_input(path, e.to_string()))?;
-    reader
-        .deserialize()
-        .enumerate()
-        .map(|(i, row)| row.map_err(|e| Error::bad_input(path, format!("row {}: {e}", i + 2))))
-        .collect()
+    crate::fsutil::read_csv(path)
 }
 
 /// Crawl from `cfg.start_url` and write `items.csv` to `out`.

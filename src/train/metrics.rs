@@ -97,13 +97,7 @@ impl MetricsLog {
 
 /// Read a metrics file back.
 pub fn read_metrics(path: &Path) -> Result<Vec<StepMetrics>> {
-    let mut reader =
-        csv::Reader::from_path(path).map_err(|e| Error::bad_input(path, e.to_string()))?;
-    reader
-        .deserialize()
-        .enumerate()
-        .map(|(i, r)| r.map_err(|e| Error::bad_input(path, format!("row {}: {e}", i + 2))))
-        .collect()
+    crate::fsutil::read_csv(path)
 }
 
 /// Averages over a set of steps, for the one-line epoch summary.

@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::viz::gif::save_gif;
 use crate::viz::plot::{save_chart, smooth, LineChart, Series, BLUE, GREEN, ORANGE, RED};
 
-use super::metrics::read_metrics;
+use super::metrics::{read_metrics, StepMetrics};
 use super::run::RunDir;
 
 /// What [`write_report`] wrote.
@@ -15,17 +15,19 @@ pub struct ReportFiles {
     pub frames: usize,
 }
 
+/// One metric of every step, smoothed (EMA 0.9) so trends show through the step-to-step noise.
+fn smoothed(rows: &[StepMetrics], metric: fn(&StepMetrics) -> f32) -> Vec<(f64, f64)> {
+    smooth(
+        &rows
+            .iter()
+            .map(|m| (m.step as f64, metric(m) as f64))
+            .collect::<Vec<_>>(),
+        0.9,
+    )
+}
+
 /// The loss chart of a run's metrics: per-step values smoothed (EMA 0.9) so trends show.
-pub fn loss_chart(rows: &[super::metrics::StepMetrics]) -> LineChart {
-    let pick = |f: fn(&super::metrics::StepMetrics) -> f32| -> Vec<(f64, f64)> {
-        smooth(
-            &rows
-                .iter()
-                .map(|m| (m.step as f64, f(m) as f64))
-                .collect::<Vec<_>>(),
-            0.9,
-        )
-    };
+pub fn loss_chart(rows: &[StepMetrics]) -> LineChart {
     LineChart {
         title: "Losses (smoothed)".into(),
         x_label: "step".into(),
@@ -34,12 +36,12 @@ pub fn loss_chart(rows: &[super::metrics::StepMetrics]) -> LineChart {
         series: vec![
             Series {
                 label: "discriminator".into(),
-                points: pick(|m| m.d_loss),
+                points: smoothed(rows, |m| m.d_loss),
                 colour: BLUE,
             },
             Series {
                 label: "generator".into(),
-                points: pick(|m| m.g_loss),
+                points: smoothed(rows, |m| m.g_loss),
                 colour: ORANGE,
             },
         ],
@@ -47,16 +49,7 @@ pub fn loss_chart(rows: &[super::metrics::StepMetrics]) -> LineChart {
 }
 
 /// The chart of the discriminator's average verdicts: D(x) on real images, D(G(z)) on fakes.
-pub fn discriminator_chart(rows: &[super::metrics::StepMetrics]) -> LineChart {
-    let pick = |f: fn(&super::metrics::StepMetrics) -> f32| -> Vec<(f64, f64)> {
-        smooth(
-            &rows
-                .iter()
-                .map(|m| (m.step as f64, f(m) as f64))
-                .collect::<Vec<_>>(),
-            0.9,
-        )
-    };
+pub fn discriminator_chart(rows: &[StepMetrics]) -> LineChart {
     LineChart {
         title: "Discriminator outputs (smoothed)".into(),
         x_label: "step".into(),
@@ -65,12 +58,12 @@ pub fn discriminator_chart(rows: &[super::metrics::StepMetrics]) -> LineChart {
         series: vec![
             Series {
                 label: "D(x), real images".into(),
-                points: pick(|m| m.d_real),
+                points: smoothed(rows, |m| m.d_real),
                 colour: GREEN,
             },
             Series {
                 label: "D(G(z)), fakes".into(),
-                points: pick(|m| m.d_fake),
+                points: smoothed(rows, |m| m.d_fake),
                 colour: RED,
             },
         ],

@@ -112,7 +112,7 @@ struct GenerateArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Also draw an interpolation strip between the noise of two seeds, e.g. 3,7.
-    #[arg(long, value_delimiter = ',', num_args = 2)]
+    #[arg(long, value_delimiter = ',')]
     interpolate: Option<Vec<u64>>,
     /// Images in the interpolation strip.
     #[arg(long, default_value_t = 10)]
@@ -306,6 +306,7 @@ fn generate(args: GenerateArgs) -> Result<()> {
         display_path(&out)
     );
     if let Some(seeds) = args.interpolate {
+        anyhow::ensure!(seeds.len() == 2, "--interpolate takes two seeds, like 3,7 (got {seeds:?})");
         let strip = g.interpolate(seeds[0], seeds[1], args.frames)?;
         let path = out.join(format!("interpolation-{}-{}.png", seeds[0], seeds[1]));
         save_png(&path, &image_grid(&strip, strip.len(), 2))?;

@@ -306,7 +306,10 @@ fn generate(args: GenerateArgs) -> Result<()> {
         display_path(&out)
     );
     if let Some(seeds) = args.interpolate {
-        anyhow::ensure!(seeds.len() == 2, "--interpolate takes two seeds, like 3,7 (got {seeds:?})");
+        anyhow::ensure!(
+            seeds.len() == 2,
+            "--interpolate takes two seeds, like 3,7 (got {seeds:?})"
+        );
         let strip = g.interpolate(seeds[0], seeds[1], args.frames)?;
         let path = out.join(format!("interpolation-{}-{}.png", seeds[0], seeds[1]));
         save_png(&path, &image_grid(&strip, strip.len(), 2))?;

@@ -14,7 +14,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 if ! mdbook --version 2>/dev/null | grep -q "v$MDBOOK_VERSION"; then
   timed cargo install "mdbook@$MDBOOK_VERSION" --locked --quiet
 fi
-if ! evcxr_jupyter --version 2>/dev/null | grep -q "$EVCXR_VERSION"; then
+if ! { command -v evcxr_jupyter >/dev/null && cargo install --list | grep -q "^evcxr_jupyter v$EVCXR_VERSION:"; }; then
   timed cargo install "evcxr_jupyter@$EVCXR_VERSION" --locked --quiet
 fi
 if [[ ! -x .venv/bin/python ]]; then

@@ -17,7 +17,7 @@ use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 use clap::Parser;
 use logogan::device::{describe, DeviceChoice};
-use logogan::model::{Architecture, ModelConfig};
+use logogan::model::{Architecture, ConvAlgorithm, ModelConfig};
 use logogan::train::{latent_noise, GanStep, Preset, TrainConfig};
 
 #[global_allocator]
@@ -45,6 +45,9 @@ struct Args {
     /// Image size.
     #[arg(long, default_value_t = 64)]
     size: usize,
+    /// Convolution algorithms to time, comma-separated: gemm (the course's default), candle.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "gemm,candle")]
+    conv: Vec<ConvAlgorithm>,
 }
 
 /// Peak resident memory of this process since the last reset, in bytes (Linux), resetting it.
@@ -82,6 +85,7 @@ fn main() -> Result<()> {
     let mut config = TrainConfig::preset(Preset::Default, args.model);
     config.model = ModelConfig::new(args.model, args.size);
     config.validate()?;
+    let base = config.clone();
     println!(
         "device {} · model {:?} {}×{} · {} warm-up + {} timed steps",
         describe(&device),
@@ -91,9 +95,17 @@ fn main() -> Result<()> {
         args.warmup,
         args.steps
     );
-    println!("\n| device | batch | ms/step | img/s | memory (CPU: peak RSS; GPU: in use) |\n|---|---:|---:|---:|---:|");
+    println!("\n| device | conv | batch | ms/step | img/s | memory (CPU: peak RSS; GPU: in use) |\n|---|---|---:|---:|---:|---:|");
     take_peak_rss();
-    for &batch in &args.batch {
+    let runs = args
+        .conv
+        .iter()
+        .flat_map(|&conv| args.batch.iter().map(move |&batch| (conv, batch)));
+    for (conv, batch) in runs {
+        let config = TrainConfig {
+            model: base.model.clone().with_conv(conv),
+            ..base.clone()
+        };
         let mut step = GanStep::new(&config, &device)?;
         let real = Tensor::rand(-1f32, 1f32, (batch, 3, args.size, args.size), &device)?;
         let noise: Vec<Tensor> = (0..args.warmup + args.steps)
@@ -128,7 +140,7 @@ fn main() -> Result<()> {
             .or_else(take_peak_rss)
             .map_or("?".into(), |b| format!("{:.0} MiB", b as f64 / 1048576.0));
         println!(
-            "| {} | {batch} | {:.1} | {:.1} | {memory} |",
+            "| {} | {conv:?} | {batch} | {:.1} | {:.1} | {memory} |",
             describe(&device),
             1e3 * seconds / args.steps as f64,
             (args.steps * batch) as f64 / seconds,

@@ -12,7 +12,7 @@ use logogan::data::dataset::ImageDataset;
 use logogan::data::pipeline::ensure_dataset;
 use logogan::device::{describe, DeviceChoice};
 use logogan::fsutil::save_png;
-use logogan::model::Architecture;
+use logogan::model::{Architecture, ConvAlgorithm};
 use logogan::paths::{default_runs_dir, display_path, DataLayout};
 use logogan::train::generate::TrainedGenerator;
 use logogan::train::report::write_report;
@@ -62,6 +62,9 @@ struct TrainArgs {
     /// Length of the noise vector.
     #[arg(long)]
     latent_dim: Option<usize>,
+    /// How convolutions are computed: gemm (fast) or candle (candle's own kernels).
+    #[arg(long, value_enum)]
+    conv: Option<ConvAlgorithm>,
     #[arg(long)]
     epochs: Option<usize>,
     #[arg(long)]
@@ -151,6 +154,9 @@ fn config_from(args: &TrainArgs) -> TrainConfig {
     }
     if let Some(n) = args.latent_dim {
         config.model.generator.latent_dim = n;
+    }
+    if let Some(conv) = args.conv {
+        config.model = config.model.with_conv(conv);
     }
     if let Some(e) = args.epochs {
         config.epochs = e;

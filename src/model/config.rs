@@ -2,6 +2,7 @@
 //! structs, built by [`ModelConfig::logogan`] and [`ModelConfig::dcgan`]: one code path, two
 //! settings.
 
+use super::gemm_conv::ConvAlgorithm;
 use crate::error::{Error, Result};
 
 /// How many filters each discriminator convolution has.
@@ -33,6 +34,9 @@ pub struct GeneratorConfig {
     pub channels: usize,
     /// Filters of the last hidden layer ("ngf"); each earlier layer has twice as many.
     pub base_filters: usize,
+    /// How the transposed convolutions are computed (same numbers, different speed).
+    #[serde(default)]
+    pub conv: ConvAlgorithm,
 }
 
 /// The discriminator: an image → one logit per image (positive means "real").
@@ -46,6 +50,9 @@ pub struct DiscriminatorConfig {
     pub batch_norm_first: bool,
     /// Slope of LeakyReLU for negative inputs.
     pub leaky_slope: f64,
+    /// How the convolutions are computed (same numbers, different speed).
+    #[serde(default)]
+    pub conv: ConvAlgorithm,
 }
 
 /// Both networks.
@@ -83,6 +90,7 @@ impl ModelConfig {
                 image_size,
                 channels: 3,
                 base_filters: 64,
+                conv: ConvAlgorithm::Gemm,
             },
             discriminator: DiscriminatorConfig {
                 image_size,
@@ -90,6 +98,7 @@ impl ModelConfig {
                 filters: FilterSchedule::Constant(128),
                 batch_norm_first: true,
                 leaky_slope: 0.2,
+                conv: ConvAlgorithm::Gemm,
             },
         }
     }
@@ -104,6 +113,7 @@ impl ModelConfig {
                 image_size,
                 channels: 3,
                 base_filters: 64,
+                conv: ConvAlgorithm::Gemm,
             },
             discriminator: DiscriminatorConfig {
                 image_size,
@@ -111,10 +121,18 @@ impl ModelConfig {
                 filters: FilterSchedule::Doubling { first: 64 },
                 batch_norm_first: false,
                 leaky_slope: 0.2,
+                conv: ConvAlgorithm::Gemm,
             },
         }
     }
     // ANCHOR_END: dcgan_config
+
+    /// Compute every convolution of both networks with `algorithm`.
+    pub fn with_conv(mut self, algorithm: ConvAlgorithm) -> Self {
+        self.generator.conv = algorithm;
+        self.discriminator.conv = algorithm;
+        self
+    }
 
     pub fn new(architecture: Architecture, image_size: usize) -> Self {
         match architecture {

@@ -21,7 +21,7 @@ use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::config::{upsamplings, DiscriminatorConfig};
-use super::layers::{batch_norm, conv4, Conv, ConvBlock};
+use super::layers::{batch_norm, conv4, ConvBlock};
 
 /// The discriminator network.
 #[derive(Debug, Clone)]
@@ -42,16 +42,13 @@ impl Discriminator {
         for i in 0..steps {
             let out_channels = config.filters.filters(i);
             let vb = vb.pp(format!("block{i}"));
-            let conv = conv4(in_channels, out_channels, 2, 1, vb.pp("conv"))?;
+            let conv = conv4(in_channels, out_channels, 2, 1, config.conv, vb.pp("conv"))?;
             let norm = if i > 0 || config.batch_norm_first {
                 Some(batch_norm(out_channels, vb.pp("norm"))?)
             } else {
                 None
             };
-            blocks.push(ConvBlock {
-                conv: Conv::Down(conv),
-                norm,
-            });
+            blocks.push(ConvBlock { conv, norm });
             in_channels = out_channels;
         }
         // 4×4 → 1×1: one logit.
@@ -60,12 +57,10 @@ impl Discriminator {
             1,
             1,
             0,
+            config.conv,
             vb.pp(format!("block{steps}")).pp("conv"),
         )?;
-        blocks.push(ConvBlock {
-            conv: Conv::Down(conv),
-            norm: None,
-        });
+        blocks.push(ConvBlock { conv, norm: None });
         Ok(Self {
             blocks,
             config: config.clone(),

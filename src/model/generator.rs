@@ -19,7 +19,7 @@ use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::config::{upsamplings, GeneratorConfig};
-use super::layers::{batch_norm, conv_transpose4, Conv, ConvBlock};
+use super::layers::{batch_norm, conv_transpose4, ConvBlock};
 
 /// The generator network.
 #[derive(Debug, Clone)]
@@ -47,16 +47,20 @@ impl Generator {
             // The first layer turns 1×1 into 4×4 (stride 1, no padding); the others double.
             let (stride, padding) = if i == 0 { (1, 0) } else { (2, 1) };
             let vb = vb.pp(format!("block{i}"));
-            let conv = conv_transpose4(in_channels, out_channels, stride, padding, vb.pp("conv"))?;
+            let conv = conv_transpose4(
+                in_channels,
+                out_channels,
+                stride,
+                padding,
+                config.conv,
+                vb.pp("conv"),
+            )?;
             let norm = if last {
                 None
             } else {
                 Some(batch_norm(out_channels, vb.pp("norm"))?)
             };
-            blocks.push(ConvBlock {
-                conv: Conv::Up(conv),
-                norm,
-            });
+            blocks.push(ConvBlock { conv, norm });
             in_channels = out_channels;
         }
         Ok(Self {

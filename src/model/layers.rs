@@ -8,29 +8,29 @@
 //! and GPU.
 
 use candle_core::{DType, Device, Module, ModuleT, Result, Tensor};
-use candle_nn::{
-    BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig,
-    VarBuilder, VarMap,
-};
+use candle_nn::{BatchNorm, BatchNormConfig, VarBuilder, VarMap};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
-/// A 4×4 convolution without bias.
+use super::gemm_conv::{self, ConvAlgorithm};
+
+/// A 4×4 convolution without bias: weight `(out, in, 4, 4)`.
 pub fn conv4(
     in_channels: usize,
     out_channels: usize,
     stride: usize,
     padding: usize,
+    algorithm: ConvAlgorithm,
     vb: VarBuilder,
-) -> Result<Conv2d> {
-    let weight = vb.get((out_channels, in_channels, 4, 4), "weight")?;
-    let config = Conv2dConfig {
-        padding,
+) -> Result<Conv> {
+    Ok(Conv {
+        direction: Direction::Down,
+        weight: vb.get((out_channels, in_channels, 4, 4), "weight")?,
         stride,
-        ..Default::default()
-    };
-    Ok(Conv2d::new(weight, None, config))
+        padding,
+        algorithm,
+    })
 }
 
 /// A 4×4 transposed convolution without bias. candle (like PyTorch) stores its weight as
@@ -40,15 +40,16 @@ pub fn conv_transpose4(
     out_channels: usize,
     stride: usize,
     padding: usize,
+    algorithm: ConvAlgorithm,
     vb: VarBuilder,
-) -> Result<ConvTranspose2d> {
-    let weight = vb.get((in_channels, out_channels, 4, 4), "weight")?;
-    let config = ConvTranspose2dConfig {
-        padding,
+) -> Result<Conv> {
+    Ok(Conv {
+        direction: Direction::Up,
+        weight: vb.get((in_channels, out_channels, 4, 4), "weight")?,
         stride,
-        ..Default::default()
-    };
-    Ok(ConvTranspose2d::new(weight, None, config))
+        padding,
+        algorithm,
+    })
 }
 
 /// Batch-norm with PyTorch's defaults (ε = 1e-5, momentum 0.1), learnable γ and β.
@@ -65,18 +66,43 @@ pub fn batch_norm(channels: usize, vb: VarBuilder) -> Result<BatchNorm> {
     )
 }
 
-/// A layer that is a convolution or a transposed convolution, optionally followed by batch-norm.
+/// Which way a convolution layer changes the picture's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// A strided convolution: the side shrinks (the discriminator).
+    Down,
+    /// A transposed convolution: the side grows (the generator).
+    Up,
+}
+
+/// A convolution or a transposed convolution without bias, computed by `algorithm`.
 #[derive(Debug, Clone)]
-pub enum Conv {
-    Down(Conv2d),
-    Up(ConvTranspose2d),
+pub struct Conv {
+    pub direction: Direction,
+    /// Down: `(out, in, k, k)`; Up: `(in, out, k, k)`.
+    pub weight: Tensor,
+    pub stride: usize,
+    pub padding: usize,
+    pub algorithm: ConvAlgorithm,
+}
+
+impl Conv {
+    pub fn out_channels(&self) -> usize {
+        match self.direction {
+            Direction::Down => self.weight.dims()[0],
+            Direction::Up => self.weight.dims()[1],
+        }
+    }
 }
 
 impl Module for Conv {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        match self {
-            Conv::Down(c) => c.forward(x),
-            Conv::Up(c) => c.forward(x),
+        let (w, s, p) = (&self.weight, self.stride, self.padding);
+        match (self.direction, self.algorithm) {
+            (Direction::Down, ConvAlgorithm::Gemm) => gemm_conv::conv2d(x, w, s, p),
+            (Direction::Up, ConvAlgorithm::Gemm) => gemm_conv::conv_transpose2d(x, w, s, p),
+            (Direction::Down, ConvAlgorithm::Candle) => x.conv2d(w, p, s, 1, 1),
+            (Direction::Up, ConvAlgorithm::Candle) => x.conv_transpose2d(w, p, 0, s, 1),
         }
     }
 }
@@ -99,10 +125,7 @@ impl ConvBlock {
 
     /// Learnable parameters (batch-norm's running statistics are not learnt).
     pub fn parameter_count(&self) -> usize {
-        let conv = match &self.conv {
-            Conv::Down(c) => c.weight().elem_count(),
-            Conv::Up(c) => c.weight().elem_count(),
-        };
+        let conv = self.conv.weight.elem_count();
         let norm = self
             .norm
             .as_ref()

@@ -7,12 +7,14 @@
 
 pub mod config;
 pub mod discriminator;
+pub mod gemm_conv;
 pub mod generator;
 pub mod layers;
 pub mod summary;
 
 pub use config::{Architecture, DiscriminatorConfig, FilterSchedule, GeneratorConfig, ModelConfig};
 pub use discriminator::Discriminator;
+pub use gemm_conv::ConvAlgorithm;
 pub use generator::Generator;
 
 use candle_core::Device;

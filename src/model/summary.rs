@@ -4,7 +4,7 @@ use std::fmt;
 
 use candle_core::{Device, Tensor};
 
-use super::layers::{Conv, ConvBlock};
+use super::layers::{ConvBlock, Direction};
 use super::{Discriminator, Generator};
 use crate::error::Result;
 
@@ -32,16 +32,12 @@ impl LayerTable {
 }
 
 fn describe(block: &ConvBlock, activation: &str) -> String {
-    let (kind, cfg) = match &block.conv {
-        Conv::Down(c) => (
-            "conv",
-            (c.config().stride, c.config().padding, c.weight().dims()[0]),
-        ),
-        Conv::Up(c) => (
-            "convT",
-            (c.config().stride, c.config().padding, c.weight().dims()[1]),
-        ),
+    let c = &block.conv;
+    let kind = match c.direction {
+        Direction::Down => "conv",
+        Direction::Up => "convT",
     };
+    let cfg = (c.stride, c.padding, c.out_channels());
     let norm = if block.norm.is_some() { " + BN" } else { "" };
     let act = if activation.is_empty() {
         String::new()

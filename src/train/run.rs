@@ -80,6 +80,11 @@ impl RunRecord {
 
 /// The project's git commit, when the library sits in a git checkout and git is installed.
 pub fn current_commit() -> String {
+    // A binary carried to a machine without the repository's history (the GPU machine) is told
+    // its commit by the environment.
+    if let Ok(commit) = std::env::var("LOGOGAN_COMMIT") {
+        return commit;
+    }
     std::process::Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
         .current_dir(crate::paths::project_root())

@@ -1,0 +1,337 @@
+//! Convolutions as one matrix product each ("im2col + GEMM"), built only from candle's
+//! differentiable tensor ops, so the backward pass comes from candle's autograd and is matrix
+//! products too.
+//!
+//! Why: candle 0.11's `conv_transpose2d` is a direct loop on CPU and on CUDA, and the backward
+//! of its `conv2d` computes the weight gradient as a convolution whose kernel is the whole
+//! feature map. Both are many times slower than a GEMM doing the same arithmetic (see
+//! `../shared/bench/README.md`: the generator's transposed convolutions are 13–20× PyTorch's).
+//! A GEMM is what the CPU (the `gemm` crate) and the GPU (cuBLAS) do fastest.
+//!
+//! **Convolution** with a k×k kernel, stride s and padding p, where s divides k (k = m·s; the
+//! DCGAN layers have k 4, s 2, p 1, so m = 2; the 4×4 → 1×1 layers have s 1, so m = 4):
+//!
+//! ```text
+//! x (B, C, H, W) → zero-pad to (B, C, s·(Ho+m−1), s·(Wo+m−1))
+//!   → view as (B, C, Ho+m−1, s, Wo+m−1, s)   "space to depth": pixel (s·P + r, s·Q + t)
+//!   → (B, Ho+m−1, Wo+m−1, C, s, s)           one copy, channels next to their s×s block
+//!   → m² shifted windows (B, Ho, Wo, C, s, s), stacked: (B, Ho, Wo, C, m·m, s·s) = the patches
+//!   → (B·Ho·Wo, C·k·k) × (C·k·k, O)          one GEMM
+//!   → (B, O, Ho, Wo)
+//! ```
+//!
+//! The window of output (i, j) covers input rows s·i + ki, ki = s·a + r (a < m, r < s), which
+//! is block row P = i + a, offset r: so a stride-s convolution becomes m² *unstrided* shifts,
+//! and the patch matrix is made by two copies instead of k² strided gathers. The weight
+//! `(O, C, k, k)` is permuted to the same column order `(c, a, a', r, t)`.
+//!
+//! **Transposed convolution** is the adjoint of the same map: one GEMM
+//! `(B·H·W, Cin) × (Cin, Cout·k·k)` gives every input pixel's k×k contribution, and the
+//! adjoint of "stack m² shifted windows" (pad each back to its place and add them) sums the
+//! overlapping contributions ("col2im"). Its backward is again a shift-and-stack plus GEMMs.
+
+use candle_core::{Result, Tensor};
+
+/// Which implementation the convolution layers use.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ConvAlgorithm {
+    /// im2col + GEMM from tensor ops (this module): fast on CPU and GPU.
+    #[default]
+    Gemm,
+    /// candle's own `conv2d` / `conv_transpose2d` kernels.
+    Candle,
+}
+
+/// `m = k / s`, refusing strides that do not divide the kernel.
+fn blocks_per_kernel(kernel: usize, stride: usize) -> Result<usize> {
+    if stride == 0 || kernel % stride != 0 {
+        candle_core::bail!(
+            "gemm convolution needs the stride ({stride}) to divide the kernel ({kernel})"
+        )
+    }
+    Ok(kernel / stride)
+}
+
+/// Output side of a convolution.
+fn conv_out(size: usize, kernel: usize, stride: usize, padding: usize) -> Result<usize> {
+    if size + 2 * padding < kernel {
+        candle_core::bail!(
+            "input side {size} + 2×{padding} padding is smaller than the kernel {kernel}"
+        )
+    }
+    Ok((size + 2 * padding - kernel) / stride + 1)
+}
+
+/// Pad `x` along `dim` with `left` zeros, then pad or cut its end so the dimension is `total`.
+fn pad_to(x: &Tensor, dim: usize, left: usize, total: usize) -> Result<Tensor> {
+    let len = x.dim(dim)? + left;
+    if total >= len {
+        x.pad_with_zeros(dim, left, total - len)
+    } else {
+        x.pad_with_zeros(dim, left, 0)?.narrow(dim, 0, total)
+    }
+}
+
+/// The weight `(O, C, k, k)` = `(O, C, m, s, m, s)` as a matrix `(O, C·k·k)` with columns in the
+/// patch order `(c, a, a', r, t)`.
+fn weight_matrix(w: &Tensor, rows: usize, cols: usize, m: usize, s: usize) -> Result<Tensor> {
+    w.reshape((rows, cols, m, s, m, s))?
+        .permute((0, 1, 2, 4, 3, 5))?
+        .reshape((rows, cols * m * m * s * s))
+}
+
+/// 2-D convolution of `x` (B, C, H, W) with `w` (O, C, k, k), stride `stride`, zero padding
+/// `padding`, no bias: the same numbers as `x.conv2d(w, padding, stride, 1, 1)`.
+pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
+    let (b, c, h, width) = x.dims4()?;
+    let (o, wc, k, k2) = w.dims4()?;
+    if wc != c || k != k2 {
+        candle_core::bail!("conv2d: input has {c} channels, weight is {:?}", w.dims())
+    }
+    let (s, m) = (stride, blocks_per_kernel(k, stride)?);
+    let (ho, wo) = (conv_out(h, k, s, padding)?, conv_out(width, k, s, padding)?);
+    let (ph, pw) = (ho + m - 1, wo + m - 1); // block rows and columns that windows touch
+    let xp = pad_to(x, 2, padding, s * ph)?; // (B, C, s·ph, W)
+    let xp = pad_to(&xp, 3, padding, s * pw)?; // (B, C, s·ph, s·pw)
+    let blocks = xp
+        .reshape((b, c, ph, s, pw, s))?
+        .permute((0, 2, 4, 1, 3, 5))?
+        .contiguous()?; // (B, ph, pw, C, s, s)
+    let mut windows = Vec::with_capacity(m * m);
+    for a in 0..m {
+        for a2 in 0..m {
+            windows.push(blocks.narrow(1, a, ho)?.narrow(2, a2, wo)?); // (B, Ho, Wo, C, s, s)
+        }
+    }
+    let patches = Tensor::stack(&windows, 4)? // (B, Ho, Wo, C, m·m, s, s)
+        .reshape((b * ho * wo, c * k * k))?;
+    let w = weight_matrix(w, o, c, m, s)?; // (O, C·k·k)
+    patches
+        .matmul(&w.t()?)? // (B·Ho·Wo, O)
+        .reshape((b, ho, wo, o))?
+        .permute((0, 3, 1, 2)) // (B, O, Ho, Wo)
+}
+
+/// 2-D transposed convolution of `x` (B, Cin, H, W) with `w` (Cin, Cout, k, k) (PyTorch's and
+/// candle's layout), stride `stride`, padding `padding`, no output padding, no bias: the same
+/// numbers as `x.conv_transpose2d(w, padding, 0, stride, 1)`.
+pub fn conv_transpose2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
+    let (b, cin, h, width) = x.dims4()?;
+    let (wc, cout, k, k2) = w.dims4()?;
+    if wc != cin || k != k2 {
+        candle_core::bail!(
+            "conv_transpose2d: input has {cin} channels, weight is {:?}",
+            w.dims()
+        )
+    }
+    let (s, m) = (stride, blocks_per_kernel(k, stride)?);
+    let (ho, wo) = ((h - 1) * s + k, (width - 1) * s + k); // before removing the padding
+    if ho <= 2 * padding || wo <= 2 * padding {
+        candle_core::bail!("conv_transpose2d: padding {padding} leaves no output")
+    }
+    // Every input pixel's k×k contribution to the output, in patch order (o, a, a', r, t).
+    let rows = x.permute((0, 2, 3, 1))?.reshape((b * h * width, cin))?; // (B·H·W, Cin)
+    let w = weight_matrix(w, cin, cout, m, s)?; // (Cin, Cout·k·k)
+    let contributions = rows
+        .matmul(&w)? // (B·H·W, Cout·k·k)
+        .reshape(vec![b, h, width, cout, m * m, s, s])?;
+    // col2im: window (a, a') of input pixel (i, j) lands in block (i + a, j + a'): shift each
+    // window to its place and add the overlaps.
+    let mut blocks: Option<Tensor> = None;
+    for a in 0..m {
+        for a2 in 0..m {
+            let shifted = contributions
+                .narrow(4, a * m + a2, 1)?
+                .squeeze(4)? // (B, H, W, Cout, s, s)
+                .pad_with_zeros(1, a, m - 1 - a)?
+                .pad_with_zeros(2, a2, m - 1 - a2)?; // (B, H+m−1, W+m−1, Cout, s, s)
+            blocks = Some(match blocks {
+                None => shifted,
+                Some(sum) => (sum + shifted)?,
+            });
+        }
+    }
+    let (ph, pw) = (h + m - 1, width + m - 1);
+    blocks
+        .expect("m ≥ 1")
+        .permute((0, 3, 1, 4, 2, 5))? // (B, Cout, ph, s, pw, s)
+        .reshape((b, cout, s * ph, s * pw))? // s·ph = ho
+        .narrow(2, padding, ho - 2 * padding)?
+        .narrow(3, padding, wo - 2 * padding)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each op against candle's own convolution kernels computed in float64 on fresh random
+    //! inputs, forward and backward (input and weight gradients), at the shapes of the course's
+    //! networks and at odd ones.
+
+    use super::*;
+    use candle_core::{DType, Device, Var};
+
+    /// Largest |a − b| relative to the largest |b| (a scale-aware relative error).
+    fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
+        let diff = (a.to_dtype(DType::F64).unwrap() - b.to_dtype(DType::F64).unwrap())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        let scale = b
+            .to_dtype(DType::F64)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        diff / scale.max(1e-30)
+    }
+
+    type Op = fn(&Tensor, &Tensor, usize, usize) -> Result<Tensor>;
+
+    /// Forward and both gradients of `ours` (f32) against `reference` (f64), with a random
+    /// upstream gradient so every output element matters.
+    fn check(ours: Op, reference: Op, x_shape: &[usize], w_shape: &[usize], s: usize, p: usize) {
+        let dev = Device::Cpu;
+        let x64 = Tensor::randn(0f64, 1.0, x_shape, &dev).unwrap();
+        let w64 = Tensor::randn(0f64, 0.5, w_shape, &dev).unwrap();
+        let reference_out = {
+            let (x, w) = (
+                Var::from_tensor(&x64).unwrap(),
+                Var::from_tensor(&w64).unwrap(),
+            );
+            let y = reference(&x, &w, s, p).unwrap();
+            let up = Tensor::randn(0f64, 1.0, y.dims(), &dev).unwrap();
+            let grads = (&y * &up).unwrap().sum_all().unwrap().backward().unwrap();
+            let (gx, gw) = (
+                grads.get(&x).unwrap().clone(),
+                grads.get(&w).unwrap().clone(),
+            );
+            (y, up, gx, gw)
+        };
+        let (y64, up, gx64, gw64) = reference_out;
+        let x = Var::from_tensor(&x64.to_dtype(DType::F32).unwrap()).unwrap();
+        let w = Var::from_tensor(&w64.to_dtype(DType::F32).unwrap()).unwrap();
+        let y = ours(&x, &w, s, p).unwrap();
+        assert_eq!(
+            y.dims(),
+            y64.dims(),
+            "output shape for x {x_shape:?} w {w_shape:?}"
+        );
+        let up32 = up.to_dtype(DType::F32).unwrap();
+        let grads = (&y * &up32).unwrap().sum_all().unwrap().backward().unwrap();
+        let label = format!("x {x_shape:?} w {w_shape:?} s {s} p {p}");
+        let e = rel_err(&y, &y64);
+        assert!(e <= 1e-5, "forward {label}: relative error {e:e}");
+        let e = rel_err(grads.get(&x).unwrap(), &gx64);
+        assert!(e <= 1e-5, "input gradient {label}: relative error {e:e}");
+        let e = rel_err(grads.get(&w).unwrap(), &gw64);
+        assert!(e <= 1e-5, "weight gradient {label}: relative error {e:e}");
+    }
+
+    fn candle_conv(x: &Tensor, w: &Tensor, s: usize, p: usize) -> Result<Tensor> {
+        x.conv2d(w, p, s, 1, 1)
+    }
+
+    fn candle_conv_t(x: &Tensor, w: &Tensor, s: usize, p: usize) -> Result<Tensor> {
+        x.conv_transpose2d(w, p, 0, s, 1)
+    }
+
+    #[test]
+    fn conv2d_matches_candle_in_f64() {
+        // D's layers: 4×4 s2 p1 halving, and the 4×4 → 1×1 output layer.
+        check(conv2d, candle_conv, &[3, 3, 16, 16], &[8, 3, 4, 4], 2, 1);
+        check(conv2d, candle_conv, &[2, 8, 8, 8], &[5, 8, 4, 4], 2, 1);
+        check(conv2d, candle_conv, &[4, 6, 4, 4], &[1, 6, 4, 4], 1, 0);
+        // Odd sides, other strides and paddings, non-square input.
+        check(conv2d, candle_conv, &[2, 3, 9, 7], &[4, 3, 4, 4], 2, 1);
+        check(conv2d, candle_conv, &[2, 3, 7, 6], &[4, 3, 3, 3], 1, 1);
+        check(conv2d, candle_conv, &[1, 2, 11, 11], &[3, 2, 6, 6], 3, 2);
+        check(conv2d, candle_conv, &[2, 2, 8, 8], &[3, 2, 4, 4], 2, 0);
+    }
+
+    #[test]
+    fn conv_transpose2d_matches_candle_in_f64() {
+        // G's layers: 1×1 → 4×4 (s1 p0), then doubling (4×4 s2 p1).
+        check(
+            conv_transpose2d,
+            candle_conv_t,
+            &[3, 10, 1, 1],
+            &[10, 8, 4, 4],
+            1,
+            0,
+        );
+        check(
+            conv_transpose2d,
+            candle_conv_t,
+            &[2, 8, 4, 4],
+            &[8, 6, 4, 4],
+            2,
+            1,
+        );
+        check(
+            conv_transpose2d,
+            candle_conv_t,
+            &[2, 4, 8, 8],
+            &[4, 3, 4, 4],
+            2,
+            1,
+        );
+        // Non-square, other strides and paddings.
+        check(
+            conv_transpose2d,
+            candle_conv_t,
+            &[2, 3, 5, 3],
+            &[3, 4, 4, 4],
+            2,
+            1,
+        );
+        check(
+            conv_transpose2d,
+            candle_conv_t,
+            &[1, 2, 4, 4],
+            &[2, 3, 3, 3],
+            1,
+            1,
+        );
+        check(
+            conv_transpose2d,
+            candle_conv_t,
+            &[2, 2, 3, 4],
+            &[2, 2, 6, 6],
+            3,
+            2,
+        );
+        check(
+            conv_transpose2d,
+            candle_conv_t,
+            &[2, 2, 3, 3],
+            &[2, 2, 4, 4],
+            2,
+            0,
+        );
+    }
+
+    #[test]
+    fn refuses_strides_that_do_not_divide_the_kernel() {
+        let x = Tensor::zeros((1, 1, 8, 8), DType::F32, &Device::Cpu).unwrap();
+        let w = Tensor::zeros((1, 1, 3, 3), DType::F32, &Device::Cpu).unwrap();
+        let err = conv2d(&x, &w, 2, 1).unwrap_err().to_string();
+        assert!(err.contains("stride (2) to divide the kernel (3)"), "{err}");
+    }
+}

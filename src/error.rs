@@ -35,6 +35,9 @@ pub enum Error {
         what: String,
         last_checkpoint: Option<u64>,
     },
+    /// A quality metric cannot be computed from what it was given (too few images, …).
+    #[error("{0}")]
+    Metric(String),
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
     #[error(transparent)]

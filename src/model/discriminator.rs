@@ -21,7 +21,7 @@ use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::config::{upsamplings, DiscriminatorConfig};
-use super::layers::{batch_norm, conv4, ConvBlock};
+use super::layers::{batch_norm, conv4, Activation, ConvBlock};
 
 /// The discriminator network.
 #[derive(Debug, Clone)]
@@ -48,7 +48,11 @@ impl Discriminator {
             } else {
                 None
             };
-            blocks.push(ConvBlock { conv, norm });
+            blocks.push(ConvBlock {
+                conv,
+                norm,
+                activation: Activation::LeakyRelu(config.leaky_slope),
+            });
             in_channels = out_channels;
         }
         // 4×4 → 1×1: one logit.
@@ -60,7 +64,11 @@ impl Discriminator {
             config.conv,
             vb.pp(format!("block{steps}")).pp("conv"),
         )?;
-        blocks.push(ConvBlock { conv, norm: None });
+        blocks.push(ConvBlock {
+            conv,
+            norm: None,
+            activation: Activation::Identity, // a raw logit: the loss applies the sigmoid
+        });
         Ok(Self {
             blocks,
             config: config.clone(),
@@ -88,12 +96,10 @@ impl Discriminator {
         let mut x = x.clone();
         let last = self.blocks.len() - 1;
         for (i, block) in self.blocks.iter().enumerate() {
-            x = block.forward_t(&x, train)?;
-            x = if i == last {
-                x.flatten_all()? // (B, 1, 1, 1) → (B,)
-            } else {
-                candle_nn::ops::leaky_relu(&x, self.config.leaky_slope)?
-            };
+            x = block.forward_t(&x, train)?; // conv → BN → LeakyReLU (nothing after the last)
+            if i == last {
+                x = x.flatten_all()?; // (B, 1, 1, 1) → (B,)
+            }
             observe(i, &x);
         }
         Ok(x)

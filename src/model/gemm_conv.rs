@@ -32,6 +32,8 @@
 
 use candle_core::{Result, Tensor};
 
+use super::cpu_kernels::{col2im_op, im2col_op, ConvGeometry};
+
 /// Which implementation the convolution layers use.
 #[derive(
     Debug,
@@ -93,7 +95,104 @@ fn weight_matrix(w: &Tensor, rows: usize, cols: usize, m: usize, s: usize) -> Re
 
 /// 2-D convolution of `x` (B, C, H, W) with `w` (O, C, k, k), stride `stride`, zero padding
 /// `padding`, no bias: the same numbers as `x.conv2d(w, padding, stride, 1, 1)`.
+///
+/// On the CPU: the [`cpu_kernels`] im2col, then one GEMM; the output `(B, O, Ho, Wo)` is a view
+/// of channel-major memory. Elsewhere: the same algorithm composed from candle's tensor ops.
 pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
+    if x.device().is_cpu() {
+        conv2d_cpu(x, w, stride, padding)
+    } else {
+        conv2d_composed(x, w, stride, padding)
+    }
+}
+
+/// 2-D transposed convolution of `x` (B, Cin, H, W) with `w` (Cin, Cout, k, k) (PyTorch's and
+/// candle's layout), stride `stride`, padding `padding`, no output padding, no bias: the same
+/// numbers as `x.conv_transpose2d(w, padding, 0, stride, 1)`.
+///
+/// On the CPU: one GEMM, then the [`cpu_kernels`] col2im. Elsewhere: composed from candle's
+/// tensor ops.
+pub fn conv_transpose2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
+    if x.device().is_cpu() {
+        conv_transpose2d_cpu(x, w, stride, padding)
+    } else {
+        conv_transpose2d_composed(x, w, stride, padding)
+    }
+}
+
+/// `x` itself when its rows are contiguous (what im2col reads), else a contiguous copy.
+fn rows_contiguous(x: &Tensor) -> Result<Tensor> {
+    let (_, _, h, w) = x.dims4()?;
+    let stride = x.stride();
+    if (h <= 1 || stride[2] == w) && (w <= 1 || stride[3] == 1) {
+        Ok(x.clone())
+    } else {
+        x.contiguous()
+    }
+}
+
+// ANCHOR: conv2d_cpu
+fn conv2d_cpu(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
+    let (b, c, h, width) = x.dims4()?;
+    let (o, wc, k, k2) = w.dims4()?;
+    if wc != c || k != k2 {
+        candle_core::bail!("conv2d: input has {c} channels, weight is {:?}", w.dims())
+    }
+    conv_out(h.min(width), k, stride, padding)?;
+    let g = ConvGeometry {
+        batch: b,
+        channels: c,
+        height: h,
+        width,
+        kernel: k,
+        stride,
+        padding,
+    };
+    let patches = im2col_op(&rows_contiguous(x)?, g)?; // (C·k·k, B·Ho·Wo)
+    w.reshape((o, c * k * k))? // (O, C·k·k)
+        .matmul(&patches)? // (O, B·Ho·Wo)
+        .reshape((o, b, g.out_height(), g.out_width()))?
+        .transpose(0, 1) // (B, O, Ho, Wo), channel-major in memory
+}
+// ANCHOR_END: conv2d_cpu
+
+// ANCHOR: conv_transpose2d_cpu
+fn conv_transpose2d_cpu(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
+    let (b, cin, h, width) = x.dims4()?;
+    let (wc, cout, k, k2) = w.dims4()?;
+    if wc != cin || k != k2 {
+        candle_core::bail!(
+            "conv_transpose2d: input has {cin} channels, weight is {:?}",
+            w.dims()
+        )
+    }
+    let (ho, wo) = ((h - 1) * stride + k, (width - 1) * stride + k);
+    if ho <= 2 * padding || wo <= 2 * padding {
+        candle_core::bail!("conv_transpose2d: padding {padding} leaves no output")
+    }
+    // The output is the image whose convolution (same k, s, p) has x's size.
+    let g = ConvGeometry {
+        batch: b,
+        channels: cout,
+        height: ho - 2 * padding,
+        width: wo - 2 * padding,
+        kernel: k,
+        stride,
+        padding,
+    };
+    let x = x
+        .transpose(0, 1)?
+        .contiguous()?
+        .reshape((cin, b * h * width))?; // (Cin, B·H·W)
+    let contributions = w
+        .reshape((cin, cout * k * k))? // (Cin, Cout·k·k)
+        .t()?
+        .matmul(&x)?; // (Cout·k·k, B·H·W): every input pixel's k×k contribution
+    col2im_op(&contributions, g) // (B, Cout, Ho, Wo), overlaps added
+}
+// ANCHOR_END: conv_transpose2d_cpu
+
+fn conv2d_composed(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
     let (b, c, h, width) = x.dims4()?;
     let (o, wc, k, k2) = w.dims4()?;
     if wc != c || k != k2 {
@@ -123,10 +222,12 @@ pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<T
         .permute((0, 3, 1, 2)) // (B, O, Ho, Wo)
 }
 
-/// 2-D transposed convolution of `x` (B, Cin, H, W) with `w` (Cin, Cout, k, k) (PyTorch's and
-/// candle's layout), stride `stride`, padding `padding`, no output padding, no bias: the same
-/// numbers as `x.conv_transpose2d(w, padding, 0, stride, 1)`.
-pub fn conv_transpose2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
+fn conv_transpose2d_composed(
+    x: &Tensor,
+    w: &Tensor,
+    stride: usize,
+    padding: usize,
+) -> Result<Tensor> {
     let (b, cin, h, width) = x.dims4()?;
     let (wc, cout, k, k2) = w.dims4()?;
     if wc != cin || k != k2 {
@@ -206,7 +307,15 @@ mod tests {
 
     /// Forward and both gradients of `ours` (f32) against `reference` (f64), with a random
     /// upstream gradient so every output element matters.
-    fn check(ours: Op, reference: Op, x_shape: &[usize], w_shape: &[usize], s: usize, p: usize) {
+    fn check(
+        name: &str,
+        ours: Op,
+        reference: Op,
+        x_shape: &[usize],
+        w_shape: &[usize],
+        s: usize,
+        p: usize,
+    ) {
         let dev = Device::Cpu;
         let x64 = Tensor::randn(0f64, 1.0, x_shape, &dev).unwrap();
         let w64 = Tensor::randn(0f64, 0.5, w_shape, &dev).unwrap();
@@ -235,7 +344,7 @@ mod tests {
         );
         let up32 = up.to_dtype(DType::F32).unwrap();
         let grads = (&y * &up32).unwrap().sum_all().unwrap().backward().unwrap();
-        let label = format!("x {x_shape:?} w {w_shape:?} s {s} p {p}");
+        let label = format!("{name}: x {x_shape:?} w {w_shape:?} s {s} p {p}");
         let e = rel_err(&y, &y64);
         assert!(e <= 1e-5, "forward {label}: relative error {e:e}");
         let e = rel_err(grads.get(&x).unwrap(), &gx64);
@@ -252,78 +361,72 @@ mod tests {
         x.conv_transpose2d(w, p, 0, s, 1)
     }
 
+    /// Both implementations of each op: the CPU kernels and the composition of tensor ops
+    /// (which the GPU runs), each checked here on the CPU.
+    const CONVS: [(&str, Op); 2] = [("cpu kernels", conv2d_cpu), ("composed", conv2d_composed)];
+    const CONV_TS: [(&str, Op); 2] = [
+        ("cpu kernels", conv_transpose2d_cpu),
+        ("composed", conv_transpose2d_composed),
+    ];
+
     #[test]
     fn conv2d_matches_candle_in_f64() {
-        // D's layers: 4×4 s2 p1 halving, and the 4×4 → 1×1 output layer.
-        check(conv2d, candle_conv, &[3, 3, 16, 16], &[8, 3, 4, 4], 2, 1);
-        check(conv2d, candle_conv, &[2, 8, 8, 8], &[5, 8, 4, 4], 2, 1);
-        check(conv2d, candle_conv, &[4, 6, 4, 4], &[1, 6, 4, 4], 1, 0);
-        // Odd sides, other strides and paddings, non-square input.
-        check(conv2d, candle_conv, &[2, 3, 9, 7], &[4, 3, 4, 4], 2, 1);
-        check(conv2d, candle_conv, &[2, 3, 7, 6], &[4, 3, 3, 3], 1, 1);
-        check(conv2d, candle_conv, &[1, 2, 11, 11], &[3, 2, 6, 6], 3, 2);
-        check(conv2d, candle_conv, &[2, 2, 8, 8], &[3, 2, 4, 4], 2, 0);
+        for (name, imp) in CONVS {
+            // D's layers: 4×4 s2 p1 halving, and the 4×4 → 1×1 output layer.
+            check(name, imp, candle_conv, &[3, 3, 16, 16], &[8, 3, 4, 4], 2, 1);
+            check(name, imp, candle_conv, &[2, 8, 8, 8], &[5, 8, 4, 4], 2, 1);
+            check(name, imp, candle_conv, &[4, 6, 4, 4], &[1, 6, 4, 4], 1, 0);
+            // Odd sides, other strides and paddings, non-square input.
+            check(name, imp, candle_conv, &[2, 3, 9, 7], &[4, 3, 4, 4], 2, 1);
+            check(name, imp, candle_conv, &[2, 3, 7, 6], &[4, 3, 3, 3], 1, 1);
+            check(name, imp, candle_conv, &[1, 2, 11, 11], &[3, 2, 6, 6], 3, 2);
+            check(name, imp, candle_conv, &[2, 2, 8, 8], &[3, 2, 4, 4], 2, 0);
+        }
     }
 
     #[test]
     fn conv_transpose2d_matches_candle_in_f64() {
-        // G's layers: 1×1 → 4×4 (s1 p0), then doubling (4×4 s2 p1).
+        for (name, imp) in CONV_TS {
+            // G's layers: 1×1 → 4×4 (s1 p0), then doubling (4×4 s2 p1).
+            check(
+                name,
+                imp,
+                candle_conv_t,
+                &[3, 10, 1, 1],
+                &[10, 8, 4, 4],
+                1,
+                0,
+            );
+            check(name, imp, candle_conv_t, &[2, 8, 4, 4], &[8, 6, 4, 4], 2, 1);
+            check(name, imp, candle_conv_t, &[2, 4, 8, 8], &[4, 3, 4, 4], 2, 1);
+            // Non-square, other strides and paddings.
+            check(name, imp, candle_conv_t, &[2, 3, 5, 3], &[3, 4, 4, 4], 2, 1);
+            check(name, imp, candle_conv_t, &[1, 2, 4, 4], &[2, 3, 3, 3], 1, 1);
+            check(name, imp, candle_conv_t, &[2, 2, 3, 4], &[2, 2, 6, 6], 3, 2);
+            check(name, imp, candle_conv_t, &[2, 2, 3, 3], &[2, 2, 4, 4], 2, 0);
+        }
+    }
+
+    #[test]
+    fn cpu_kernels_take_any_stride() {
+        let name = "cpu kernels";
         check(
-            conv_transpose2d,
-            candle_conv_t,
-            &[3, 10, 1, 1],
-            &[10, 8, 4, 4],
-            1,
-            0,
-        );
-        check(
-            conv_transpose2d,
-            candle_conv_t,
-            &[2, 8, 4, 4],
-            &[8, 6, 4, 4],
+            name,
+            conv2d_cpu,
+            candle_conv,
+            &[2, 3, 7, 7],
+            &[4, 3, 3, 3],
             2,
             1,
         );
         check(
-            conv_transpose2d,
+            name,
+            conv_transpose2d_cpu,
             candle_conv_t,
-            &[2, 4, 8, 8],
-            &[4, 3, 4, 4],
+            &[2, 3, 4, 4],
+            &[3, 2, 3, 3],
             2,
             1,
-        );
-        // Non-square, other strides and paddings.
-        check(
-            conv_transpose2d,
-            candle_conv_t,
-            &[2, 3, 5, 3],
-            &[3, 4, 4, 4],
-            2,
-            1,
-        );
-        check(
-            conv_transpose2d,
-            candle_conv_t,
-            &[1, 2, 4, 4],
-            &[2, 3, 3, 3],
-            1,
-            1,
-        );
-        check(
-            conv_transpose2d,
-            candle_conv_t,
-            &[2, 2, 3, 4],
-            &[2, 2, 6, 6],
-            3,
-            2,
-        );
-        check(
-            conv_transpose2d,
-            candle_conv_t,
-            &[2, 2, 3, 3],
-            &[2, 2, 4, 4],
-            2,
-            0,
         );
     }
 
@@ -331,7 +434,7 @@ mod tests {
     fn refuses_strides_that_do_not_divide_the_kernel() {
         let x = Tensor::zeros((1, 1, 8, 8), DType::F32, &Device::Cpu).unwrap();
         let w = Tensor::zeros((1, 1, 3, 3), DType::F32, &Device::Cpu).unwrap();
-        let err = conv2d(&x, &w, 2, 1).unwrap_err().to_string();
+        let err = conv2d_composed(&x, &w, 2, 1).unwrap_err().to_string();
         assert!(err.contains("stride (2) to divide the kernel (3)"), "{err}");
     }
 }

@@ -19,7 +19,7 @@ use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::config::{upsamplings, GeneratorConfig};
-use super::layers::{batch_norm, conv_transpose4, ConvBlock};
+use super::layers::{batch_norm, conv_transpose4, Activation, ConvBlock};
 
 /// The generator network.
 #[derive(Debug, Clone)]
@@ -60,7 +60,17 @@ impl Generator {
             } else {
                 Some(batch_norm(out_channels, vb.pp("norm"))?)
             };
-            blocks.push(ConvBlock { conv, norm });
+            // Hidden layers end in ReLU; the last in tanh, for pixels in [-1, 1].
+            let activation = if last {
+                Activation::Tanh
+            } else {
+                Activation::Relu
+            };
+            blocks.push(ConvBlock {
+                conv,
+                norm,
+                activation,
+            });
             in_channels = out_channels;
         }
         Ok(Self {
@@ -92,10 +102,8 @@ impl Generator {
             2 => z.unsqueeze(2)?.unsqueeze(3)?,
             _ => z.clone(),
         };
-        let last = self.blocks.len() - 1;
         for (i, block) in self.blocks.iter().enumerate() {
-            x = block.forward_t(&x, train)?;
-            x = if i == last { x.tanh()? } else { x.relu()? };
+            x = block.forward_t(&x, train)?; // convT → BN → ReLU (tanh at the end)
             observe(i, &x);
         }
         Ok(x)

@@ -7,12 +7,13 @@
 //! random numbers cannot be seeded; ours can, so the same seed gives the same network on CPU
 //! and GPU.
 
-use candle_core::{DType, Device, Module, ModuleT, Result, Tensor};
+use candle_core::{DType, Device, Module, ModuleT, Result, Tensor, Var};
 use candle_nn::{BatchNorm, BatchNormConfig, VarBuilder, VarMap};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
+use super::cpu_kernels::{batch_norm_act_train, Slope};
 use super::gemm_conv::{self, ConvAlgorithm};
 
 /// A 4×4 convolution without bias: weight `(out, in, 4, 4)`.
@@ -57,13 +58,58 @@ pub fn batch_norm(channels: usize, vb: VarBuilder) -> Result<BatchNorm> {
     candle_nn::batch_norm(
         channels,
         BatchNormConfig {
-            eps: 1e-5,
+            eps: BN_EPS,
             remove_mean: true,
             affine: true,
-            momentum: 0.1,
+            momentum: BN_MOMENTUM,
         },
         vb,
     )
+}
+
+const BN_EPS: f64 = 1e-5;
+const BN_MOMENTUM: f64 = 0.1;
+
+/// The non-linearity that ends a block.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Activation {
+    Relu,
+    /// LeakyReLU with this slope for negative inputs.
+    LeakyRelu(f64),
+    /// Squeezes the generator's output into (−1, 1), the range of the training images.
+    Tanh,
+    /// None: the discriminator's last layer gives a raw logit.
+    Identity,
+}
+
+impl Activation {
+    pub fn apply(self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Activation::Relu => x.relu(),
+            Activation::LeakyRelu(slope) => candle_nn::ops::leaky_relu(x, slope),
+            Activation::Tanh => x.tanh(),
+            Activation::Identity => Ok(x.clone()),
+        }
+    }
+
+    /// The negative slope when this is a (Leaky)ReLU: what the fused CPU kernel takes.
+    fn slope(self) -> Option<f32> {
+        match self {
+            Activation::Relu => Some(0.0),
+            Activation::LeakyRelu(slope) => Some(slope as f32),
+            _ => None,
+        }
+    }
+
+    /// The name in layer tables ("" for none).
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Relu => "ReLU",
+            Activation::LeakyRelu(_) => "LeakyReLU",
+            Activation::Tanh => "tanh",
+            Activation::Identity => "",
+        }
+    }
 }
 
 /// Which way a convolution layer changes the picture's side.
@@ -107,19 +153,26 @@ impl Module for Conv {
     }
 }
 
-/// Convolution (or transposed convolution), then batch-norm if any.
+/// Convolution (or transposed convolution), then batch-norm if any, then the activation.
 #[derive(Debug, Clone)]
 pub struct ConvBlock {
     pub conv: Conv,
     pub norm: Option<BatchNorm>,
+    pub activation: Activation,
 }
 
 impl ConvBlock {
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let x = self.conv.forward(x)?;
-        match &self.norm {
-            Some(norm) => norm.forward_t(&x, train),
-            None => Ok(x),
+        match (&self.norm, self.activation.slope()) {
+            // Training on the CPU: batch-norm and (Leaky)ReLU as one fused kernel.
+            (Some(norm), Some(slope))
+                if train && x.device().is_cpu() && self.conv.algorithm == ConvAlgorithm::Gemm =>
+            {
+                fused_batch_norm_act(norm, &x, slope)
+            }
+            (Some(norm), _) => self.activation.apply(&norm.forward_t(&x, train)?),
+            (None, _) => self.activation.apply(&x),
         }
     }
 
@@ -132,6 +185,32 @@ impl ConvBlock {
             .map_or(0, |n| 2 * n.running_mean().elem_count());
         conv + norm
     }
+}
+
+/// Training-mode batch-norm + (Leaky)ReLU through the fused CPU kernel, updating the running
+/// statistics as candle-nn's `BatchNorm` does (PyTorch's rule: the unbiased variance enters
+/// the running average).
+fn fused_batch_norm_act(norm: &BatchNorm, x: &Tensor, slope: f32) -> Result<Tensor> {
+    let (gamma, beta) = norm
+        .weight_and_bias()
+        .ok_or_else(|| candle_core::Error::Msg("fused batch-norm needs γ and β".into()))?;
+    let (y, mean, var) = batch_norm_act_train(x, gamma, beta, BN_EPS, Slope(slope))?;
+    let n = (x.elem_count() / mean.len()) as f64;
+    let m = BN_MOMENTUM;
+    for (running, batch, correction) in [
+        (norm.running_mean(), mean, 1.0),
+        (norm.running_var(), var, n / (n - 1.0)),
+    ] {
+        let old = running.to_vec1::<f32>()?;
+        let new: Vec<f32> = old
+            .iter()
+            .zip(&batch)
+            .map(|(&r, &b)| ((r as f64) * (1.0 - m) + (b as f64) * correction * m) as f32)
+            .collect();
+        // The running statistics are variables of the VarMap: set them in place.
+        Var::from_tensor(running)?.set(&Tensor::from_vec(new, batch.len(), running.device())?)?;
+    }
+    Ok(y)
 }
 
 /// True for the names of batch-norm running statistics: state, not parameters.

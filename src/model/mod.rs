@@ -6,6 +6,7 @@
 //! * [`Gan`]: both networks with their variables, built and initialised from a seed.
 
 pub mod config;
+pub mod cpu_kernels;
 pub mod discriminator;
 pub mod gemm_conv;
 pub mod generator;

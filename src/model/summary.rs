@@ -31,7 +31,8 @@ impl LayerTable {
     }
 }
 
-fn describe(block: &ConvBlock, activation: &str) -> String {
+fn describe(block: &ConvBlock) -> String {
+    let activation = block.activation.name();
     let c = &block.conv;
     let kind = match c.direction {
         Direction::Down => "conv",
@@ -51,7 +52,6 @@ fn table(
     name: &str,
     input: Tensor,
     blocks: &[ConvBlock],
-    activation: impl Fn(usize) -> &'static str,
     run: impl FnOnce(&Tensor, &mut dyn FnMut(usize, &Tensor)) -> candle_core::Result<Tensor>,
 ) -> Result<LayerTable> {
     let mut shapes = Vec::new();
@@ -59,9 +59,8 @@ fn table(
     let rows = blocks
         .iter()
         .zip(shapes)
-        .enumerate()
-        .map(|(i, (block, output))| LayerRow {
-            layer: describe(block, activation(i)),
+        .map(|(block, output)| LayerRow {
+            layer: describe(block),
             output,
             parameters: block.parameter_count(),
         })
@@ -80,14 +79,9 @@ pub fn generator_table(g: &Generator, device: &Device) -> Result<LayerTable> {
         candle_core::DType::F32,
         device,
     )?;
-    let last = g.blocks().len() - 1;
-    table(
-        "generator",
-        z,
-        g.blocks(),
-        |i| if i == last { "tanh" } else { "ReLU" },
-        |x, obs| g.forward_trace(x, false, obs),
-    )
+    table("generator", z, g.blocks(), |x, obs| {
+        g.forward_trace(x, false, obs)
+    })
 }
 
 /// The discriminator's table, from one forward pass of a batch of one in inference mode.
@@ -98,14 +92,9 @@ pub fn discriminator_table(d: &Discriminator, device: &Device) -> Result<LayerTa
         candle_core::DType::F32,
         device,
     )?;
-    let last = d.blocks().len() - 1;
-    table(
-        "discriminator",
-        x,
-        d.blocks(),
-        |i| if i == last { "" } else { "LeakyReLU" },
-        |x, obs| d.forward_trace(x, false, obs),
-    )
+    table("discriminator", x, d.blocks(), |x, obs| {
+        d.forward_trace(x, false, obs)
+    })
 }
 
 impl fmt::Display for LayerTable {

@@ -1,0 +1,146 @@
+//! Per-layer profile of the training step: forward and forward+backward time of every layer of
+//! the classic DCGAN at 64×64 (the model of `bench-train` and `../shared/bench/torch_dcgan.py`),
+//! for each convolution algorithm, plus batch-norm, the activations and the optimiser.
+//! Where the step's time goes, layer by layer, before and after a change.
+//!
+//! ```sh
+//! cargo run --release --bin bench-layers -- --device cpu --batch 32
+//! ```
+
+use std::time::Instant;
+
+use anyhow::Result;
+use candle_core::{DType, Device, Module, ModuleT, Tensor, Var};
+use clap::Parser;
+use logogan::device::{describe, DeviceChoice};
+use logogan::model::layers::{batch_norm, Conv, Direction};
+use logogan::model::ConvAlgorithm;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Time every layer of the DCGAN step, forward and forward+backward.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Timed repetitions per measurement (after two untimed ones).
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
+    /// Convolution algorithms, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "gemm,candle")]
+    conv: Vec<ConvAlgorithm>,
+}
+
+/// Milliseconds per call of `f`, device synchronised.
+fn time(device: &Device, reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    for _ in 0..2 {
+        f()?;
+    }
+    device.synchronize()?;
+    let start = Instant::now();
+    for _ in 0..reps {
+        f()?;
+    }
+    device.synchronize()?;
+    Ok(start.elapsed().as_secs_f64() * 1e3 / reps as f64)
+}
+
+/// Forward, and forward + backward of `sum(f(x) · r)` with respect to `x` and the layer's weights.
+fn fwd_bwd(
+    device: &Device,
+    reps: usize,
+    x: &Var,
+    f: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>,
+) -> Result<(f64, f64)> {
+    let r = Tensor::randn(0f32, 1.0, f(x.as_tensor())?.shape(), device)?;
+    let fwd = time(device, reps, || {
+        f(x.as_tensor())?;
+        Ok(())
+    })?;
+    let both = time(device, reps, || {
+        (f(x.as_tensor())? * &r)?.sum_all()?.backward()?;
+        Ok(())
+    })?;
+    Ok((fwd, both))
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let device = args.device.open()?;
+    let (b, reps) = (args.batch, args.reps);
+    println!(
+        "device {} · batch {b} · {reps} timed repetitions\n",
+        describe(&device)
+    );
+    println!(
+        "| layer | output | conv | forward ms | forward+backward ms |\n|---|---|---|---:|---:|"
+    );
+    // (direction, in channels, out channels, input side, stride, padding)
+    let layers = [
+        (Direction::Up, 100, 512, 1, 1, 0),
+        (Direction::Up, 512, 256, 4, 2, 1),
+        (Direction::Up, 256, 128, 8, 2, 1),
+        (Direction::Up, 128, 64, 16, 2, 1),
+        (Direction::Up, 64, 3, 32, 2, 1),
+        (Direction::Down, 3, 64, 64, 2, 1),
+        (Direction::Down, 64, 128, 32, 2, 1),
+        (Direction::Down, 128, 256, 16, 2, 1),
+        (Direction::Down, 256, 512, 8, 2, 1),
+        (Direction::Down, 512, 1, 4, 1, 0),
+    ];
+    let mut totals = vec![(0.0, 0.0); args.conv.len()];
+    for (direction, cin, cout, side, stride, padding) in layers {
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, cin, side, side), &device)?)?;
+        let shape = match direction {
+            Direction::Down => (cout, cin, 4, 4),
+            Direction::Up => (cin, cout, 4, 4),
+        };
+        let weight = Var::from_tensor(&Tensor::randn(0f32, 0.02, shape, &device)?)?;
+        for (i, &algorithm) in args.conv.iter().enumerate() {
+            let conv = Conv {
+                direction,
+                weight: weight.as_tensor().clone(),
+                stride,
+                padding,
+                algorithm,
+            };
+            let out = conv.forward(x.as_tensor())?.dims().to_vec();
+            let (f, fb) = fwd_bwd(&device, reps, &x, &|x| conv.forward(x))?;
+            totals[i].0 += f;
+            totals[i].1 += fb;
+            let name = match direction {
+                Direction::Down => "conv",
+                Direction::Up => "convT",
+            };
+            println!(
+                "| {name} {cin}→{cout} s{stride} | {}×{}×{} | {algorithm:?} | {f:.2} | {fb:.2} |",
+                out[1], out[2], out[3]
+            );
+        }
+    }
+    for (i, algorithm) in args.conv.iter().enumerate() {
+        println!(
+            "| all convolutions | | {algorithm:?} | {:.2} | {:.2} |",
+            totals[i].0, totals[i].1
+        );
+    }
+
+    // Batch-norm (training mode) and the activations, at the generator's and D's map sizes.
+    let varmap = candle_nn::VarMap::new();
+    let vb = candle_nn::VarBuilder::from_varmap(&varmap, DType::F32, &device);
+    for (c, side) in [(512, 4), (256, 8), (128, 16), (64, 32)] {
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, c, side, side), &device)?)?;
+        let bn = batch_norm(c, vb.pp(format!("bn{c}")))?;
+        let (f, fb) = fwd_bwd(&device, reps, &x, &|x| bn.forward_t(x, true))?;
+        println!("| batch-norm | {c}×{side}×{side} | | {f:.2} | {fb:.2} |");
+        let (f, fb) = fwd_bwd(&device, reps, &x, &|x| x.relu())?;
+        println!("| ReLU | {c}×{side}×{side} | | {f:.2} | {fb:.2} |");
+        let (f, fb) = fwd_bwd(&device, reps, &x, &|x| candle_nn::ops::leaky_relu(x, 0.2))?;
+        println!("| LeakyReLU 0.2 | {c}×{side}×{side} | | {f:.2} | {fb:.2} |");
+    }
+    Ok(())
+}

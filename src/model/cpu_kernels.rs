@@ -1,0 +1,499 @@
+//! Hand-written CPU kernels for the training step, as candle custom ops with their own backward:
+//! im2col and its adjoint col2im (the data movement around the convolutions' GEMMs), and
+//! batch-norm fused with its activation.
+//!
+//! Why: composed from candle's generic tensor ops, each of these is 5–15 ops, every one a full
+//! pass over memory with a fresh allocation, most of them single-threaded, and candle's autograd
+//! adds a zero tensor and an addition per op on the way back. Measured with `bench-layers` on
+//! two cores (batch 32), that overhead was 3–4× the GEMMs' own time. Each kernel here is one
+//! multi-threaded pass (rayon) forward and one backward.
+//!
+//! **Layout.** Activations flow between layers *channel-major*: memory `(C, B, H, W)`, shown to
+//! the rest of the code as a `(B, C, H, W)` tensor through `transpose(0, 1)` (a view, no copy).
+//! That is the layout a convolution's GEMM `(O, C·k·k) × (C·k·k, B·H·W)` produces, the layout
+//! in which batch-norm's per-channel statistics are contiguous, and the layout the next
+//! transposed convolution's GEMM reads: no copies between layers. Inputs in any layout with
+//! contiguous rows (`W` stride 1, `H` stride `W`), such as plain `(B, C, H, W)` images, work too.
+//!
+//! Each kernel is checked against candle's own operations in float64, forward and backward
+//! (tests at the end of this file and in `gemm_conv`).
+
+use std::sync::{Arc, Mutex};
+
+use candle_core::backend::BackendStorage;
+use candle_core::{
+    CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor, WithDType,
+};
+use rayon::prelude::*;
+
+/// Geometry of a convolution with a k×k kernel, stride s, padding p on B×C×H×W inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvGeometry {
+    pub batch: usize,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+}
+
+impl ConvGeometry {
+    pub fn out_height(&self) -> usize {
+        (self.height + 2 * self.padding - self.kernel) / self.stride + 1
+    }
+    pub fn out_width(&self) -> usize {
+        (self.width + 2 * self.padding - self.kernel) / self.stride + 1
+    }
+    /// Rows of the patch matrix: C·k·k.
+    fn rows(&self) -> usize {
+        self.channels * self.kernel * self.kernel
+    }
+    /// Columns of the patch matrix: B·Ho·Wo.
+    fn columns(&self) -> usize {
+        self.batch * self.out_height() * self.out_width()
+    }
+}
+
+/// Strides of the batch and channel dimensions of a `(B, C, H, W)` layout whose rows are
+/// contiguous, and its start offset.
+fn image_strides(layout: &Layout, h: usize, w: usize) -> Result<(usize, usize, usize)> {
+    let stride = layout.stride();
+    if stride.len() != 4 || (h > 1 && stride[2] != w) || (w > 1 && stride[3] != 1) {
+        candle_core::bail!(
+            "expected a (B, C, H, W) tensor with contiguous rows, got dims {:?} strides {stride:?}",
+            layout.dims()
+        )
+    }
+    Ok((stride[0], stride[1], layout.start_offset()))
+}
+
+fn cpu_slice<'a, T: WithDType>(storage: &'a CpuStorage, what: &str) -> Result<&'a [T]> {
+    storage.as_slice::<T>().map_err(|_| {
+        candle_core::Error::Msg(format!("{what}: unsupported dtype {:?}", storage.dtype()))
+    })
+}
+
+/// Patch matrix of `x`: row `(c, ki, kj)`, column `(b, i, j)` holds
+/// `x[b, c, s·i + ki − p, s·j + kj − p]` (zero outside the image).
+fn im2col<T: WithDType>(x: &[T], (sb, sc, off): (usize, usize, usize), g: ConvGeometry) -> Vec<T> {
+    let (ho, wo, k) = (g.out_height(), g.out_width(), g.kernel);
+    let (h, w, s, p) = (
+        g.height as isize,
+        g.width as isize,
+        g.stride as isize,
+        g.padding as isize,
+    );
+    let mut out = vec![T::zero(); g.rows() * g.columns()];
+    out.par_chunks_mut(g.columns())
+        .enumerate()
+        .for_each(|(row, out)| {
+            let (c, ki, kj) = (row / (k * k), (row / k) % k, row % k);
+            for b in 0..g.batch {
+                let base = off + b * sb + c * sc;
+                for i in 0..ho {
+                    let y = s * i as isize + ki as isize - p;
+                    let dst = &mut out[(b * ho + i) * wo..(b * ho + i + 1) * wo];
+                    if y < 0 || y >= h {
+                        continue; // already zero
+                    }
+                    let src = &x[base + y as usize * g.width..base + (y as usize + 1) * g.width];
+                    for (j, d) in dst.iter_mut().enumerate() {
+                        let xx = s * j as isize + kj as isize - p;
+                        if xx >= 0 && xx < w {
+                            *d = src[xx as usize];
+                        }
+                    }
+                }
+            }
+        });
+    out
+}
+
+/// The adjoint of [`im2col`]: adds every patch entry back onto the pixel it came from. Returns
+/// the image channel-major, `(C, B, H, W)`.
+fn col2im<T: WithDType>(cols: &[T], g: ConvGeometry) -> Vec<T> {
+    let (ho, wo, k) = (g.out_height(), g.out_width(), g.kernel);
+    let (h, w, s, p) = (
+        g.height as isize,
+        g.width as isize,
+        g.stride as isize,
+        g.padding as isize,
+    );
+    let n = g.columns();
+    let mut out = vec![T::zero(); g.channels * g.batch * g.height * g.width];
+    out.par_chunks_mut(g.batch * g.height * g.width)
+        .enumerate()
+        .for_each(|(c, out)| {
+            for ki in 0..k {
+                for kj in 0..k {
+                    let row = &cols[((c * k + ki) * k + kj) * n..((c * k + ki) * k + kj + 1) * n];
+                    for b in 0..g.batch {
+                        for i in 0..ho {
+                            let y = s * i as isize + ki as isize - p;
+                            if y < 0 || y >= h {
+                                continue;
+                            }
+                            let dst = &mut out[(b * g.height + y as usize) * g.width..][..g.width];
+                            let src = &row[(b * ho + i) * wo..(b * ho + i + 1) * wo];
+                            for (j, v) in src.iter().enumerate() {
+                                let xx = s * j as isize + kj as isize - p;
+                                if xx >= 0 && xx < w {
+                                    dst[xx as usize] += *v;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    out
+}
+
+/// `x (B, C, H, W)` → patch matrix `(C·k·k, B·Ho·Wo)`.
+struct Im2Col(ConvGeometry);
+
+impl CustomOp1 for Im2Col {
+    fn name(&self) -> &'static str {
+        "logogan-im2col"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let g = self.0;
+        let strides = image_strides(layout, g.height, g.width)?;
+        let shape = Shape::from((g.rows(), g.columns()));
+        let out = match storage.dtype() {
+            DType::F32 => CpuStorage::F32(im2col(cpu_slice::<f32>(storage, "im2col")?, strides, g)),
+            DType::F64 => CpuStorage::F64(im2col(cpu_slice::<f64>(storage, "im2col")?, strides, g)),
+            dt => candle_core::bail!("im2col: unsupported dtype {dt:?}"),
+        };
+        Ok((out, shape))
+    }
+
+    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(col2im_op(grad, self.0)?))
+    }
+}
+
+/// Patch matrix `(C·k·k, B·Ho·Wo)` → image, channel-major `(C, B, H, W)`.
+struct Col2Im(ConvGeometry);
+
+impl CustomOp1 for Col2Im {
+    fn name(&self) -> &'static str {
+        "logogan-col2im"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let g = self.0;
+        if layout.dims() != [g.rows(), g.columns()] || !layout.is_contiguous() {
+            candle_core::bail!(
+                "col2im: expected a contiguous ({}, {}) matrix, got {:?}",
+                g.rows(),
+                g.columns(),
+                layout.dims()
+            )
+        }
+        let o = layout.start_offset();
+        let shape = Shape::from((g.channels, g.batch, g.height, g.width));
+        let out = match storage.dtype() {
+            DType::F32 => CpuStorage::F32(col2im(&cpu_slice::<f32>(storage, "col2im")?[o..], g)),
+            DType::F64 => CpuStorage::F64(col2im(&cpu_slice::<f64>(storage, "col2im")?[o..], g)),
+            dt => candle_core::bail!("col2im: unsupported dtype {dt:?}"),
+        };
+        Ok((out, shape))
+    }
+
+    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        // grad is (C, B, H, W); im2col reads it as (B, C, H, W) through the transposed view.
+        Ok(Some(im2col_op(&grad.transpose(0, 1)?, self.0)?))
+    }
+}
+
+/// `x` (B, C, H, W), any layout with contiguous rows → patches `(C·k·k, B·Ho·Wo)`.
+pub fn im2col_op(x: &Tensor, g: ConvGeometry) -> Result<Tensor> {
+    x.apply_op1(Im2Col(g))
+}
+
+/// Patches `(C·k·k, B·Ho·Wo)` → image `(B, C, H, W)` (a view of channel-major memory).
+pub fn col2im_op(cols: &Tensor, g: ConvGeometry) -> Result<Tensor> {
+    cols.contiguous()?.apply_op1(Col2Im(g))?.transpose(0, 1)
+}
+
+/// The non-linearity after a batch-norm: LeakyReLU with this negative slope (0 = ReLU).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Slope(pub f32);
+
+/// Training-mode batch-norm followed by (Leaky)ReLU, on a channel-major `(C, B, H, W)` tensor:
+/// `y = act(γ · (x − mean) / sqrt(var + ε) + β)` with the batch's mean and (biased) variance
+/// per channel. The batch statistics are left in `stats` for the running averages.
+struct BatchNormAct {
+    eps: f64,
+    slope: Slope,
+    /// (mean, biased variance) per channel of the last forward pass.
+    stats: Arc<Mutex<(Vec<f32>, Vec<f32>)>>,
+}
+
+/// Mean and 1/sqrt(var + eps) of one channel's values, in f64.
+fn channel_moments(x: &[f32], eps: f64) -> (f64, f64, f64) {
+    let n = x.len() as f64;
+    let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+    (mean, var, 1.0 / (var + eps).sqrt())
+}
+
+fn channel_major<'a>(t: &'a Tensor, what: &str) -> Result<(candle_core::StorageRef<'a>, usize)> {
+    if !t.is_contiguous() {
+        candle_core::bail!("{what}: expected a contiguous tensor")
+    }
+    let (storage, layout) = t.storage_and_layout();
+    Ok((storage, layout.start_offset()))
+}
+
+fn as_f32<'a>(storage: &'a Storage, what: &str) -> Result<&'a [f32]> {
+    match storage {
+        Storage::Cpu(cpu) => cpu_slice::<f32>(cpu, what),
+        _ => candle_core::bail!("{what}: CPU kernel called on another device"),
+    }
+}
+
+impl CustomOp3 for BatchNormAct {
+    fn name(&self) -> &'static str {
+        "logogan-batch-norm-act"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        xl: &Layout,
+        gamma: &CpuStorage,
+        gl: &Layout,
+        beta: &CpuStorage,
+        bl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        if !xl.is_contiguous() || !gl.is_contiguous() || !bl.is_contiguous() {
+            candle_core::bail!("batch-norm: expected contiguous inputs")
+        }
+        let c = xl.dims()[0];
+        let x = &cpu_slice::<f32>(x, "batch-norm")?[xl.start_offset()..];
+        let gamma = &cpu_slice::<f32>(gamma, "batch-norm")?[gl.start_offset()..][..c];
+        let beta = &cpu_slice::<f32>(beta, "batch-norm")?[bl.start_offset()..][..c];
+        let per_channel = xl.shape().elem_count() / c;
+        let mut y = vec![0f32; c * per_channel];
+        let slope = self.slope.0;
+        let moments: Vec<(f32, f32)> = y
+            .par_chunks_mut(per_channel)
+            .zip(x[..c * per_channel].par_chunks(per_channel))
+            .enumerate()
+            .map(|(ch, (y, x))| {
+                let (mean, var, inv_std) = channel_moments(x, self.eps);
+                let scale = (gamma[ch] as f64 * inv_std) as f32;
+                let shift = (beta[ch] as f64 - mean * gamma[ch] as f64 * inv_std) as f32;
+                for (y, &x) in y.iter_mut().zip(x) {
+                    let z = x * scale + shift;
+                    *y = if z > 0.0 { z } else { z * slope };
+                }
+                (mean as f32, var as f32)
+            })
+            .collect();
+        *self.stats.lock().expect("poisoned") = moments.into_iter().unzip();
+        Ok((CpuStorage::F32(y), xl.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        _beta: &Tensor,
+        y: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
+        let c = x.dim(0)?;
+        let per_channel = x.elem_count() / c;
+        let (xs, xo) = channel_major(x, "batch-norm backward")?;
+        let (ys, yo) = channel_major(y, "batch-norm backward")?;
+        let (gs, go) = channel_major(&grad, "batch-norm backward")?;
+        let gamma = gamma.to_vec1::<f32>()?;
+        let (xv, yv, gv) = (
+            &as_f32(&xs, "batch-norm backward")?[xo..],
+            &as_f32(&ys, "batch-norm backward")?[yo..],
+            &as_f32(&gs, "batch-norm backward")?[go..],
+        );
+        let slope = self.slope.0;
+        let mut dx = vec![0f32; c * per_channel];
+        let dparams: Vec<(f32, f32)> = dx
+            .par_chunks_mut(per_channel)
+            .enumerate()
+            .map(|(ch, dx)| {
+                let range = ch * per_channel..(ch + 1) * per_channel;
+                let (x, y, g) = (&xv[range.clone()], &yv[range.clone()], &gv[range]);
+                let (mean, _, inv_std) = channel_moments(x, self.eps);
+                // dz = dy · act'(z); the sign of y is the sign of z.
+                let dz = |i: usize| if y[i] > 0.0 { g[i] } else { g[i] * slope } as f64;
+                let (mut dbeta, mut dgamma) = (0f64, 0f64);
+                for (i, &xv) in x.iter().enumerate() {
+                    let d = dz(i);
+                    dbeta += d;
+                    dgamma += d * (xv as f64 - mean) * inv_std;
+                }
+                let n = per_channel as f64;
+                let k = gamma[ch] as f64 * inv_std / n;
+                for (i, (dx, &xv)) in dx.iter_mut().zip(x).enumerate() {
+                    let xhat = (xv as f64 - mean) * inv_std;
+                    *dx = (k * (n * dz(i) - dbeta - xhat * dgamma)) as f32;
+                }
+                (dgamma as f32, dbeta as f32)
+            })
+            .collect();
+        drop((xs, ys, gs));
+        let (dgamma, dbeta): (Vec<f32>, Vec<f32>) = dparams.into_iter().unzip();
+        let device = x.device();
+        Ok((
+            Some(Tensor::from_vec(dx, x.shape(), device)?),
+            Some(Tensor::from_vec(dgamma, c, device)?),
+            Some(Tensor::from_vec(dbeta, c, device)?),
+        ))
+    }
+}
+
+/// Training-mode batch-norm + (Leaky)ReLU of `x` (B, C, H, W) on the CPU. Returns the output
+/// `(B, C, H, W)` (a view of channel-major memory) and the batch's per-channel mean and biased
+/// variance (for the running statistics).
+pub fn batch_norm_act_train(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+    slope: Slope,
+) -> Result<(Tensor, Vec<f32>, Vec<f32>)> {
+    let stats = Arc::new(Mutex::new((Vec::new(), Vec::new())));
+    let op = BatchNormAct {
+        eps,
+        slope,
+        stats: stats.clone(),
+    };
+    let xt = x.transpose(0, 1)?.contiguous()?; // free when x came from a GEMM convolution
+    let y = xt.apply_op3(gamma, beta, op)?.transpose(0, 1)?;
+    let (mean, var) = std::mem::take(&mut *stats.lock().expect("poisoned"));
+    Ok((y, mean, var))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    fn max_rel(a: &Tensor, b: &Tensor) -> f64 {
+        let a = a.to_dtype(DType::F64).unwrap();
+        let b = b.to_dtype(DType::F64).unwrap();
+        let diff = (&a - &b).unwrap().abs().unwrap().max_all().unwrap();
+        let scale = b.abs().unwrap().max_all().unwrap();
+        diff.to_scalar::<f64>().unwrap() / scale.to_scalar::<f64>().unwrap().max(1e-30)
+    }
+
+    /// Batch-norm + LeakyReLU from candle's ops, in f64: the reference.
+    fn reference(x: &Tensor, gamma: &Tensor, beta: &Tensor, slope: f64) -> Tensor {
+        let dims = [0usize, 2, 3];
+        let mean = x.mean_keepdim(dims.as_slice()).unwrap();
+        let centred = x.broadcast_sub(&mean).unwrap();
+        let var = centred
+            .sqr()
+            .unwrap()
+            .mean_keepdim(dims.as_slice())
+            .unwrap();
+        let xhat = centred
+            .broadcast_div(&(var + 1e-5).unwrap().sqrt().unwrap())
+            .unwrap();
+        let z = xhat
+            .broadcast_mul(&gamma.reshape((1, (), 1, 1)).unwrap())
+            .unwrap()
+            .broadcast_add(&beta.reshape((1, (), 1, 1)).unwrap())
+            .unwrap();
+        z.maximum(&(&z * slope).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn batch_norm_act_matches_candle_ops_in_f64() {
+        let dev = Device::Cpu;
+        for (shape, slope) in [
+            ((4, 3, 5, 5), 0.2),
+            ((2, 6, 4, 4), 0.0),
+            ((3, 2, 1, 7), 0.2),
+        ] {
+            let x64 = Tensor::randn(0.5f64, 2.0, shape, &dev).unwrap();
+            let c = shape.1;
+            let g64 = Tensor::randn(1f64, 0.3, c, &dev).unwrap();
+            let b64 = Tensor::randn(0f64, 0.3, c, &dev).unwrap();
+            let up = Tensor::randn(0f64, 1.0, shape, &dev).unwrap();
+            let (x, g, b) = (
+                Var::from_tensor(&x64).unwrap(),
+                Var::from_tensor(&g64).unwrap(),
+                Var::from_tensor(&b64).unwrap(),
+            );
+            let y64 = reference(&x, &g, &b, slope);
+            let grads64 = (&y64 * &up).unwrap().sum_all().unwrap().backward().unwrap();
+
+            let f32v = |t: &Tensor| Var::from_tensor(&t.to_dtype(DType::F32).unwrap()).unwrap();
+            let (x32, g32, b32) = (f32v(&x64), f32v(&g64), f32v(&b64));
+            let (y, mean, var) =
+                batch_norm_act_train(&x32, &g32, &b32, 1e-5, Slope(slope as f32)).unwrap();
+            let up32 = up.to_dtype(DType::F32).unwrap();
+            let grads = (&y * &up32).unwrap().sum_all().unwrap().backward().unwrap();
+            let label = format!("{shape:?} slope {slope}");
+            assert!(max_rel(&y, &y64) < 1e-5, "forward {label}");
+            for (ours, theirs, what) in [
+                (grads.get(&x32).unwrap(), grads64.get(&x).unwrap(), "dx"),
+                (grads.get(&g32).unwrap(), grads64.get(&g).unwrap(), "dgamma"),
+                (grads.get(&b32).unwrap(), grads64.get(&b).unwrap(), "dbeta"),
+            ] {
+                let e = max_rel(ours, theirs);
+                assert!(e < 1e-5, "{what} {label}: {e:e}");
+            }
+            let want_mean = x64
+                .mean_keepdim([0usize, 2, 3].as_slice())
+                .unwrap()
+                .flatten_all()
+                .unwrap();
+            let got_mean = Tensor::new(mean.as_slice(), &dev).unwrap();
+            assert!(max_rel(&got_mean, &want_mean) < 1e-5, "mean {label}");
+            let want_var = x64
+                .broadcast_sub(&x64.mean_keepdim([0usize, 2, 3].as_slice()).unwrap())
+                .unwrap()
+                .sqr()
+                .unwrap()
+                .mean_keepdim([0usize, 2, 3].as_slice())
+                .unwrap()
+                .flatten_all()
+                .unwrap();
+            let got_var = Tensor::new(var.as_slice(), &dev).unwrap();
+            assert!(max_rel(&got_var, &want_var) < 1e-5, "variance {label}");
+        }
+    }
+
+    #[test]
+    fn im2col_reads_any_row_contiguous_layout() {
+        // The same image as plain (B, C, H, W) and as a channel-major view gives the same patches.
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (2, 3, 6, 6), &dev).unwrap();
+        let channel_major = x
+            .transpose(0, 1)
+            .unwrap()
+            .contiguous()
+            .unwrap()
+            .transpose(0, 1)
+            .unwrap();
+        let g = ConvGeometry {
+            batch: 2,
+            channels: 3,
+            height: 6,
+            width: 6,
+            kernel: 4,
+            stride: 2,
+            padding: 1,
+        };
+        let a = im2col_op(&x, g).unwrap();
+        let b = im2col_op(&channel_major, g).unwrap();
+        assert_eq!(max_rel(&a, &b), 0.0);
+        assert_eq!(a.dims(), &[48, 2 * 3 * 3]);
+    }
+}

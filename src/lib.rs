@@ -7,6 +7,8 @@
 //!   augmentation and loading into candle tensors;
 //! * [`model`]: the generator and the discriminator (LogoGan's design and the classic DCGAN);
 //! * [`train`]: loss, optimiser, training loop, checkpoints, metrics, the run's charts;
+//! * [`metrics`]: quality measures of generated images (Fréchet distance, KID, precision and
+//!   recall, memorisation);
 //! * [`viz`]: image grids, charts, GIFs and inline figures;
 //! * [`environment`]: what the machine and the build can do.
 //!
@@ -17,6 +19,7 @@ pub mod device;
 pub mod environment;
 pub mod error;
 pub mod fsutil;
+pub mod metrics;
 pub mod model;
 pub mod paths;
 pub mod prelude;

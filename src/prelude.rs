@@ -14,6 +14,10 @@ pub use crate::data::sources::VendorManifest;
 pub use crate::device::DeviceChoice;
 pub use crate::environment::Environment;
 pub use crate::error::{Error, Result};
+pub use crate::metrics::{
+    frechet_distance, kernel_inception_distance, memorisation, precision_recall, score_run,
+    EncoderConfig, FeatureEncoder, Features, ScoreConfig,
+};
 pub use crate::model::summary::{discriminator_table, generator_table};
 pub use crate::model::{untrained_samples, Architecture, Gan, ModelConfig};
 pub use crate::paths::{default_runs_dir, DataLayout};

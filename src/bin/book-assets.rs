@@ -15,6 +15,7 @@ use logogan::data::sources::VendorManifest;
 use logogan::device::{describe, DeviceChoice};
 use logogan::environment::Environment;
 use logogan::fsutil::{save_png, write_atomic};
+use logogan::metrics::{score_run, ScoreConfig};
 use logogan::model::summary::{discriminator_table, generator_table};
 use logogan::model::{untrained_samples, Gan, ModelConfig};
 use logogan::paths::{default_runs_dir, project_root, DataLayout};
@@ -179,6 +180,31 @@ fn main() -> Result<()> {
         None => quick_run(&layout, args.device)?,
     };
     ch05(&book, &RunDir::new(&run))?;
+
+    // Chapter 6: the same run, scored beside the real-vs-real floor.
+    let device = args.device.open()?;
+    let report = score_run(
+        &run,
+        &layout,
+        &ScoreConfig::default(),
+        &device,
+        &mut |epoch, loss| println!("  feature encoder epoch {epoch}: loss {loss:.4}"),
+    )?;
+    let record = RunRecord::load(&RunDir::new(&run))?;
+    book.snippet(
+        "ch06-score.md",
+        &format!(
+            "{}
+*Table 6.1 — The run of chapter 5 (step {}), scored by `chapter-06 score`: generated images against one half of the real logos, and the other half against it (the floor).* <small>Made by `book-assets`: run trained on {} at commit `{}`, seed {}; scored on {}, {}.</small>\n",
+            report.table(),
+            report.step,
+            record.device,
+            record.commit,
+            record.config.seed,
+            describe(&device),
+            &now_rfc3339()[..10]
+        ),
+    )?;
     println!("done");
     Ok(())
 }

@@ -112,6 +112,11 @@ impl ImageDataset {
     }
     // ANCHOR_END: batch_get
 
+    /// Every pixel, `(N, 3, H, W)` row-major, as bytes (for fingerprints).
+    pub fn pixels_u8(&self) -> Result<Vec<u8>> {
+        Ok(self.pixels.flatten_all()?.to_vec1::<u8>()?)
+    }
+
     /// A dataset of the images at `indices` (in that order).
     pub fn subset(&self, indices: &[u32]) -> Result<Self> {
         let index = Tensor::new(indices, self.pixels.device())?;

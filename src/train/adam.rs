@@ -17,8 +17,8 @@ use std::collections::HashMap;
 use candle_core::{
     backprop::GradStore, CpuStorage, DType, InplaceOp2, InplaceOp3, Layout, Result, Tensor, Var,
 };
-use rayon::prelude::*;
 use candle_nn::VarMap;
+use rayon::prelude::*;
 
 use crate::model::layers::is_running_stat;
 
@@ -186,7 +186,13 @@ impl InplaceOp2 for MomentUpdate {
         "logogan-adam-moment"
     }
 
-    fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<()> {
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<()> {
         let (moment, g) = (f32_slice_mut(s1, l1)?, f32_slice(s2, l2)?);
         let (beta, rest) = (self.beta, 1.0 - self.beta);
         let square = self.square;
@@ -216,7 +222,11 @@ impl InplaceOp3 for ApplyUpdate {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<()> {
-        let (param, m, v) = (f32_slice_mut(s1, l1)?, f32_slice(s2, l2)?, f32_slice(s3, l3)?);
+        let (param, m, v) = (
+            f32_slice_mut(s1, l1)?,
+            f32_slice(s2, l2)?,
+            f32_slice(s3, l3)?,
+        );
         let (step_size, sqrt_bias2, eps) = (self.step_size, self.sqrt_bias2, self.eps);
         param
             .par_chunks_mut(CHUNK)
@@ -238,14 +248,30 @@ fn fused_cpu_update(
     step_size: f64,
     sqrt_bias2: f64,
 ) -> Result<()> {
-    let (m, v, p) = (slot.m.as_tensor(), slot.v.as_tensor(), slot.param.as_tensor());
+    let (m, v, p) = (
+        slot.m.as_tensor(),
+        slot.v.as_tensor(),
+        slot.param.as_tensor(),
+    );
     for t in [m, v, p] {
         if !t.is_contiguous() {
             candle_core::bail!("fused Adam: `{}` is not contiguous", slot.name)
         }
     }
-    m.inplace_op2(g, &MomentUpdate { beta: config.beta1 as f32, square: false })?;
-    v.inplace_op2(g, &MomentUpdate { beta: config.beta2 as f32, square: true })?;
+    m.inplace_op2(
+        g,
+        &MomentUpdate {
+            beta: config.beta1 as f32,
+            square: false,
+        },
+    )?;
+    v.inplace_op2(
+        g,
+        &MomentUpdate {
+            beta: config.beta2 as f32,
+            square: true,
+        },
+    )?;
     p.inplace_op3(
         m,
         v,

@@ -1,0 +1,205 @@
+//! Chapter 6's scores on a 2-core CPU with tiny settings: a briefly trained run is scored
+//! against the real images beside the real-vs-real floor, the feature encoder is cached by
+//! version, and the Fréchet distance in its feature space notices blurred images.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use image::{Rgb, RgbImage};
+use logogan::data::dataset::ImageDataset;
+use logogan::fsutil::save_png;
+use logogan::metrics::{frechet_distance, score_run, EncoderConfig, FeatureEncoder, ScoreConfig};
+use logogan::model::Architecture;
+use logogan::paths::DataLayout;
+use logogan::train::{Preset, TrainConfig, Trainer};
+
+/// `n` little 32×32 "logos": coloured discs and bars of several sizes on white.
+fn logos(n: u32) -> Vec<RgbImage> {
+    (0..n)
+        .map(|i| {
+            let colour = Rgb([
+                (i * 37 % 256) as u8,
+                (i * 91 % 256) as u8,
+                (i * 53 % 256) as u8,
+            ]);
+            RgbImage::from_fn(32, 32, |x, y| {
+                let (dx, dy) = (x as i32 - 16, y as i32 - 16);
+                let inside = if i % 2 == 0 {
+                    dx * dx + dy * dy < (5 + (i % 7) as i32).pow(2)
+                } else {
+                    dx.abs() < 6 + (i % 6) as i32 && dy.abs() < 2 + (i % 4) as i32
+                };
+                if inside {
+                    colour
+                } else {
+                    Rgb([255, 255, 255])
+                }
+            })
+        })
+        .collect()
+}
+
+/// A data folder whose 32 px clean and training sets hold `logos(n)`.
+fn data_folder(root: &Path, n: u32) -> DataLayout {
+    let layout = DataLayout::new(root.join("data"));
+    for (i, image) in logos(n).iter().enumerate() {
+        save_png(&layout.clean(32).join(format!("{i:03}.png")), image).unwrap();
+        save_png(&layout.train(32).join(format!("{i:03}.png")), image).unwrap();
+    }
+    layout
+}
+
+fn tiny_scores() -> ScoreConfig {
+    ScoreConfig {
+        samples: 40,
+        kid_subsets: 5,
+        kid_subset_size: 20,
+        k: 3,
+        seed: 0,
+        encoder: EncoderConfig {
+            image_size: 32,
+            feature_dim: 8,
+            filters: 4,
+            epochs: 2,
+            batch_size: 16,
+            lr: 1e-3,
+            seed: 0,
+        },
+    }
+}
+
+fn train_tiny_run(layout: &DataLayout, run: PathBuf) {
+    let data = ImageDataset::load(&layout.train(32), 32, &Device::Cpu).unwrap();
+    let config = TrainConfig {
+        epochs: 1,
+        max_images: None,
+        ..TrainConfig::preset(Preset::Tiny, Architecture::Logogan)
+    };
+    let mut trainer = Trainer::create(config, &data, layout.train(32), run).unwrap();
+    trainer.train(None, &mut |_| {}).unwrap();
+}
+
+#[test]
+fn a_run_is_scored_beside_the_real_floor_and_the_encoder_is_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = data_folder(dir.path(), 100);
+    let run = dir.path().join("run");
+    train_tiny_run(&layout, run.clone());
+
+    let config = tiny_scores();
+    let mut epochs = 0;
+    let report = score_run(&run, &layout, &config, &Device::Cpu, &mut |_, loss| {
+        assert!(loss.is_finite());
+        epochs += 1;
+    })
+    .unwrap();
+    assert_eq!(epochs, 2, "the encoder is trained on first use");
+    let (g, f) = (&report.generated, &report.real_floor);
+    for v in [
+        g.frechet,
+        g.kid.mean,
+        g.kid.standard_error,
+        g.memorisation.ratio,
+        f.frechet,
+        f.kid.mean,
+    ] {
+        assert!(v.is_finite(), "{report:?}");
+    }
+    // A generator trained for 12 steps is far from the real images; two halves of the real
+    // images are not.
+    assert!(g.frechet > f.frechet, "{report:?}");
+    assert!(g.kid.mean > f.kid.mean, "{report:?}");
+    for p in [g.precision_recall, f.precision_recall] {
+        assert!((0.0..=1.0).contains(&p.precision) && (0.0..=1.0).contains(&p.recall));
+    }
+    let table = std::fs::read_to_string(run.join("score.md")).unwrap();
+    assert!(table.contains("real vs real") && table.contains(&report.encoder_version));
+    assert!(run.join("score.json").is_file());
+
+    // Second time: the cached encoder (same version), no training, the same numbers.
+    let again = score_run(&run, &layout, &config, &Device::Cpu, &mut |_, _| {
+        panic!("the cached encoder must not be retrained")
+    })
+    .unwrap();
+    assert_eq!(again, report);
+}
+
+#[test]
+fn the_encoder_version_follows_its_data_and_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = ImageDataset::from_images(
+        &logos(20),
+        (0..20).map(|i| format!("{i}")).collect(),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let b = ImageDataset::from_images(
+        &logos(21)[1..],
+        (0..20).map(|i| format!("{i}")).collect(),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let config = tiny_scores().encoder;
+    let (path_a, _) = FeatureEncoder::weights_path(dir.path(), &config, &a).unwrap();
+    let (path_b, _) = FeatureEncoder::weights_path(dir.path(), &config, &b).unwrap();
+    let other = EncoderConfig {
+        feature_dim: 16,
+        ..config.clone()
+    };
+    let (path_c, _) = FeatureEncoder::weights_path(dir.path(), &other, &a).unwrap();
+    assert_ne!(path_a, path_b, "other pixels, other encoder");
+    assert_ne!(path_a, path_c, "other settings, other encoder");
+    assert_eq!(
+        path_a,
+        FeatureEncoder::weights_path(dir.path(), &config, &a)
+            .unwrap()
+            .0
+    );
+}
+
+#[test]
+fn frechet_distance_in_feature_space_notices_blur() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = logos(160);
+    let data = ImageDataset::from_images(
+        &images,
+        (0..160).map(|i| format!("{i}")).collect(),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let config = EncoderConfig {
+        epochs: 3,
+        ..tiny_scores().encoder
+    };
+    let encoder =
+        FeatureEncoder::load_or_train(dir.path(), &config, &data, &mut |_, _| {}).unwrap();
+    let all: Vec<u32> = (0..160).collect();
+    let x = data.get(&all).unwrap(); // (160, 3, 32, 32)
+    let (a, b) = (x.narrow(0, 0, 80).unwrap(), x.narrow(0, 80, 80).unwrap());
+    // A 4×4 box blur: average-pool, then back up to 32×32.
+    let blurred: Tensor = b.avg_pool2d(4).unwrap().upsample_nearest2d(32, 32).unwrap();
+    let fa = encoder.features(&a).unwrap();
+    let real_vs_real = frechet_distance(&fa, &encoder.features(&b).unwrap()).unwrap();
+    let real_vs_blurred = frechet_distance(&fa, &encoder.features(&blurred).unwrap()).unwrap();
+    assert!(
+        real_vs_blurred > real_vs_real,
+        "blurred {real_vs_blurred} vs {real_vs_real}"
+    );
+}
+
+#[test]
+fn scoring_a_folder_without_a_checkpoint_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = data_folder(dir.path(), 20);
+    let err = score_run(
+        &dir.path().join("no-run"),
+        &layout,
+        &tiny_scores(),
+        &Device::Cpu,
+        &mut |_, _| {},
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("no-run"), "{err}");
+}

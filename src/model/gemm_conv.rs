@@ -57,7 +57,7 @@ pub enum ConvAlgorithm {
 
 /// `m = k / s`, refusing strides that do not divide the kernel.
 fn blocks_per_kernel(kernel: usize, stride: usize) -> Result<usize> {
-    if stride == 0 || kernel % stride != 0 {
+    if stride == 0 || !kernel.is_multiple_of(stride) {
         candle_core::bail!(
             "gemm convolution needs the stride ({stride}) to divide the kernel ({kernel})"
         )

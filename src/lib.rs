@@ -14,6 +14,7 @@
 //!
 //! A notebook needs a single `use logogan::prelude::*;`.
 
+pub mod allocator;
 pub mod data;
 pub mod device;
 pub mod environment;

@@ -69,6 +69,7 @@ fn fwd_bwd(
 }
 
 fn main() -> Result<()> {
+    logogan::allocator::tune_for_tensors();
     let args = Args::parse();
     let device = args.device.open()?;
     let (b, reps) = (args.batch, args.reps);

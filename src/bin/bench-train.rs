@@ -80,6 +80,7 @@ fn gpu_used_bytes(_: &Device) -> Option<u64> {
 }
 
 fn main() -> Result<()> {
+    logogan::allocator::tune_for_tensors();
     let args = Args::parse();
     let device = args.device.open()?;
     let mut config = TrainConfig::preset(Preset::Default, args.model);

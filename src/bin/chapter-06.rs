@@ -55,6 +55,7 @@ struct ScoreArgs {
 }
 
 fn main() -> Result<()> {
+    logogan::allocator::tune_for_tensors();
     match Cli::parse().command {
         Command::Score(args) => score(args),
     }

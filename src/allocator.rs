@@ -1,0 +1,31 @@
+//! The memory allocator of the course's binaries: mimalloc, set up for tensor code.
+//!
+//! A training step frees and allocates hundreds of megabytes of tensors. By default mimalloc
+//! hands freed memory back to the operating system after 10 ms, so every step got fresh pages
+//! that the kernel had to zero on first touch: `perf` showed the kernel's `clear_page` at 15–38 %
+//! of the CPU time of a DCGAN step (batch 32 to 128). Keeping freed memory for reuse, in an arena
+//! reserved up front, measured 20 → 33 img/s at batch 128 on two cores (`bench-train`).
+
+/// `mi_option_purge_delay` in mimalloc's option enum (v2 and v3): how long freed memory waits
+/// before it is returned to the OS; −1 = never.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+extern "C" {
+    /// mimalloc's `int mi_reserve_os_memory(size_t size, bool commit, bool allow_large)`
+    /// (declared here: `libmimalloc-sys` exposes it only behind a feature for custom arenas).
+    fn mi_reserve_os_memory(size: usize, commit: bool, allow_large: bool) -> std::ffi::c_int;
+}
+
+/// Keep freed memory for reuse instead of returning it to the OS, and reserve (not commit) an
+/// address range for large tensors. Call first thing in `main` of a binary whose global
+/// allocator is `mimalloc::MiMalloc`; it changes nothing for other allocators.
+pub fn tune_for_tensors() {
+    // SAFETY: both calls only change mimalloc's settings; they are documented as safe to make
+    // at any time, and they touch no memory of the program.
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1);
+        // 8 GiB of address space, committed only as used; failure (e.g. a small address-space
+        // limit) just leaves mimalloc's default arenas.
+        let _ = mi_reserve_os_memory(8 << 30, false, true);
+    }
+}

@@ -136,14 +136,11 @@ fn a_few_steps_write_metrics_grids_checkpoints_and_charts() {
     assert_eq!(g.interpolate(1, 2, 5).unwrap().len(), 5);
 }
 
-#[test]
-fn resumed_run_is_bit_identical_to_an_uninterrupted_one() {
+/// Train `config` straight through and, in another folder, interrupted after step 7 and
+/// resumed; assert both runs wrote the same bytes. Returns the straight run's metrics.csv.
+fn assert_resume_is_exact(config: TrainConfig) -> String {
     let dir = tempfile::tempdir().unwrap();
     let data = dataset();
-    let config = TrainConfig {
-        checkpoint_every: 3,
-        ..tiny()
-    };
 
     let straight = dir.path().join("straight");
     Trainer::create(config.clone(), &data, "fixture".into(), straight.clone())
@@ -167,8 +164,9 @@ fn resumed_run_is_bit_identical_to_an_uninterrupted_one() {
         checkpoint_bytes(&interrupted),
         "weights, BN statistics, Adam moments"
     );
+    let metrics = std::fs::read_to_string(straight.join("metrics.csv")).unwrap();
     assert_eq!(
-        std::fs::read_to_string(straight.join("metrics.csv")).unwrap(),
+        metrics,
         std::fs::read_to_string(interrupted.join("metrics.csv")).unwrap(),
         "the same losses at every step, each step once"
     );
@@ -176,6 +174,40 @@ fn resumed_run_is_bit_identical_to_an_uninterrupted_one() {
         std::fs::read(straight.join("samples/epoch-0002.png")).unwrap(),
         std::fs::read(interrupted.join("samples/epoch-0002.png")).unwrap()
     );
+    metrics
+}
+
+#[test]
+fn resumed_run_is_bit_identical_to_an_uninterrupted_one() {
+    assert_resume_is_exact(TrainConfig {
+        checkpoint_every: 3,
+        ..tiny()
+    });
+}
+
+#[test]
+fn hinge_loss_and_two_learning_rates_train_and_resume_exactly() {
+    let bce = assert_resume_is_exact(TrainConfig {
+        checkpoint_every: 3,
+        ..tiny()
+    });
+    let mut config = TrainConfig {
+        checkpoint_every: 3,
+        loss: logogan::train::loss::GanLoss::Hinge,
+        ..tiny()
+    };
+    config.generator_optimizer.lr = 1e-4;
+    config.discriminator_optimizer.lr = 4e-4;
+    let hinge = assert_resume_is_exact(config);
+    assert_ne!(bce, hinge, "the switch changes the training");
+    let last: Vec<f64> = hinge
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    assert!(last.iter().all(|v| v.is_finite()), "{last:?}");
 }
 
 #[test]

@@ -15,6 +15,7 @@ use logogan::fsutil::save_png;
 use logogan::model::{Architecture, ConvAlgorithm};
 use logogan::paths::{default_runs_dir, display_path, DataLayout};
 use logogan::train::generate::TrainedGenerator;
+use logogan::train::loss::GanLoss;
 use logogan::train::report::write_report;
 use logogan::train::run::default_run_name;
 use logogan::train::{Preset, RunDir, TrainConfig, TrainEvent, Trainer};
@@ -72,6 +73,15 @@ struct TrainArgs {
     /// Learning rate of both networks (Adam).
     #[arg(long)]
     lr: Option<f64>,
+    /// Learning rate of the generator alone (two time-scale updates: e.g. --lr-g 1e-4 --lr-d 4e-4).
+    #[arg(long)]
+    lr_g: Option<f64>,
+    /// Learning rate of the discriminator alone.
+    #[arg(long)]
+    lr_d: Option<f64>,
+    /// The game: bce (DCGAN) or hinge.
+    #[arg(long, value_enum)]
+    loss: Option<GanLoss>,
     /// One-sided label smoothing: real images get the target 1 − this (e.g. 0.1).
     #[arg(long)]
     label_smoothing: Option<f64>,
@@ -168,6 +178,15 @@ fn config_from(args: &TrainArgs) -> TrainConfig {
     if let Some(lr) = args.lr {
         config.generator_optimizer.lr = lr;
         config.discriminator_optimizer.lr = lr;
+    }
+    if let Some(lr) = args.lr_g {
+        config.generator_optimizer.lr = lr;
+    }
+    if let Some(lr) = args.lr_d {
+        config.discriminator_optimizer.lr = lr;
+    }
+    if let Some(loss) = args.loss {
+        config.loss = loss;
     }
     if let Some(s) = args.label_smoothing {
         config.real_label = 1.0 - s;

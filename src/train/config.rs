@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::model::{Architecture, FilterSchedule, ModelConfig};
 
 use super::adam::AdamConfig;
+use super::loss::GanLoss;
 
 /// Ready-made settings.
 #[derive(
@@ -33,6 +34,9 @@ pub struct TrainConfig {
     /// Target for real images in the discriminator's loss: 1.0, or e.g. 0.9 for one-sided label
     /// smoothing (fakes stay at 0), which keeps D from becoming over-confident.
     pub real_label: f64,
+    /// The game: binary cross-entropy (DCGAN) or hinge.
+    #[serde(default)]
+    pub loss: GanLoss,
     /// Seeds the weights, the noise of every step, the order of the images, the fixed noise.
     pub seed: u64,
     /// Use at most this many training images (the first ones of a seeded shuffle).
@@ -60,6 +64,7 @@ impl TrainConfig {
             generator_optimizer: AdamConfig::default(),
             discriminator_optimizer: AdamConfig::default(),
             real_label: 1.0,
+            loss: GanLoss::Bce,
             seed: 0,
             max_images: None,
             checkpoint_every: 500,
@@ -155,6 +160,12 @@ impl TrainConfig {
                 format!("{} is not in (0.5, 1]", self.real_label),
             ));
         }
+        if self.loss == GanLoss::Hinge && self.real_label != 1.0 {
+            return Err(Error::config(
+                "real_label",
+                "label smoothing changes the BCE targets; the hinge loss has none (use one or the other)",
+            ));
+        }
         if self.checkpoint_every == 0 {
             return Err(Error::config("checkpoint_every", "must be at least 1"));
         }
@@ -219,5 +230,12 @@ mod tests {
             "generator.image_size",
         );
         check(&|c| c.checkpoint_every = 0, "checkpoint_every");
+        check(
+            &|c| {
+                c.loss = GanLoss::Hinge;
+                c.real_label = 0.9
+            },
+            "real_label",
+        );
     }
 }

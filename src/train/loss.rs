@@ -25,6 +25,43 @@ pub fn bce_with_logits(logits: &Tensor, target: f64) -> Result<Tensor> {
 }
 // ANCHOR_END: bce_with_logits
 
+/// The game the two networks play.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum GanLoss {
+    /// Binary cross-entropy on D's logits, non-saturating for G (the DCGAN paper's game).
+    #[default]
+    Bce,
+    /// Hinge loss (Lim & Ye 2017; used by SAGAN and BigGAN): D is only pushed until a real
+    /// image scores above +1 and a fake below −1, so it stops growing over-confident; G raises
+    /// D's score of its fakes.
+    Hinge,
+}
+
+// ANCHOR: hinge
+/// The discriminator's hinge loss: `mean(max(0, 1 − D(x))) + mean(max(0, 1 + D(G(z))))`.
+pub fn hinge_discriminator(real_logits: &Tensor, fake_logits: &Tensor) -> Result<Tensor> {
+    let real = real_logits.neg()?.affine(1.0, 1.0)?.relu()?.mean_all()?;
+    let fake = fake_logits.affine(1.0, 1.0)?.relu()?.mean_all()?;
+    real + fake
+}
+
+/// The generator's hinge loss: `−mean(D(G(z)))`.
+pub fn hinge_generator(fake_logits: &Tensor) -> Result<Tensor> {
+    fake_logits.mean_all()?.neg()
+}
+// ANCHOR_END: hinge
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +155,29 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn hinge_losses_match_their_definition() {
+        let dev = Device::Cpu;
+        let real = Var::new(&[2f32, 0.5, -1.0], &dev).unwrap();
+        let fake = Tensor::new(&[-2f32, 0.3, 1.0], &dev).unwrap();
+        // real: max(0, 1−2)=0, max(0, 0.5)=0.5, max(0, 2)=2 → mean 5/6;
+        // fake: max(0, −1)=0, max(0, 1.3)=1.3, max(0, 2)=2 → mean 3.3/3.
+        let d = hinge_discriminator(real.as_tensor(), &fake).unwrap();
+        let expected = 2.5 / 3.0 + 3.3 / 3.0;
+        assert!((d.to_scalar::<f32>().unwrap() - expected).abs() < 1e-6);
+        // Only the real logits inside the margin get a gradient (−1/3 each).
+        let g = d
+            .backward()
+            .unwrap()
+            .get(real.as_tensor())
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(g, [0.0, -1.0 / 3.0, -1.0 / 3.0]);
+        let gen = hinge_generator(&fake).unwrap().to_scalar::<f32>().unwrap();
+        assert!((gen - (-(-2.0 + 0.3 + 1.0) / 3.0)).abs() < 1e-6);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use candle_core::{Device, Tensor};
 
 use super::adam::Adam;
 use super::config::TrainConfig;
-use super::loss::bce_with_logits;
+use super::loss::{bce_with_logits, hinge_discriminator, hinge_generator, GanLoss};
 use crate::error::Result;
 use crate::model::Gan;
 
@@ -16,6 +16,7 @@ pub struct GanStep {
     pub opt_d: Adam,
     /// Target for real images in D's loss (1, or less with one-sided label smoothing).
     pub real_label: f64,
+    pub loss: GanLoss,
 }
 
 impl GanStep {
@@ -29,6 +30,7 @@ impl GanStep {
             opt_g,
             opt_d,
             real_label: config.real_label,
+            loss: config.loss,
         })
     }
 
@@ -43,13 +45,21 @@ impl GanStep {
         let fake = g.forward_t(z, true)?; // (B, 3, S, S)
         let real_logits = d.forward_t(real, true)?; // (B,)
         let fake_logits = d.forward_t(&fake.detach(), true)?; // (B,)
-        let d_loss = (bce_with_logits(&real_logits, self.real_label)?
-            + bce_with_logits(&fake_logits, 0.0)?)?;
+        let d_loss = match self.loss {
+            GanLoss::Bce => {
+                (bce_with_logits(&real_logits, self.real_label)?
+                    + bce_with_logits(&fake_logits, 0.0)?)?
+            }
+            GanLoss::Hinge => hinge_discriminator(&real_logits, &fake_logits)?,
+        };
         self.opt_d.step(&d_loss.backward()?)?;
 
         // 2. Generator: make the updated D call the same fakes real.
         let fake_logits_after = d.forward_t(&fake, true)?; // (B,)
-        let g_loss = bce_with_logits(&fake_logits_after, 1.0)?;
+        let g_loss = match self.loss {
+            GanLoss::Bce => bce_with_logits(&fake_logits_after, 1.0)?,
+            GanLoss::Hinge => hinge_generator(&fake_logits_after)?,
+        };
         self.opt_g.step(&g_loss.backward()?)?;
 
         let prob =

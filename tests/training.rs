@@ -186,7 +186,7 @@ fn resumed_run_is_bit_identical_to_an_uninterrupted_one() {
 }
 
 #[test]
-fn hinge_loss_and_two_learning_rates_train_and_resume_exactly() {
+fn stabilising_switches_train_and_resume_exactly() {
     let bce = assert_resume_is_exact(TrainConfig {
         checkpoint_every: 3,
         ..tiny()
@@ -200,6 +200,12 @@ fn hinge_loss_and_two_learning_rates_train_and_resume_exactly() {
     config.discriminator_optimizer.lr = 4e-4;
     let hinge = assert_resume_is_exact(config);
     assert_ne!(bce, hinge, "the switch changes the training");
+    let noisy = assert_resume_is_exact(TrainConfig {
+        checkpoint_every: 3,
+        instance_noise: 0.2,
+        ..tiny()
+    });
+    assert_ne!(bce, noisy, "instance noise changes the training");
     let last: Vec<f64> = hinge
         .lines()
         .last()
@@ -310,4 +316,20 @@ fn divergence_stops_the_run_and_keeps_the_last_good_checkpoint() {
     );
     let info = logogan::train::checkpoint::load_info(&run.join("checkpoints")).unwrap();
     assert_eq!(info.step, 2, "the good checkpoint is still the latest");
+}
+
+#[test]
+fn instance_noise_anneals_to_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = TrainConfig {
+        instance_noise: 0.2,
+        ..tiny()
+    };
+    let mut trainer =
+        Trainer::create(config, &dataset(), "fixture".into(), dir.path().join("run")).unwrap();
+    assert_eq!(trainer.instance_noise_sigma(), 0.2);
+    trainer.train(Some(5), &mut ignore).unwrap(); // half of the 10 steps
+    assert!((trainer.instance_noise_sigma() - 0.1).abs() < 1e-12);
+    trainer.train(None, &mut ignore).unwrap();
+    assert_eq!(trainer.instance_noise_sigma(), 0.0);
 }

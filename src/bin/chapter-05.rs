@@ -39,7 +39,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Train (the default when no command is given).
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Sample a trained run: a grid, single PNGs, and optionally a latent interpolation strip.
     Generate(GenerateArgs),
     /// Redraw a run's loss charts and progress GIF from its files.
@@ -82,6 +82,9 @@ struct TrainArgs {
     /// The game: bce (DCGAN) or hinge.
     #[arg(long, value_enum)]
     loss: Option<GanLoss>,
+    /// Instance noise: σ of the Gaussian noise added to D's inputs, annealed to 0 (e.g. 0.1).
+    #[arg(long)]
+    instance_noise: Option<f64>,
     /// One-sided label smoothing: real images get the target 1 − this (e.g. 0.1).
     #[arg(long)]
     label_smoothing: Option<f64>,
@@ -142,7 +145,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         None => train(cli.train),
-        Some(Command::Train(args)) => train(args),
+        Some(Command::Train(args)) => train(*args),
         Some(Command::Generate(args)) => generate(args),
         Some(Command::Report { run }) => {
             let files = write_report(&RunDir::new(&run))?;
@@ -187,6 +190,9 @@ fn config_from(args: &TrainArgs) -> TrainConfig {
     }
     if let Some(loss) = args.loss {
         config.loss = loss;
+    }
+    if let Some(sigma) = args.instance_noise {
+        config.instance_noise = sigma;
     }
     if let Some(s) = args.label_smoothing {
         config.real_label = 1.0 - s;

@@ -37,6 +37,11 @@ pub struct TrainConfig {
     /// The game: binary cross-entropy (DCGAN) or hinge.
     #[serde(default)]
     pub loss: GanLoss,
+    /// Instance noise (Sønderby et al. 2016): the standard deviation of Gaussian noise added to
+    /// every image D sees, annealed linearly from this value to 0 over the run (0 = off). It blurs
+    /// the real and fake distributions into each other early on, when they barely overlap.
+    #[serde(default)]
+    pub instance_noise: f64,
     /// Seeds the weights, the noise of every step, the order of the images, the fixed noise.
     pub seed: u64,
     /// Use at most this many training images (the first ones of a seeded shuffle).
@@ -65,6 +70,7 @@ impl TrainConfig {
             discriminator_optimizer: AdamConfig::default(),
             real_label: 1.0,
             loss: GanLoss::Bce,
+            instance_noise: 0.0,
             seed: 0,
             max_images: None,
             checkpoint_every: 500,
@@ -166,6 +172,12 @@ impl TrainConfig {
                 "label smoothing changes the BCE targets; the hinge loss has none (use one or the other)",
             ));
         }
+        if !(self.instance_noise >= 0.0 && self.instance_noise.is_finite()) {
+            return Err(Error::config(
+                "instance_noise",
+                format!("{} is not a standard deviation ≥ 0", self.instance_noise),
+            ));
+        }
         if self.checkpoint_every == 0 {
             return Err(Error::config("checkpoint_every", "must be at least 1"));
         }
@@ -230,6 +242,7 @@ mod tests {
             "generator.image_size",
         );
         check(&|c| c.checkpoint_every = 0, "checkpoint_every");
+        check(&|c| c.instance_noise = -0.1, "instance_noise");
         check(
             &|c| {
                 c.loss = GanLoss::Hinge;

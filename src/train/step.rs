@@ -34,16 +34,37 @@ impl GanStep {
         })
     }
 
+    /// One discriminator update and one generator update (see [`Self::step_with_noise`]).
+    pub fn step(&mut self, real: &Tensor, z: &Tensor) -> Result<Tensor> {
+        self.step_with_noise(real, z, None)
+    }
+
     // ANCHOR: train_step
     /// One discriminator update and one generator update on real images `real` (B, 3, S, S) in
-    /// [-1, 1] and noise `z` (B, nz, 1, 1). Returns the step's numbers as a device tensor `(5,)`:
-    /// d_loss, g_loss, D(x), D(G(z)) before and after D's update.
-    pub fn step(&mut self, real: &Tensor, z: &Tensor) -> Result<Tensor> {
+    /// [-1, 1] and noise `z` (B, nz, 1, 1). With `instance_noise` = (n_real, n_fake), both
+    /// (B, 3, S, S), D sees every image with that noise added. Returns the step's numbers as a
+    /// device tensor `(5,)`: d_loss, g_loss, D(x), D(G(z)) before and after D's update.
+    pub fn step_with_noise(
+        &mut self,
+        real: &Tensor,
+        z: &Tensor,
+        instance_noise: Option<(&Tensor, &Tensor)>,
+    ) -> Result<Tensor> {
         let (g, d) = (&self.gan.generator, &self.gan.discriminator);
+        let (real, noisy) = match instance_noise {
+            Some((n_real, n_fake)) => ((real + n_real)?, Some(n_fake)),
+            None => (real.clone(), None),
+        };
+        let with_noise = |x: Tensor| -> Result<Tensor> {
+            Ok(match noisy {
+                Some(n) => (x + n)?,
+                None => x,
+            })
+        };
 
         // 1. Discriminator: real → real_label, fake → 0.
-        let fake = g.forward_t(z, true)?; // (B, 3, S, S)
-        let real_logits = d.forward_t(real, true)?; // (B,)
+        let fake = with_noise(g.forward_t(z, true)?)?; // (B, 3, S, S)
+        let real_logits = d.forward_t(&real, true)?; // (B,)
         let fake_logits = d.forward_t(&fake.detach(), true)?; // (B,)
         let d_loss = match self.loss {
             GanLoss::Bce => {

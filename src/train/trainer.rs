@@ -36,6 +36,7 @@ use crate::viz::{image_grid, tensor_to_images};
 const NOISE_SALT: u64 = 0x6e6f_6973_6521; // "noise!"
 const FIXED_NOISE_SALT: u64 = 0x6669_7865_6421; // "fixed!"
 const SUBSET_SALT: u64 = 0x7375_6273_6574; // "subset"
+const INSTANCE_NOISE_SALT: u64 = 0x696e_7374_6e7a; // "instnz"
 
 /// `n` latent vectors `(n, latent_dim, 1, 1)` from N(0, 1), drawn from stream `stream` of `seed`.
 // ANCHOR: latent_noise
@@ -296,9 +297,34 @@ impl Trainer {
             latent,
             self.device(),
         )?; // (B, nz, 1, 1)
-        let stats = self.core.step(&real, &z)?;
+        let sigma = self.instance_noise_sigma();
+        let stats = if sigma > 0.0 {
+            // Two (B, 3, S, S) draws of N(0, σ²), from the seed and the step (exact resume).
+            let s = self.config.image_size();
+            let draw = |which: u64| -> Result<Tensor> {
+                let n = latent_noise(
+                    self.config.seed ^ INSTANCE_NOISE_SALT,
+                    2 * self.step + which,
+                    b,
+                    3 * s * s,
+                    self.device(),
+                )?;
+                Ok((n.reshape((b, 3, s, s))? * sigma)?)
+            };
+            let (n_real, n_fake) = (draw(0)?, draw(1)?);
+            self.core
+                .step_with_noise(&real, &z, Some((&n_real, &n_fake)))?
+        } else {
+            self.core.step(&real, &z)?
+        };
         self.step += 1;
         Ok(stats)
+    }
+
+    /// The instance noise of the next step: the configured σ, annealed linearly to 0 at the end.
+    pub fn instance_noise_sigma(&self) -> f64 {
+        let left = 1.0 - self.step as f64 / self.total_steps().max(1) as f64;
+        self.config.instance_noise * left.max(0.0)
     }
 
     /// Generate images from `z` with the running batch-norm statistics (inference mode).

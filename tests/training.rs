@@ -206,6 +206,13 @@ fn stabilising_switches_train_and_resume_exactly() {
         ..tiny()
     });
     assert_ne!(bce, noisy, "instance noise changes the training");
+    // The averaged generator changes nothing in training (same metrics), only what is sampled.
+    let with_ema = assert_resume_is_exact(TrainConfig {
+        checkpoint_every: 3,
+        ema_decay: Some(0.9),
+        ..tiny()
+    });
+    assert_eq!(bce, with_ema, "EMA must not feed back into training");
     let last: Vec<f64> = hinge
         .lines()
         .last()
@@ -332,4 +339,41 @@ fn instance_noise_anneals_to_zero() {
     assert!((trainer.instance_noise_sigma() - 0.1).abs() < 1e-12);
     trainer.train(None, &mut ignore).unwrap();
     assert_eq!(trainer.instance_noise_sigma(), 0.0);
+}
+
+#[test]
+fn the_averaged_generator_is_checkpointed_and_sampled() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let config = TrainConfig {
+        ema_decay: Some(0.5),
+        ..tiny()
+    };
+    let data = dataset();
+    let mut trainer = Trainer::create(config, &data, "fixture".into(), run.clone()).unwrap();
+    trainer.train(None, &mut ignore).unwrap();
+    let z = logogan::train::latent_noise(3, 0, 4, 100, &Device::Cpu).unwrap();
+    let from_ema = trainer.generate(&z).unwrap();
+    let from_g = trainer.core.gan.generator.forward_t(&z, false).unwrap();
+    let differ = (&from_ema - &from_g)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(differ > 1e-4, "the average lags behind the trained weights");
+    // `generate` from the checkpoint gives the averaged generator's images.
+    let loaded = TrainedGenerator::load(&run, &Device::Cpu).unwrap();
+    let again = loaded.generator.forward_t(&z, false).unwrap();
+    let same = (&from_ema - &again)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert_eq!(same, 0.0);
 }

@@ -85,6 +85,10 @@ struct TrainArgs {
     /// Instance noise: σ of the Gaussian noise added to D's inputs, annealed to 0 (e.g. 0.1).
     #[arg(long)]
     instance_noise: Option<f64>,
+    /// Keep an exponential moving average of G's weights with this decay (e.g. 0.999) and
+    /// sample from it.
+    #[arg(long)]
+    ema: Option<f64>,
     /// One-sided label smoothing: real images get the target 1 − this (e.g. 0.1).
     #[arg(long)]
     label_smoothing: Option<f64>,
@@ -193,6 +197,9 @@ fn config_from(args: &TrainArgs) -> TrainConfig {
     }
     if let Some(sigma) = args.instance_noise {
         config.instance_noise = sigma;
+    }
+    if args.ema.is_some() {
+        config.ema_decay = args.ema;
     }
     if let Some(s) = args.label_smoothing {
         config.real_label = 1.0 - s;

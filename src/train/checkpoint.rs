@@ -32,15 +32,22 @@ pub struct CheckpointInfo {
 
 pub const LATEST: &str = "latest.json";
 
-/// Gather all named tensors of a checkpoint: `g.*`, `d.*`, `opt_g.*`, `opt_d.*`.
+/// Gather all named tensors of a checkpoint: `g.*`, `d.*`, `opt_g.*`, `opt_d.*`, and `g_ema.*`
+/// when the run keeps an averaged generator.
 pub fn collect(
     generator: &VarMap,
     discriminator: &VarMap,
     opt_g: HashMap<String, Tensor>,
     opt_d: HashMap<String, Tensor>,
+    generator_ema: Option<&VarMap>,
 ) -> HashMap<String, Tensor> {
     let mut all = HashMap::new();
-    for (prefix, map) in [("g", generator), ("d", discriminator)] {
+    let maps = [
+        ("g", Some(generator)),
+        ("d", Some(discriminator)),
+        ("g_ema", generator_ema),
+    ];
+    for (prefix, map) in maps.into_iter().filter_map(|(p, m)| m.map(|m| (p, m))) {
         for (name, var) in map.data().lock().expect("poisoned").iter() {
             all.insert(format!("{prefix}.{name}"), var.as_tensor().clone());
         }

@@ -42,6 +42,10 @@ pub struct TrainConfig {
     /// the real and fake distributions into each other early on, when they barely overlap.
     #[serde(default)]
     pub instance_noise: f64,
+    /// Keep an exponential moving average of the generator's weights with this decay (e.g.
+    /// 0.999) and sample the grids and `generate` from it. `None`: off.
+    #[serde(default)]
+    pub ema_decay: Option<f64>,
     /// Seeds the weights, the noise of every step, the order of the images, the fixed noise.
     pub seed: u64,
     /// Use at most this many training images (the first ones of a seeded shuffle).
@@ -71,6 +75,7 @@ impl TrainConfig {
             real_label: 1.0,
             loss: GanLoss::Bce,
             instance_noise: 0.0,
+            ema_decay: None,
             seed: 0,
             max_images: None,
             checkpoint_every: 500,
@@ -178,6 +183,14 @@ impl TrainConfig {
                 format!("{} is not a standard deviation ≥ 0", self.instance_noise),
             ));
         }
+        if let Some(decay) = self.ema_decay {
+            if !(decay > 0.0 && decay < 1.0) {
+                return Err(Error::config(
+                    "ema_decay",
+                    format!("{decay} is not in (0, 1)"),
+                ));
+            }
+        }
         if self.checkpoint_every == 0 {
             return Err(Error::config("checkpoint_every", "must be at least 1"));
         }
@@ -243,6 +256,7 @@ mod tests {
         );
         check(&|c| c.checkpoint_every = 0, "checkpoint_every");
         check(&|c| c.instance_noise = -0.1, "instance_noise");
+        check(&|c| c.ema_decay = Some(1.0), "ema_decay");
         check(
             &|c| {
                 c.loss = GanLoss::Hinge;

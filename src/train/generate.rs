@@ -30,7 +30,13 @@ impl TrainedGenerator {
         let (info, tensors) = checkpoint::load(&run.checkpoints(), device)?;
         let (varmap, vb) = new_varmap(device);
         let generator = Generator::new(&record.config.model.generator, vb)?;
-        checkpoint::restore(&varmap, &tensors, "g")?;
+        // Sample from the averaged generator when the run kept one.
+        let prefix = if tensors.keys().any(|k| k.starts_with("g_ema.")) {
+            "g_ema"
+        } else {
+            "g"
+        };
+        checkpoint::restore(&varmap, &tensors, prefix)?;
         Ok(Self {
             generator,
             record,

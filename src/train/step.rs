@@ -5,6 +5,7 @@ use candle_core::{Device, Tensor};
 
 use super::adam::Adam;
 use super::config::TrainConfig;
+use super::ema::EmaGenerator;
 use super::loss::{bce_with_logits, hinge_discriminator, hinge_generator, GanLoss};
 use crate::error::Result;
 use crate::model::Gan;
@@ -17,6 +18,8 @@ pub struct GanStep {
     /// Target for real images in D's loss (1, or less with one-sided label smoothing).
     pub real_label: f64,
     pub loss: GanLoss,
+    /// The averaged generator, when the run keeps one.
+    pub ema: Option<EmaGenerator>,
 }
 
 impl GanStep {
@@ -25,12 +28,19 @@ impl GanStep {
         let gan = Gan::new(&config.model, device, config.seed)?;
         let opt_g = Adam::new(&gan.generator_vars, config.generator_optimizer)?;
         let opt_d = Adam::new(&gan.discriminator_vars, config.discriminator_optimizer)?;
+        let ema = config
+            .ema_decay
+            .map(|decay| {
+                EmaGenerator::new(&config.model.generator, &gan.generator_vars, decay, device)
+            })
+            .transpose()?;
         Ok(Self {
             gan,
             opt_g,
             opt_d,
             real_label: config.real_label,
             loss: config.loss,
+            ema,
         })
     }
 
@@ -82,6 +92,9 @@ impl GanStep {
             GanLoss::Hinge => hinge_generator(&fake_logits_after)?,
         };
         self.opt_g.step(&g_loss.backward()?)?;
+        if let Some(ema) = &self.ema {
+            ema.update(&self.gan.generator_vars)?;
+        }
 
         let prob =
             |logits: &Tensor| candle_nn::ops::sigmoid(&logits.detach()).and_then(|p| p.mean_all());

@@ -166,6 +166,9 @@ impl Trainer {
         let mut trainer = Self::assemble(config, dataset, run, info.step, Some(info.step))?;
         checkpoint::restore(&trainer.core.gan.generator_vars, &tensors, "g")?;
         checkpoint::restore(&trainer.core.gan.discriminator_vars, &tensors, "d")?;
+        if let Some(ema) = &trainer.core.ema {
+            checkpoint::restore(&ema.vars, &tensors, "g_ema")?;
+        }
         trainer.core.opt_g.load_state(
             &checkpoint::optimizer_state(&tensors, "opt_g"),
             info.generator_optimizer_steps,
@@ -327,9 +330,14 @@ impl Trainer {
         self.config.instance_noise * left.max(0.0)
     }
 
-    /// Generate images from `z` with the running batch-norm statistics (inference mode).
+    /// Generate images from `z` with the running batch-norm statistics (inference mode), from
+    /// the averaged generator when the run keeps one.
     pub fn generate(&self, z: &Tensor) -> Result<Tensor> {
-        Ok(self.core.gan.generator.forward_t(z, false)?)
+        let generator = match &self.core.ema {
+            Some(ema) => &ema.generator,
+            None => &self.core.gan.generator,
+        };
+        Ok(generator.forward_t(z, false)?)
     }
 
     /// The grid of the fixed noise samples.
@@ -402,6 +410,7 @@ impl Trainer {
             &self.core.gan.discriminator_vars,
             self.core.opt_g.state(),
             self.core.opt_d.state(),
+            self.core.ema.as_ref().map(|e| &e.vars),
         );
         let info = CheckpointInfo {
             step: self.step,

@@ -206,7 +206,7 @@ mod tests {
         for step in [10, 20, 30] {
             save(
                 dir.path(),
-                &collect(&g, &d, HashMap::new(), HashMap::new()),
+                &collect(&g, &d, HashMap::new(), HashMap::new(), None),
                 info(step),
             )
             .unwrap();
@@ -252,7 +252,7 @@ mod tests {
         let (g, d) = (map(1.0), map(2.0));
         let path = save(
             dir.path(),
-            &collect(&g, &d, HashMap::new(), HashMap::new()),
+            &collect(&g, &d, HashMap::new(), HashMap::new(), None),
             info(5),
         )
         .unwrap();

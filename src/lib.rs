@@ -9,6 +9,7 @@
 //! * [`train`]: loss, optimiser, training loop, checkpoints, metrics, the run's charts;
 //! * [`metrics`]: quality measures of generated images (Fréchet distance, KID, precision and
 //!   recall, memorisation);
+//! * [`sweep`]: several short runs that differ in a few settings, scored and ranked;
 //! * [`viz`]: image grids, charts, GIFs and inline figures;
 //! * [`environment`]: what the machine and the build can do.
 //!
@@ -25,6 +26,7 @@ pub mod model;
 pub mod paths;
 pub mod prelude;
 pub mod progress;
+pub mod sweep;
 pub mod train;
 pub mod viz;
 

@@ -203,3 +203,105 @@ fn scoring_a_folder_without_a_checkpoint_names_it() {
     .to_string();
     assert!(err.contains("no-run"), "{err}");
 }
+
+#[test]
+fn a_sweep_trains_scores_ranks_and_resumes() {
+    use logogan::sweep::{run_sweep, SweepFile};
+    let dir = tempfile::tempdir().unwrap();
+    let layout = data_folder(dir.path(), 100);
+    let mut sweep: SweepFile = toml::from_str(
+        r#"
+        name = "tiny"
+        [base]
+        preset = "tiny"
+        epochs = 1
+        max_images = 100
+        [[trial]]
+        name = "baseline"
+        [[trial]]
+        name = "hinge"
+        loss = "hinge"
+        [grid]
+        ema_decay = [0.9]
+        "#,
+    )
+    .unwrap();
+    sweep.score = Some(tiny_scores());
+    assert_eq!(
+        sweep
+            .trials()
+            .unwrap()
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>(),
+        ["baseline", "hinge", "ema_decay_0.9"]
+    );
+    let runs = dir.path().join("runs");
+    let results = run_sweep(&sweep, &runs, &layout, &Device::Cpu, &mut |_| {}).unwrap();
+    assert_eq!(results.len(), 3);
+    assert_eq!(
+        results.iter().map(|r| r.rank).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert!(
+        results.windows(2).all(|w| w[0].frechet <= w[1].frechet),
+        "ranked by FD"
+    );
+    let root = runs.join("tiny");
+    for f in [
+        "results.md",
+        "results.csv",
+        "scores.png",
+        "scores.svg",
+        "sweep.json",
+        "hinge.png",
+    ] {
+        assert!(root.join(f).is_file(), "{f}");
+    }
+    let metrics = std::fs::read(root.join("hinge/metrics.csv")).unwrap();
+
+    // Again: every trial is finished and scored, so nothing is trained or scored anew.
+    let again = run_sweep(&sweep, &runs, &layout, &Device::Cpu, &mut |_| {}).unwrap();
+    assert_eq!(
+        std::fs::read(root.join("hinge/metrics.csv")).unwrap(),
+        metrics
+    );
+    let key = |r: &logogan::sweep::TrialResult| (r.trial.clone(), r.frechet.to_bits(), r.rank);
+    assert_eq!(
+        again.iter().map(key).collect::<Vec<_>>(),
+        results.iter().map(key).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn sweep_files_with_mistakes_are_refused_by_name() {
+    use logogan::sweep::SweepFile;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "name = \"x\"\n[[trial]]\nlearning_rate = 1\n").unwrap();
+    let err = SweepFile::load(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("bad.toml") && err.contains("learning_rate"),
+        "{err}"
+    );
+    let twice: SweepFile =
+        toml::from_str("name = \"x\"\n[[trial]]\nname = \"a\"\n[[trial]]\nname = \"a\"\n").unwrap();
+    assert!(twice
+        .trials()
+        .unwrap_err()
+        .to_string()
+        .contains("`a` is used twice"));
+    let impossible: SweepFile =
+        toml::from_str("name = \"x\"\n[[trial]]\nname = \"a\"\nbatch_size = 0\n").unwrap();
+    let err = impossible.trials().unwrap_err().to_string();
+    assert!(
+        err.contains("trial `a`") && err.contains("batch_size"),
+        "{err}"
+    );
+    // The course's own sweep file is valid.
+    let ladder = SweepFile::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sweeps/stability.toml"),
+    )
+    .unwrap();
+    assert_eq!(ladder.trials().unwrap().len(), 6);
+}

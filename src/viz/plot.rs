@@ -45,6 +45,7 @@ pub const BLUE: RGBColor = RGBColor(31, 119, 180);
 pub const ORANGE: RGBColor = RGBColor(255, 127, 14);
 pub const GREEN: RGBColor = RGBColor(44, 160, 44);
 pub const RED: RGBColor = RGBColor(214, 39, 40);
+pub const GREY: RGBColor = RGBColor(127, 127, 127);
 
 /// Size of the charts, in pixels.
 pub const CHART_SIZE: (u32, u32) = (900, 480);

@@ -1,0 +1,396 @@
+//! Chapter 6's sweeps: several short training runs that differ in a few settings, each scored,
+//! ranked in one table.
+//!
+//! A sweep file (TOML) names a base configuration and the trials, as a list, a grid, or both:
+//!
+//! ```toml
+//! name = "stability"          # runs/stability/<trial>/
+//! [base]                      # settings every trial starts from
+//! preset = "quick"
+//! epochs = 3
+//! [score]
+//! samples = 500
+//! [[trial]]
+//! name = "baseline"
+//! [[trial]]
+//! name = "hinge"
+//! loss = "hinge"
+//! [grid]                      # every combination becomes a trial too
+//! lr_d = [2e-4, 4e-4]
+//! ema_decay = [0.999]
+//! ```
+//!
+//! Trials run one after another. A sweep is resumable: a finished trial (final checkpoint and
+//! score present) is skipped, an interrupted one resumes from its last checkpoint.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+
+use crate::data::dataset::ImageDataset;
+use crate::data::pipeline::ensure_dataset;
+use crate::error::{Error, IoResultExt, Result};
+use crate::fsutil::write_atomic;
+use crate::metrics::score::{score_run, ScoreConfig, ScoreReport};
+use crate::model::Architecture;
+use crate::paths::DataLayout;
+use crate::train::checkpoint;
+use crate::train::loss::GanLoss;
+use crate::train::{Preset, RunDir, RunRecord, TrainConfig, Trainer};
+use crate::viz::plot::{save_chart, LineChart, Series, BLUE, GREY};
+
+/// Settings a trial (or the base) may change; unset ones keep the preset's value.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub name: Option<String>,
+    pub preset: Option<Preset>,
+    pub model: Option<Architecture>,
+    pub epochs: Option<usize>,
+    pub batch_size: Option<usize>,
+    pub lr: Option<f64>,
+    pub lr_g: Option<f64>,
+    pub lr_d: Option<f64>,
+    pub label_smoothing: Option<f64>,
+    pub loss: Option<GanLoss>,
+    pub instance_noise: Option<f64>,
+    pub ema_decay: Option<f64>,
+    pub max_images: Option<usize>,
+    pub seed: Option<u64>,
+}
+
+impl Settings {
+    /// `other`'s values where it has them, ours elsewhere.
+    fn overlay(&self, other: &Settings) -> Settings {
+        macro_rules! pick {
+            ($($f:ident),*) => { Settings { $($f: other.$f.clone().or_else(|| self.$f.clone()),)* } };
+        }
+        pick!(
+            name,
+            preset,
+            model,
+            epochs,
+            batch_size,
+            lr,
+            lr_g,
+            lr_d,
+            label_smoothing,
+            loss,
+            instance_noise,
+            ema_decay,
+            max_images,
+            seed
+        )
+    }
+
+    /// The training configuration these settings describe.
+    pub fn config(&self) -> TrainConfig {
+        let mut c = TrainConfig::preset(
+            self.preset.unwrap_or(Preset::Quick),
+            self.model.unwrap_or(Architecture::Logogan),
+        );
+        if let Some(v) = self.epochs {
+            c.epochs = v;
+        }
+        if let Some(v) = self.batch_size {
+            c.batch_size = v;
+        }
+        if let Some(v) = self.lr {
+            c.generator_optimizer.lr = v;
+            c.discriminator_optimizer.lr = v;
+        }
+        if let Some(v) = self.lr_g {
+            c.generator_optimizer.lr = v;
+        }
+        if let Some(v) = self.lr_d {
+            c.discriminator_optimizer.lr = v;
+        }
+        if let Some(v) = self.label_smoothing {
+            c.real_label = 1.0 - v;
+        }
+        if let Some(v) = self.loss {
+            c.loss = v;
+        }
+        if let Some(v) = self.instance_noise {
+            c.instance_noise = v;
+        }
+        if self.ema_decay.is_some() {
+            c.ema_decay = self.ema_decay;
+        }
+        if self.max_images.is_some() {
+            c.max_images = self.max_images;
+        }
+        if let Some(v) = self.seed {
+            c.seed = v;
+        }
+        c
+    }
+}
+
+/// A sweep file.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepFile {
+    pub name: String,
+    #[serde(default)]
+    pub base: Settings,
+    #[serde(default)]
+    pub score: Option<ScoreConfig>,
+    #[serde(default)]
+    pub trial: Vec<Settings>,
+    /// Setting name → values; every combination is a trial.
+    #[serde(default)]
+    pub grid: BTreeMap<String, Vec<toml::Value>>,
+}
+
+impl SweepFile {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).at(path)?;
+        toml::from_str(&text)
+            .map_err(|e| Error::bad_input(path, format!("not a valid sweep file: {e}")))
+    }
+
+    /// Every trial: the listed ones, then the grid's combinations, each over the base, each
+    /// with a unique name and a valid configuration.
+    pub fn trials(&self) -> Result<Vec<(String, TrainConfig)>> {
+        let mut settings: Vec<Settings> = self.trial.clone();
+        let mut combos: Vec<toml::Table> = vec![toml::Table::new()];
+        for (key, values) in &self.grid {
+            if values.is_empty() {
+                return Err(Error::config(format!("grid.{key}"), "has no values"));
+            }
+            combos = combos
+                .into_iter()
+                .flat_map(|c| {
+                    values.iter().map(move |v| {
+                        let mut c = c.clone();
+                        c.insert(key.clone(), v.clone());
+                        c
+                    })
+                })
+                .collect();
+        }
+        if !self.grid.is_empty() {
+            for combo in combos {
+                let name = combo
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let mut s: Settings = toml::Value::Table(combo)
+                    .try_into()
+                    .map_err(|e| Error::config("grid", format!("{e}")))?;
+                s.name = Some(name.replace('"', ""));
+                settings.push(s);
+            }
+        }
+        if settings.is_empty() {
+            return Err(Error::config(
+                "trial",
+                "the sweep has no trials: add [[trial]] entries or a [grid]",
+            ));
+        }
+        let mut out: Vec<(String, TrainConfig)> = Vec::new();
+        for (i, s) in settings.iter().enumerate() {
+            let merged = self.base.overlay(s);
+            let name = merged
+                .name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| format!("trial-{i}"));
+            let safe = crate::fsutil::safe_file_name(&name, &format!("trial-{i}"));
+            if out.iter().any(|(n, _)| *n == safe) {
+                return Err(Error::config(
+                    "trial.name",
+                    format!("`{safe}` is used twice"),
+                ));
+            }
+            let config = merged.config();
+            config
+                .validate()
+                .map_err(|e| Error::config(format!("trial `{safe}`"), e.to_string()))?;
+            out.push((safe, config));
+        }
+        Ok(out)
+    }
+}
+
+/// One line of the results table.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrialResult {
+    pub rank: usize,
+    pub trial: String,
+    pub frechet: f64,
+    pub kid_x1000: f64,
+    pub kid_se_x1000: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub memorisation_ratio: f64,
+    pub floor_frechet: f64,
+    pub final_d_loss: f64,
+    pub final_g_loss: f64,
+    pub seconds: f64,
+}
+
+/// Run (or resume) every trial of `sweep` under `runs/<name>/`, score each, and write the ranked
+/// table (`results.md`, `results.csv`), each trial's final grid (`<trial>.png`) and a chart of
+/// the scores (`scores.png`/`.svg`). `say` reports progress.
+pub fn run_sweep(
+    sweep: &SweepFile,
+    runs_dir: &Path,
+    layout: &DataLayout,
+    device: &Device,
+    say: &mut dyn FnMut(String),
+) -> Result<Vec<TrialResult>> {
+    let trials = sweep.trials()?;
+    let root = sweep_dir(runs_dir, sweep);
+    std::fs::create_dir_all(&root).at(&root)?;
+    write_atomic(
+        &root.join("sweep.json"),
+        serde_json::to_string_pretty(sweep)?.as_bytes(),
+    )?;
+    let score_config = sweep.score.clone().unwrap_or_default();
+    let mut results = Vec::new();
+    for (i, (name, config)) in trials.iter().enumerate() {
+        let run = root.join(name);
+        let started = std::time::Instant::now();
+        say(format!("trial {}/{}: {name}", i + 1, trials.len()));
+        train_trial(config, &run, layout, device)?;
+        let report = match load_score(&run, &score_config) {
+            Some(r) => r,
+            None => score_run(&run, layout, &score_config, device, &mut |e, l| {
+                say(format!("  feature encoder epoch {e}: loss {l:.4}"))
+            })?,
+        };
+        let last = crate::train::metrics::read_metrics(&RunDir::new(&run).metrics())?
+            .last()
+            .cloned()
+            .ok_or_else(|| Error::bad_input(&run, "the trial has no metrics"))?;
+        let grid = RunDir::new(&run).sample(last.epoch);
+        if grid.is_file() {
+            std::fs::copy(&grid, root.join(format!("{name}.png"))).at(&grid)?;
+        }
+        let (g, f) = (&report.generated, &report.real_floor);
+        results.push(TrialResult {
+            rank: 0,
+            trial: name.clone(),
+            frechet: g.frechet,
+            kid_x1000: g.kid.mean * 1e3,
+            kid_se_x1000: g.kid.standard_error * 1e3,
+            precision: g.precision_recall.precision,
+            recall: g.precision_recall.recall,
+            memorisation_ratio: g.memorisation.ratio,
+            floor_frechet: f.frechet,
+            final_d_loss: last.d_loss as f64,
+            final_g_loss: last.g_loss as f64,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        say(format!(
+            "  Fréchet distance {:.3} (floor {:.3})",
+            g.frechet, f.frechet
+        ));
+    }
+    results.sort_by(|a, b| a.frechet.total_cmp(&b.frechet));
+    for (i, r) in results.iter_mut().enumerate() {
+        r.rank = i + 1;
+    }
+    crate::fsutil::write_csv(&root.join("results.csv"), &results)?;
+    write_atomic(&root.join("results.md"), results_table(&results).as_bytes())?;
+    save_chart(&root, "scores", &scores_chart(&results))?;
+    Ok(results)
+}
+
+/// Train the trial into `run`: skip when finished, resume when interrupted, else start.
+fn train_trial(
+    config: &TrainConfig,
+    run: &Path,
+    layout: &DataLayout,
+    device: &Device,
+) -> Result<()> {
+    let size = config.image_size();
+    let train_dir = ensure_dataset(layout, size as u32, false)?;
+    let data = ImageDataset::load(&train_dir, size, device)?;
+    let mut trainer = if checkpoint::load_info(&run.join("checkpoints")).is_ok() {
+        let record = RunRecord::load(&RunDir::new(run))?;
+        if record.config != *config {
+            return Err(Error::bad_input(
+                run,
+                "holds a trial with other settings: rename the trial or delete the folder",
+            ));
+        }
+        Trainer::resume(run.to_path_buf(), &data, None)?
+    } else {
+        if run.exists() {
+            std::fs::remove_dir_all(run).at(run)?; // a trial that never reached a checkpoint
+        }
+        Trainer::create(config.clone(), &data, train_dir, run.to_path_buf())?
+    };
+    if trainer.step() < trainer.total_steps() {
+        trainer.train(None, &mut |_| {})?;
+        crate::train::report::write_report(&trainer.run)?;
+    }
+    Ok(())
+}
+
+/// The trial's saved score, if it was made with `config` on its final checkpoint.
+fn load_score(run: &Path, config: &ScoreConfig) -> Option<ScoreReport> {
+    let text = std::fs::read_to_string(run.join("score.json")).ok()?;
+    let report: ScoreReport = serde_json::from_str(&text).ok()?;
+    let step = checkpoint::load_info(&run.join("checkpoints")).ok()?.step;
+    (report.config == *config && report.step == step).then_some(report)
+}
+
+/// The ranked results as a Markdown table.
+pub fn results_table(results: &[TrialResult]) -> String {
+    let mut out = String::from(
+        "| rank | trial | Fréchet distance ↓ (floor) | KID ×1000 ↓ | precision ↑ | recall ↑ | memorisation ratio | final D / G loss |\n|---:|---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in results {
+        out.push_str(&format!(
+            "| {} | {} | {:.3} ({:.3}) | {:.2} ± {:.2} | {:.3} | {:.3} | {:.3} | {:.3} / {:.3} |\n",
+            r.rank,
+            r.trial,
+            r.frechet,
+            r.floor_frechet,
+            r.kid_x1000,
+            r.kid_se_x1000,
+            r.precision,
+            r.recall,
+            r.memorisation_ratio,
+            r.final_d_loss,
+            r.final_g_loss
+        ));
+    }
+    out
+}
+
+/// Fréchet distance per trial (in rank order) beside the real-vs-real floor.
+fn scores_chart(results: &[TrialResult]) -> LineChart {
+    let points = |f: fn(&TrialResult) -> f64| -> Vec<(f64, f64)> {
+        results.iter().map(|r| (r.rank as f64, f(r))).collect()
+    };
+    LineChart {
+        title: "Fréchet distance by rank (trial names in results.md)".into(),
+        x_label: "rank".into(),
+        y_label: "Fréchet distance".into(),
+        y_range: None,
+        series: vec![
+            Series {
+                label: "trial".into(),
+                points: points(|r| r.frechet),
+                colour: BLUE,
+            },
+            Series {
+                label: "real vs real".into(),
+                points: points(|r| r.floor_frechet),
+                colour: GREY,
+            },
+        ],
+    }
+}
+
+/// Where a sweep's files go.
+pub fn sweep_dir(runs_dir: &Path, sweep: &SweepFile) -> PathBuf {
+    runs_dir.join(crate::fsutil::safe_file_name(&sweep.name, "sweep"))
+}

@@ -56,6 +56,7 @@ pub struct Settings {
     pub loss: Option<GanLoss>,
     pub instance_noise: Option<f64>,
     pub ema_decay: Option<f64>,
+    pub diff_augment: Option<bool>,
     pub max_images: Option<usize>,
     pub seed: Option<u64>,
 }
@@ -79,6 +80,7 @@ impl Settings {
             loss,
             instance_noise,
             ema_decay,
+            diff_augment,
             max_images,
             seed
         )
@@ -117,6 +119,9 @@ impl Settings {
         }
         if self.ema_decay.is_some() {
             c.ema_decay = self.ema_decay;
+        }
+        if let Some(v) = self.diff_augment {
+            c.diff_augment = v;
         }
         if self.max_images.is_some() {
             c.max_images = self.max_images;

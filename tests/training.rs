@@ -213,6 +213,12 @@ fn stabilising_switches_train_and_resume_exactly() {
         ..tiny()
     });
     assert_eq!(bce, with_ema, "EMA must not feed back into training");
+    let augmented = assert_resume_is_exact(TrainConfig {
+        checkpoint_every: 3,
+        diff_augment: true,
+        ..tiny()
+    });
+    assert_ne!(bce, augmented, "DiffAugment changes the training");
     let last: Vec<f64> = hinge
         .lines()
         .last()

@@ -89,6 +89,9 @@ struct TrainArgs {
     /// sample from it.
     #[arg(long)]
     ema: Option<f64>,
+    /// Differentiable augmentation (colour, translation, cutout) of D's inputs.
+    #[arg(long)]
+    diff_augment: bool,
     /// One-sided label smoothing: real images get the target 1 − this (e.g. 0.1).
     #[arg(long)]
     label_smoothing: Option<f64>,
@@ -200,6 +203,9 @@ fn config_from(args: &TrainArgs) -> TrainConfig {
     }
     if args.ema.is_some() {
         config.ema_decay = args.ema;
+    }
+    if args.diff_augment {
+        config.diff_augment = true;
     }
     if let Some(s) = args.label_smoothing {
         config.real_label = 1.0 - s;

@@ -46,6 +46,10 @@ pub struct TrainConfig {
     /// 0.999) and sample the grids and `generate` from it. `None`: off.
     #[serde(default)]
     pub ema_decay: Option<f64>,
+    /// Differentiable augmentation (colour, translation, cutout) of every image D sees, real
+    /// and generated, in both updates.
+    #[serde(default)]
+    pub diff_augment: bool,
     /// Seeds the weights, the noise of every step, the order of the images, the fixed noise.
     pub seed: u64,
     /// Use at most this many training images (the first ones of a seeded shuffle).
@@ -76,6 +80,7 @@ impl TrainConfig {
             loss: GanLoss::Bce,
             instance_noise: 0.0,
             ema_decay: None,
+            diff_augment: false,
             seed: 0,
             max_images: None,
             checkpoint_every: 500,

@@ -3,6 +3,7 @@
 pub mod adam;
 pub mod checkpoint;
 pub mod config;
+pub mod diff_augment;
 pub mod ema;
 pub mod generate;
 pub mod loss;

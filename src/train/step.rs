@@ -10,6 +10,23 @@ use super::loss::{bce_with_logits, hinge_discriminator, hinge_generator, GanLoss
 use crate::error::Result;
 use crate::model::Gan;
 
+/// Which of D's three looks of a step an image is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiscriminatorInput {
+    /// The real batch, in D's update.
+    Real,
+    /// The generated batch (detached), in D's update.
+    Fake,
+    /// The same generated batch, in G's update (gradients flow back to G).
+    FakeForG,
+}
+
+impl DiscriminatorInput {
+    pub fn index(self) -> u64 {
+        self as u64
+    }
+}
+
 /// Both networks, both optimisers and the one setting the step needs.
 pub struct GanStep {
     pub gan: Gan,
@@ -44,38 +61,29 @@ impl GanStep {
         })
     }
 
-    /// One discriminator update and one generator update (see [`Self::step_with_noise`]).
+    /// One discriminator update and one generator update (see [`Self::step_with`]).
     pub fn step(&mut self, real: &Tensor, z: &Tensor) -> Result<Tensor> {
-        self.step_with_noise(real, z, None)
+        self.step_with(real, z, &|x, _| Ok(x.clone()))
     }
 
     // ANCHOR: train_step
     /// One discriminator update and one generator update on real images `real` (B, 3, S, S) in
-    /// [-1, 1] and noise `z` (B, nz, 1, 1). With `instance_noise` = (n_real, n_fake), both
-    /// (B, 3, S, S), D sees every image with that noise added. Returns the step's numbers as a
-    /// device tensor `(5,)`: d_loss, g_loss, D(x), D(G(z)) before and after D's update.
-    pub fn step_with_noise(
+    /// [-1, 1] and noise `z` (B, nz, 1, 1). Every image D sees passes through `view` first
+    /// (instance noise, differentiable augmentation; the identity by default), told which of
+    /// D's three looks it is. Returns the step's numbers as a device tensor `(5,)`: d_loss,
+    /// g_loss, D(x), D(G(z)) before and after D's update.
+    pub fn step_with(
         &mut self,
         real: &Tensor,
         z: &Tensor,
-        instance_noise: Option<(&Tensor, &Tensor)>,
+        view: &dyn Fn(&Tensor, DiscriminatorInput) -> Result<Tensor>,
     ) -> Result<Tensor> {
         let (g, d) = (&self.gan.generator, &self.gan.discriminator);
-        let (real, noisy) = match instance_noise {
-            Some((n_real, n_fake)) => ((real + n_real)?, Some(n_fake)),
-            None => (real.clone(), None),
-        };
-        let with_noise = |x: Tensor| -> Result<Tensor> {
-            Ok(match noisy {
-                Some(n) => (x + n)?,
-                None => x,
-            })
-        };
 
         // 1. Discriminator: real → real_label, fake → 0.
-        let fake = with_noise(g.forward_t(z, true)?)?; // (B, 3, S, S)
-        let real_logits = d.forward_t(&real, true)?; // (B,)
-        let fake_logits = d.forward_t(&fake.detach(), true)?; // (B,)
+        let fake = g.forward_t(z, true)?; // (B, 3, S, S)
+        let real_logits = d.forward_t(&view(real, DiscriminatorInput::Real)?, true)?; // (B,)
+        let fake_logits = d.forward_t(&view(&fake.detach(), DiscriminatorInput::Fake)?, true)?;
         let d_loss = match self.loss {
             GanLoss::Bce => {
                 (bce_with_logits(&real_logits, self.real_label)?
@@ -86,7 +94,7 @@ impl GanStep {
         self.opt_d.step(&d_loss.backward()?)?;
 
         // 2. Generator: make the updated D call the same fakes real.
-        let fake_logits_after = d.forward_t(&fake, true)?; // (B,)
+        let fake_logits_after = d.forward_t(&view(&fake, DiscriminatorInput::FakeForG)?, true)?;
         let g_loss = match self.loss {
             GanLoss::Bce => bce_with_logits(&fake_logits_after, 1.0)?,
             GanLoss::Hinge => hinge_generator(&fake_logits_after)?,

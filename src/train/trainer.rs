@@ -25,9 +25,10 @@ use rand_distr::{Distribution, StandardNormal};
 
 use super::checkpoint::{self, CheckpointInfo};
 use super::config::TrainConfig;
+use super::diff_augment::AugmentDraw;
 use super::metrics::{MetricsLog, StepMetrics};
 use super::run::{current_commit, has_checkpoint, now_rfc3339, RunDir, RunRecord};
-use super::step::GanStep;
+use super::step::{DiscriminatorInput, GanStep};
 use crate::data::dataset::ImageDataset;
 use crate::error::{Error, Result};
 use crate::fsutil::save_png;
@@ -37,6 +38,7 @@ const NOISE_SALT: u64 = 0x6e6f_6973_6521; // "noise!"
 const FIXED_NOISE_SALT: u64 = 0x6669_7865_6421; // "fixed!"
 const SUBSET_SALT: u64 = 0x7375_6273_6574; // "subset"
 const INSTANCE_NOISE_SALT: u64 = 0x696e_7374_6e7a; // "instnz"
+const AUGMENT_SALT: u64 = 0x6469_6666_6175; // "diffau"
 
 /// `n` latent vectors `(n, latent_dim, 1, 1)` from N(0, 1), drawn from stream `stream` of `seed`.
 // ANCHOR: latent_noise
@@ -300,10 +302,11 @@ impl Trainer {
             latent,
             self.device(),
         )?; // (B, nz, 1, 1)
+        let s = self.config.image_size();
+        // Instance noise: two (B, 3, S, S) draws of N(0, σ²), one for the real and one for the
+        // generated batch, from the seed and the step (so a resumed run draws the same).
         let sigma = self.instance_noise_sigma();
-        let stats = if sigma > 0.0 {
-            // Two (B, 3, S, S) draws of N(0, σ²), from the seed and the step (exact resume).
-            let s = self.config.image_size();
+        let noise = if sigma > 0.0 {
             let draw = |which: u64| -> Result<Tensor> {
                 let n = latent_noise(
                     self.config.seed ^ INSTANCE_NOISE_SALT,
@@ -314,12 +317,27 @@ impl Trainer {
                 )?;
                 Ok((n.reshape((b, 3, s, s))? * sigma)?)
             };
-            let (n_real, n_fake) = (draw(0)?, draw(1)?);
-            self.core
-                .step_with_noise(&real, &z, Some((&n_real, &n_fake)))?
+            Some((draw(0)?, draw(1)?))
         } else {
-            self.core.step(&real, &z)?
+            None
         };
+        // DiffAugment: fresh settings for each of D's three looks.
+        let augment = self.config.diff_augment.then(|| {
+            [0, 1, 2]
+                .map(|k| AugmentDraw::new(self.config.seed ^ AUGMENT_SALT, 3 * self.step + k, b, s))
+        });
+        let view = |x: &Tensor, look: DiscriminatorInput| -> Result<Tensor> {
+            let x = match &augment {
+                Some(draws) => draws[look.index() as usize].apply(x)?,
+                None => x.clone(),
+            };
+            Ok(match (&noise, look) {
+                (Some((n_real, _)), DiscriminatorInput::Real) => (x + n_real)?,
+                (Some((_, n_fake)), _) => (x + n_fake)?,
+                (None, _) => x,
+            })
+        };
+        let stats = self.core.step_with(&real, &z, &view)?;
         self.step += 1;
         Ok(stats)
     }

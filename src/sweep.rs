@@ -57,6 +57,7 @@ pub struct Settings {
     pub instance_noise: Option<f64>,
     pub ema_decay: Option<f64>,
     pub diff_augment: Option<bool>,
+    pub spectral_norm: Option<bool>,
     pub max_images: Option<usize>,
     pub seed: Option<u64>,
 }
@@ -81,6 +82,7 @@ impl Settings {
             instance_noise,
             ema_decay,
             diff_augment,
+            spectral_norm,
             max_images,
             seed
         )
@@ -122,6 +124,9 @@ impl Settings {
         }
         if let Some(v) = self.diff_augment {
             c.diff_augment = v;
+        }
+        if let Some(v) = self.spectral_norm {
+            c.model.discriminator.spectral_norm = v;
         }
         if self.max_images.is_some() {
             c.max_images = self.max_images;

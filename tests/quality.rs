@@ -303,5 +303,5 @@ fn sweep_files_with_mistakes_are_refused_by_name() {
         &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sweeps/stability.toml"),
     )
     .unwrap();
-    assert_eq!(ladder.trials().unwrap().len(), 7);
+    assert_eq!(ladder.trials().unwrap().len(), 8);
 }

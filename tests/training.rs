@@ -219,6 +219,13 @@ fn stabilising_switches_train_and_resume_exactly() {
         ..tiny()
     });
     assert_ne!(bce, augmented, "DiffAugment changes the training");
+    let mut spectral = TrainConfig {
+        checkpoint_every: 3,
+        ..tiny()
+    };
+    spectral.model.discriminator.spectral_norm = true;
+    let spectral = assert_resume_is_exact(spectral); // the estimates `u` are checkpointed
+    assert_ne!(bce, spectral, "spectral normalisation changes the training");
     let last: Vec<f64> = hinge
         .lines()
         .last()

@@ -92,6 +92,9 @@ struct TrainArgs {
     /// Differentiable augmentation (colour, translation, cutout) of D's inputs.
     #[arg(long)]
     diff_augment: bool,
+    /// Spectral normalisation of the discriminator's convolutions.
+    #[arg(long)]
+    spectral_norm: bool,
     /// One-sided label smoothing: real images get the target 1 − this (e.g. 0.1).
     #[arg(long)]
     label_smoothing: Option<f64>,
@@ -206,6 +209,9 @@ fn config_from(args: &TrainArgs) -> TrainConfig {
     }
     if args.diff_augment {
         config.diff_augment = true;
+    }
+    if args.spectral_norm {
+        config.model.discriminator.spectral_norm = true;
     }
     if let Some(s) = args.label_smoothing {
         config.real_label = 1.0 - s;

@@ -105,6 +105,7 @@ fn encoder_blocks(config: &EncoderConfig, vb: &VarBuilder) -> Result<Vec<ConvBlo
             conv: conv4(channels, out, 2, 1, ConvAlgorithm::Gemm, vb.pp("conv"))?,
             norm: Some(batch_norm(out, vb.pp("norm"))?),
             activation: Activation::LeakyRelu(0.2),
+            spectral: None,
         });
         channels = out;
     }
@@ -121,6 +122,7 @@ fn encoder_blocks(config: &EncoderConfig, vb: &VarBuilder) -> Result<Vec<ConvBlo
         )?,
         norm: None,
         activation: Activation::Identity,
+        spectral: None,
     });
     Ok(blocks)
 }

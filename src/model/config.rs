@@ -53,6 +53,9 @@ pub struct DiscriminatorConfig {
     /// How the convolutions are computed (same numbers, different speed).
     #[serde(default)]
     pub conv: ConvAlgorithm,
+    /// Spectral normalisation of every convolution's weight (a stabilising trick, chapter 6).
+    #[serde(default)]
+    pub spectral_norm: bool,
 }
 
 /// Both networks.
@@ -99,6 +102,7 @@ impl ModelConfig {
                 batch_norm_first: true,
                 leaky_slope: 0.2,
                 conv: ConvAlgorithm::Gemm,
+                spectral_norm: false,
             },
         }
     }
@@ -122,6 +126,7 @@ impl ModelConfig {
                 batch_norm_first: false,
                 leaky_slope: 0.2,
                 conv: ConvAlgorithm::Gemm,
+                spectral_norm: false,
             },
         }
     }

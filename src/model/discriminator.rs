@@ -21,7 +21,7 @@ use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::config::{upsamplings, DiscriminatorConfig};
-use super::layers::{batch_norm, conv4, Activation, ConvBlock};
+use super::layers::{batch_norm, conv4, Activation, ConvBlock, SpectralNorm};
 
 /// The discriminator network.
 #[derive(Debug, Clone)]
@@ -39,6 +39,12 @@ impl Discriminator {
         })?;
         let mut blocks = Vec::with_capacity(steps + 1);
         let mut in_channels = config.channels;
+        let spectral = |out: usize, vb: &VarBuilder| -> Result<Option<SpectralNorm>> {
+            config
+                .spectral_norm
+                .then(|| SpectralNorm::new(out, &vb.pp("conv")))
+                .transpose()
+        };
         for i in 0..steps {
             let out_channels = config.filters.filters(i);
             let vb = vb.pp(format!("block{i}"));
@@ -52,6 +58,7 @@ impl Discriminator {
                 conv,
                 norm,
                 activation: Activation::LeakyRelu(config.leaky_slope),
+                spectral: spectral(out_channels, &vb)?,
             });
             in_channels = out_channels;
         }
@@ -68,6 +75,7 @@ impl Discriminator {
             conv,
             norm: None,
             activation: Activation::Identity, // a raw logit: the loss applies the sigmoid
+            spectral: spectral(1, &vb.pp(format!("block{steps}")))?,
         });
         Ok(Self {
             blocks,

@@ -70,6 +70,7 @@ impl Generator {
                 conv,
                 norm,
                 activation,
+                spectral: None,
             });
             in_channels = out_channels;
         }

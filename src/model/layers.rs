@@ -141,9 +141,10 @@ impl Conv {
     }
 }
 
-impl Module for Conv {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (w, s, p) = (&self.weight, self.stride, self.padding);
+impl Conv {
+    /// The convolution with weight `w` in place of its own (e.g. spectrally normalised).
+    pub fn forward_with(&self, x: &Tensor, w: &Tensor) -> Result<Tensor> {
+        let (s, p) = (self.stride, self.padding);
         match (self.direction, self.algorithm) {
             (Direction::Down, ConvAlgorithm::Gemm) => gemm_conv::conv2d(x, w, s, p),
             (Direction::Up, ConvAlgorithm::Gemm) => gemm_conv::conv_transpose2d(x, w, s, p),
@@ -153,17 +154,70 @@ impl Module for Conv {
     }
 }
 
+impl Module for Conv {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_with(x, &self.weight)
+    }
+}
+
+/// Spectral normalisation (Miyato et al. 2018): the layer uses `W / σ(W)`, where σ is W's
+/// largest singular value, so no layer can stretch its input by more than a factor 1 and D stays
+/// a smooth function of its input, which keeps its gradients useful to G. σ is tracked by one
+/// step of power iteration per training pass, with the estimate `u` kept as state (saved in
+/// checkpoints, not learnt).
+#[derive(Debug, Clone)]
+pub struct SpectralNorm {
+    /// `(out_channels,)`: the current estimate of W's top left-singular vector.
+    pub u: Var,
+}
+
+fn unit(x: &Tensor) -> Result<Tensor> {
+    x.broadcast_div(&(x.sqr()?.sum_all()?.sqrt()? + 1e-12)?)
+}
+
+impl SpectralNorm {
+    pub fn new(out_channels: usize, vb: &VarBuilder) -> Result<Self> {
+        Ok(Self {
+            u: Var::from_tensor(&vb.get(out_channels, "sn_u")?)?,
+        })
+    }
+
+    // ANCHOR: spectral_norm
+    /// `w` (O, …) divided by its estimated largest singular value. In training, one power
+    /// iteration refines the estimate first. Gradients flow through `w` in both places.
+    pub fn normalise(&self, w: &Tensor, train: bool) -> Result<Tensor> {
+        let o = w.dim(0)?;
+        let matrix = w.reshape((o, ()))?; // (O, C·k·k)
+        let fixed = matrix.detach(); // the iteration itself is not differentiated
+        let mut u = unit(&self.u.as_tensor().reshape((1, o))?)?; // (1, O)
+        let v = unit(&u.matmul(&fixed)?)?; // (1, C·k·k)
+        if train {
+            u = unit(&v.matmul(&fixed.t()?)?)?;
+            self.u.set(&u.reshape(o)?)?;
+        }
+        let sigma = u.matmul(&matrix)?.matmul(&v.t()?)?; // (1, 1) = uᵀ W v
+        w.broadcast_div(&sigma.reshape((1, 1, 1, 1))?)
+    }
+    // ANCHOR_END: spectral_norm
+}
+
 /// Convolution (or transposed convolution), then batch-norm if any, then the activation.
 #[derive(Debug, Clone)]
 pub struct ConvBlock {
     pub conv: Conv,
     pub norm: Option<BatchNorm>,
     pub activation: Activation,
+    pub spectral: Option<SpectralNorm>,
 }
 
 impl ConvBlock {
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let x = self.conv.forward(x)?;
+        let x = match &self.spectral {
+            Some(sn) => self
+                .conv
+                .forward_with(x, &sn.normalise(&self.conv.weight, train)?)?,
+            None => self.conv.forward(x)?,
+        };
         match (&self.norm, self.activation.slope()) {
             // Training on the CPU: batch-norm and (Leaky)ReLU as one fused kernel.
             (Some(norm), Some(slope))
@@ -213,9 +267,10 @@ fn fused_batch_norm_act(norm: &BatchNorm, x: &Tensor, slope: f32) -> Result<Tens
     Ok(y)
 }
 
-/// True for the names of batch-norm running statistics: state, not parameters.
+/// True for the names of batch-norm running statistics and spectral-norm estimates: state, not
+/// parameters.
 pub fn is_running_stat(name: &str) -> bool {
-    name.ends_with("running_mean") || name.ends_with("running_var")
+    name.ends_with("running_mean") || name.ends_with("running_var") || name.ends_with("sn_u")
 }
 
 /// Overwrite every variable of `varmap` with the DCGAN initialisation, drawn from `seed`.
@@ -254,4 +309,44 @@ pub fn new_varmap(device: &Device) -> (VarMap, VarBuilder<'static>) {
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
     (varmap, vb)
+}
+
+#[cfg(test)]
+mod spectral_tests {
+    use super::*;
+
+    #[test]
+    fn power_iteration_finds_the_largest_singular_value() {
+        let dev = Device::Cpu;
+        let (varmap, vb) = new_varmap(&dev);
+        let sn = SpectralNorm::new(6, &vb.pp("conv")).unwrap();
+        init_dcgan(&varmap, 3).unwrap(); // u starts random
+        let w = Tensor::randn(0f32, 1.0, (6, 2, 3, 3), &dev).unwrap();
+        let values: Vec<f64> = w
+            .flatten_all()
+            .unwrap()
+            .to_dtype(DType::F64)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let largest = nalgebra::DMatrix::from_row_slice(6, 18, &values)
+            .singular_values()
+            .max();
+        for _ in 0..30 {
+            sn.normalise(&w, true).unwrap();
+        }
+        // W / σ has largest singular value 1: σ matches the SVD's.
+        let normalised = sn.normalise(&w, false).unwrap();
+        let ratio = (w.max_all().unwrap().to_scalar::<f32>().unwrap()
+            / normalised.max_all().unwrap().to_scalar::<f32>().unwrap()) as f64;
+        assert!(
+            (ratio - largest).abs() < 1e-3 * largest,
+            "σ {ratio} vs SVD {largest}"
+        );
+        // Inference does not move the estimate.
+        let u = sn.u.as_tensor().to_vec1::<f32>().unwrap();
+        sn.normalise(&w, false).unwrap();
+        assert_eq!(sn.u.as_tensor().to_vec1::<f32>().unwrap(), u);
+        assert!(is_running_stat("block0.conv.sn_u"), "not optimised by Adam");
+    }
 }

@@ -16,7 +16,7 @@ pub enum Preset {
     /// 64×64, LogoGan's networks, batch 128, 25 epochs: recognisable logo-like samples in
     /// minutes on a GPU, hours on a CPU.
     Default,
-    /// 32×32, a quarter of the filters, 3 000 images, 10 epochs: about three minutes on two CPU
+    /// 32×32, a quarter of the filters, 3 000 images, 10 epochs: one to two minutes on two CPU
     /// cores; blobs of logo colours rather than logos, but every step of the course.
     Quick,
     /// 32×32 with 8 filters and a handful of steps: for tests and smoke runs.

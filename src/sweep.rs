@@ -33,110 +33,11 @@ use crate::data::pipeline::ensure_dataset;
 use crate::error::{Error, IoResultExt, Result};
 use crate::fsutil::write_atomic;
 use crate::metrics::score::{score_run, ScoreConfig, ScoreReport};
-use crate::model::Architecture;
 use crate::paths::DataLayout;
 use crate::train::checkpoint;
-use crate::train::loss::GanLoss;
-use crate::train::{Preset, RunDir, RunRecord, TrainConfig, Trainer};
+use crate::train::config::Overrides;
+use crate::train::{RunDir, RunRecord, TrainConfig, Trainer};
 use crate::viz::plot::{save_chart, LineChart, Series, BLUE, GREY};
-
-/// Settings a trial (or the base) may change; unset ones keep the preset's value.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    pub name: Option<String>,
-    pub preset: Option<Preset>,
-    pub model: Option<Architecture>,
-    pub epochs: Option<usize>,
-    pub batch_size: Option<usize>,
-    pub lr: Option<f64>,
-    pub lr_g: Option<f64>,
-    pub lr_d: Option<f64>,
-    pub label_smoothing: Option<f64>,
-    pub loss: Option<GanLoss>,
-    pub instance_noise: Option<f64>,
-    pub ema_decay: Option<f64>,
-    pub diff_augment: Option<bool>,
-    pub spectral_norm: Option<bool>,
-    pub max_images: Option<usize>,
-    pub seed: Option<u64>,
-}
-
-impl Settings {
-    /// `other`'s values where it has them, ours elsewhere.
-    fn overlay(&self, other: &Settings) -> Settings {
-        macro_rules! pick {
-            ($($f:ident),*) => { Settings { $($f: other.$f.clone().or_else(|| self.$f.clone()),)* } };
-        }
-        pick!(
-            name,
-            preset,
-            model,
-            epochs,
-            batch_size,
-            lr,
-            lr_g,
-            lr_d,
-            label_smoothing,
-            loss,
-            instance_noise,
-            ema_decay,
-            diff_augment,
-            spectral_norm,
-            max_images,
-            seed
-        )
-    }
-
-    /// The training configuration these settings describe.
-    pub fn config(&self) -> TrainConfig {
-        let mut c = TrainConfig::preset(
-            self.preset.unwrap_or(Preset::Quick),
-            self.model.unwrap_or(Architecture::Logogan),
-        );
-        if let Some(v) = self.epochs {
-            c.epochs = v;
-        }
-        if let Some(v) = self.batch_size {
-            c.batch_size = v;
-        }
-        if let Some(v) = self.lr {
-            c.generator_optimizer.lr = v;
-            c.discriminator_optimizer.lr = v;
-        }
-        if let Some(v) = self.lr_g {
-            c.generator_optimizer.lr = v;
-        }
-        if let Some(v) = self.lr_d {
-            c.discriminator_optimizer.lr = v;
-        }
-        if let Some(v) = self.label_smoothing {
-            c.real_label = 1.0 - v;
-        }
-        if let Some(v) = self.loss {
-            c.loss = v;
-        }
-        if let Some(v) = self.instance_noise {
-            c.instance_noise = v;
-        }
-        if self.ema_decay.is_some() {
-            c.ema_decay = self.ema_decay;
-        }
-        if let Some(v) = self.diff_augment {
-            c.diff_augment = v;
-        }
-        if let Some(v) = self.spectral_norm {
-            c.model.discriminator.spectral_norm = v;
-        }
-        if self.max_images.is_some() {
-            c.max_images = self.max_images;
-        }
-        if let Some(v) = self.seed {
-            c.seed = v;
-        }
-        c
-    }
-}
 
 /// A sweep file.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -144,11 +45,11 @@ impl Settings {
 pub struct SweepFile {
     pub name: String,
     #[serde(default)]
-    pub base: Settings,
+    pub base: Overrides,
     #[serde(default)]
     pub score: Option<ScoreConfig>,
     #[serde(default)]
-    pub trial: Vec<Settings>,
+    pub trial: Vec<Overrides>,
     /// Setting name → values; every combination is a trial.
     #[serde(default)]
     pub grid: BTreeMap<String, Vec<toml::Value>>,
@@ -164,7 +65,7 @@ impl SweepFile {
     /// Every trial: the listed ones, then the grid's combinations, each over the base, each
     /// with a unique name and a valid configuration.
     pub fn trials(&self) -> Result<Vec<(String, TrainConfig)>> {
-        let mut settings: Vec<Settings> = self.trial.clone();
+        let mut settings: Vec<Overrides> = self.trial.clone();
         let mut combos: Vec<toml::Table> = vec![toml::Table::new()];
         for (key, values) in &self.grid {
             if values.is_empty() {
@@ -188,7 +89,7 @@ impl SweepFile {
                     .map(|(k, v)| format!("{k}={v}"))
                     .collect::<Vec<_>>()
                     .join(",");
-                let mut s: Settings = toml::Value::Table(combo)
+                let mut s: Overrides = toml::Value::Table(combo)
                     .try_into()
                     .map_err(|e| Error::config("grid", format!("{e}")))?;
                 s.name = Some(name.replace('"', ""));

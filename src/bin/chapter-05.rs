@@ -14,6 +14,7 @@ use logogan::device::{describe, DeviceChoice};
 use logogan::fsutil::save_png;
 use logogan::model::{Architecture, ConvAlgorithm};
 use logogan::paths::{default_runs_dir, display_path, DataLayout};
+use logogan::train::config::Overrides;
 use logogan::train::generate::TrainedGenerator;
 use logogan::train::loss::GanLoss;
 use logogan::train::report::write_report;
@@ -171,61 +172,29 @@ fn main() -> Result<()> {
 }
 
 fn config_from(args: &TrainArgs) -> TrainConfig {
-    let mut config = TrainConfig::preset(args.preset, args.model);
-    if let Some(size) = args.size {
-        config.model.generator.image_size = size;
-        config.model.discriminator.image_size = size;
+    Overrides {
+        preset: Some(args.preset),
+        model: Some(args.model),
+        size: args.size,
+        latent_dim: args.latent_dim,
+        conv: args.conv,
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        lr: args.lr,
+        lr_g: args.lr_g,
+        lr_d: args.lr_d,
+        label_smoothing: args.label_smoothing,
+        loss: args.loss,
+        instance_noise: args.instance_noise,
+        ema_decay: args.ema,
+        diff_augment: args.diff_augment.then_some(true),
+        spectral_norm: args.spectral_norm.then_some(true),
+        max_images: args.max_images,
+        checkpoint_every: args.checkpoint_every,
+        seed: args.seed,
+        name: None,
     }
-    if let Some(n) = args.latent_dim {
-        config.model.generator.latent_dim = n;
-    }
-    if let Some(conv) = args.conv {
-        config.model = config.model.with_conv(conv);
-    }
-    if let Some(e) = args.epochs {
-        config.epochs = e;
-    }
-    if let Some(b) = args.batch_size {
-        config.batch_size = b;
-    }
-    if let Some(lr) = args.lr {
-        config.generator_optimizer.lr = lr;
-        config.discriminator_optimizer.lr = lr;
-    }
-    if let Some(lr) = args.lr_g {
-        config.generator_optimizer.lr = lr;
-    }
-    if let Some(lr) = args.lr_d {
-        config.discriminator_optimizer.lr = lr;
-    }
-    if let Some(loss) = args.loss {
-        config.loss = loss;
-    }
-    if let Some(sigma) = args.instance_noise {
-        config.instance_noise = sigma;
-    }
-    if args.ema.is_some() {
-        config.ema_decay = args.ema;
-    }
-    if args.diff_augment {
-        config.diff_augment = true;
-    }
-    if args.spectral_norm {
-        config.model.discriminator.spectral_norm = true;
-    }
-    if let Some(s) = args.label_smoothing {
-        config.real_label = 1.0 - s;
-    }
-    if args.max_images.is_some() {
-        config.max_images = args.max_images;
-    }
-    if let Some(c) = args.checkpoint_every {
-        config.checkpoint_every = c;
-    }
-    if let Some(s) = args.seed {
-        config.seed = s;
-    }
-    config
+    .config()
 }
 
 fn format_duration(seconds: f64) -> String {

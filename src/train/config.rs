@@ -2,7 +2,7 @@
 //! step, so any run can be read, repeated and resumed.
 
 use crate::error::{Error, Result};
-use crate::model::{Architecture, FilterSchedule, ModelConfig};
+use crate::model::{Architecture, ConvAlgorithm, FilterSchedule, ModelConfig};
 
 use super::adam::AdamConfig;
 use super::loss::GanLoss;
@@ -209,6 +209,128 @@ impl TrainConfig {
             return Err(Error::config("max_images", "must be at least 1"));
         }
         Ok(())
+    }
+}
+
+/// Overrides a trial (or the base) may change; unset ones keep the preset's value.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Overrides {
+    /// A sweep trial's name (not a training setting).
+    pub name: Option<String>,
+    pub preset: Option<Preset>,
+    pub model: Option<Architecture>,
+    /// Image size (32, 64 or 128).
+    pub size: Option<usize>,
+    pub latent_dim: Option<usize>,
+    pub conv: Option<ConvAlgorithm>,
+    pub checkpoint_every: Option<u64>,
+    pub epochs: Option<usize>,
+    pub batch_size: Option<usize>,
+    pub lr: Option<f64>,
+    pub lr_g: Option<f64>,
+    pub lr_d: Option<f64>,
+    pub label_smoothing: Option<f64>,
+    pub loss: Option<GanLoss>,
+    pub instance_noise: Option<f64>,
+    pub ema_decay: Option<f64>,
+    pub diff_augment: Option<bool>,
+    pub spectral_norm: Option<bool>,
+    pub max_images: Option<usize>,
+    pub seed: Option<u64>,
+}
+
+impl Overrides {
+    /// `other`'s values where it has them, ours elsewhere.
+    pub fn overlay(&self, other: &Overrides) -> Overrides {
+        macro_rules! pick {
+            ($($f:ident),*) => { Overrides { $($f: other.$f.clone().or_else(|| self.$f.clone()),)* } };
+        }
+        pick!(
+            name,
+            preset,
+            model,
+            size,
+            latent_dim,
+            conv,
+            checkpoint_every,
+            epochs,
+            batch_size,
+            lr,
+            lr_g,
+            lr_d,
+            label_smoothing,
+            loss,
+            instance_noise,
+            ema_decay,
+            diff_augment,
+            spectral_norm,
+            max_images,
+            seed
+        )
+    }
+
+    /// The training configuration these settings describe (the quick preset and LogoGan's
+    /// networks where unset).
+    pub fn config(&self) -> TrainConfig {
+        let mut c = TrainConfig::preset(
+            self.preset.unwrap_or(Preset::Quick),
+            self.model.unwrap_or(Architecture::Logogan),
+        );
+        if let Some(size) = self.size {
+            c.model.generator.image_size = size;
+            c.model.discriminator.image_size = size;
+        }
+        if let Some(n) = self.latent_dim {
+            c.model.generator.latent_dim = n;
+        }
+        if let Some(conv) = self.conv {
+            c.model = c.model.with_conv(conv);
+        }
+        if let Some(v) = self.checkpoint_every {
+            c.checkpoint_every = v;
+        }
+        if let Some(v) = self.epochs {
+            c.epochs = v;
+        }
+        if let Some(v) = self.batch_size {
+            c.batch_size = v;
+        }
+        if let Some(v) = self.lr {
+            c.generator_optimizer.lr = v;
+            c.discriminator_optimizer.lr = v;
+        }
+        if let Some(v) = self.lr_g {
+            c.generator_optimizer.lr = v;
+        }
+        if let Some(v) = self.lr_d {
+            c.discriminator_optimizer.lr = v;
+        }
+        if let Some(v) = self.label_smoothing {
+            c.real_label = 1.0 - v;
+        }
+        if let Some(v) = self.loss {
+            c.loss = v;
+        }
+        if let Some(v) = self.instance_noise {
+            c.instance_noise = v;
+        }
+        if self.ema_decay.is_some() {
+            c.ema_decay = self.ema_decay;
+        }
+        if let Some(v) = self.diff_augment {
+            c.diff_augment = v;
+        }
+        if let Some(v) = self.spectral_norm {
+            c.model.discriminator.spectral_norm = v;
+        }
+        if self.max_images.is_some() {
+            c.max_images = self.max_images;
+        }
+        if let Some(v) = self.seed {
+            c.seed = v;
+        }
+        c
     }
 }
 

@@ -66,6 +66,16 @@ impl DeviceChoice {
     }
 }
 
+/// A device for one more worker thread: the same CPU, or the same GPU through a CUDA stream of
+/// its own, so that work queued by several threads can run side by side on the GPU.
+pub fn worker_device(device: &Device) -> Result<Device> {
+    match device.location() {
+        candle_core::DeviceLocation::Cuda { gpu_id } => Device::new_cuda_with_stream(gpu_id)
+            .map_err(|e| Error::config("device", format!("cuda:{gpu_id}: a new stream: {e}"))),
+        _ => Ok(device.clone()),
+    }
+}
+
 /// A short description of a device for logs and captions.
 pub fn describe(device: &Device) -> String {
     match device {

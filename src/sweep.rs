@@ -146,13 +146,17 @@ pub struct TrialResult {
 
 /// Run (or resume) every trial of `sweep` under `runs/<name>/`, score each, and write the ranked
 /// table (`results.md`, `results.csv`), each trial's final grid (`<trial>.png`) and a chart of
-/// the scores (`scores.png`/`.svg`). `say` reports progress.
+/// the scores (`scores.png`/`.svg`). With `jobs` > 1, that many trials train at once, each on
+/// its own thread (and, on a GPU, its own CUDA stream): a small GAN leaves most of a big GPU idle,
+/// so trials side by side finish sooner than one after another. Every trial is seeded by its own
+/// settings, so the results do not depend on `jobs`. `say` reports progress.
 pub fn run_sweep(
     sweep: &SweepFile,
     runs_dir: &Path,
     layout: &DataLayout,
     device: &Device,
-    say: &mut dyn FnMut(String),
+    jobs: usize,
+    say: &(dyn Fn(String) + Sync),
 ) -> Result<Vec<TrialResult>> {
     let trials = sweep.trials()?;
     let root = sweep_dir(runs_dir, sweep);
@@ -162,12 +166,16 @@ pub fn run_sweep(
         serde_json::to_string_pretty(sweep)?.as_bytes(),
     )?;
     let score_config = sweep.score.clone().unwrap_or_default();
+    let mut train_seconds = vec![0.0; trials.len()];
+    if jobs > 1 {
+        train_seconds = train_in_parallel(&trials, &root, layout, device, jobs, say)?;
+    }
     let mut results = Vec::new();
     for (i, (name, config)) in trials.iter().enumerate() {
         let run = root.join(name);
         let started = std::time::Instant::now();
         say(format!("trial {}/{}: {name}", i + 1, trials.len()));
-        train_trial(config, &run, layout, device)?;
+        train_trial(config, &run, layout, device)?; // returns at once if already trained
         let report = match load_score(&run, &score_config) {
             Some(r) => r,
             None => score_run(&run, layout, &score_config, device, &mut |e, l| {
@@ -195,7 +203,7 @@ pub fn run_sweep(
             floor_frechet: f.frechet,
             final_d_loss: last.d_loss as f64,
             final_g_loss: last.g_loss as f64,
-            seconds: started.elapsed().as_secs_f64(),
+            seconds: train_seconds[i] + started.elapsed().as_secs_f64(),
         });
         say(format!(
             "  Fréchet distance {:.3} (floor {:.3})",
@@ -210,6 +218,71 @@ pub fn run_sweep(
     write_atomic(&root.join("results.md"), results_table(&results).as_bytes())?;
     save_chart(&root, "scores", &scores_chart(&results))?;
     Ok(results)
+}
+
+/// Train every trial with `jobs` worker threads, each taking the next untrained trial. After
+/// the first failure no new trial starts; the error of the first failed trial is returned.
+/// Gives each trial's training time in seconds.
+fn train_in_parallel(
+    trials: &[(String, TrainConfig)],
+    root: &Path,
+    layout: &DataLayout,
+    device: &Device,
+    jobs: usize,
+    say: &(dyn Fn(String) + Sync),
+) -> Result<Vec<f64>> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let seconds = std::sync::Mutex::new(vec![0.0; trials.len()]);
+    let errors = std::sync::Mutex::new(Vec::new());
+    // One dataset load per trial size up front, so workers do not race to build it.
+    for (_, config) in trials {
+        ensure_dataset(layout, config.image_size() as u32, false)?;
+    }
+    std::thread::scope(|scope| {
+        for worker in 0..jobs.min(trials.len()) {
+            let (next, failed, seconds, errors) = (&next, &failed, &seconds, &errors);
+            scope.spawn(move || {
+                let device = match crate::device::worker_device(device) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        failed.store(true, Ordering::SeqCst);
+                        errors.lock().unwrap().push((usize::MAX, e));
+                        return;
+                    }
+                };
+                while !failed.load(Ordering::SeqCst) {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some((name, config)) = trials.get(i) else {
+                        return;
+                    };
+                    say(format!(
+                        "trial {}/{}: {name} training (worker {worker})",
+                        i + 1,
+                        trials.len()
+                    ));
+                    let started = std::time::Instant::now();
+                    match train_trial(config, &root.join(name), layout, &device) {
+                        Ok(()) => seconds.lock().unwrap()[i] = started.elapsed().as_secs_f64(),
+                        Err(e) => {
+                            failed.store(true, Ordering::SeqCst);
+                            errors.lock().unwrap().push((i, e));
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let mut errors = errors.into_inner().unwrap();
+    errors.sort_by_key(|(i, _)| *i);
+    match errors.into_iter().next() {
+        Some((i, e)) => Err(match trials.get(i) {
+            Some((name, _)) => Error::config(format!("trial `{name}`"), e.to_string()),
+            None => e,
+        }),
+        None => Ok(seconds.into_inner().unwrap()),
+    }
 }
 
 /// Train the trial into `run`: skip when finished, resume when interrupted, else start.
@@ -249,7 +322,7 @@ fn load_score(run: &Path, config: &ScoreConfig) -> Option<ScoreReport> {
     let text = std::fs::read_to_string(run.join("score.json")).ok()?;
     let report: ScoreReport = serde_json::from_str(&text).ok()?;
     let step = checkpoint::load_info(&run.join("checkpoints")).ok()?.step;
-    (report.config == *config && report.step == step).then_some(report)
+    (report.config == *config && report.step == Some(step)).then_some(report)
 }
 
 /// The ranked results as a Markdown table.

@@ -122,6 +122,32 @@ fn a_run_is_scored_beside_the_real_floor_and_the_encoder_is_cached() {
     })
     .unwrap();
     assert_eq!(again, report);
+
+    // Images from elsewhere (a .npy, as the PyTorch reference writes): here the run's own
+    // training set, exported as the reference would train on it. They are the real logos
+    // themselves, so the memorisation check must call nearly all of them copies.
+    let images = Trainer::training_set_of_run(&run, &Device::Cpu).unwrap();
+    assert_eq!(images.len(), 100);
+    let npy = dir.path().join("reference/train.npy");
+    images.save_npy(&npy).unwrap();
+    let copies =
+        logogan::metrics::score_images(&npy, &layout, &config, &Device::Cpu, &mut |_, _| {
+            panic!("the cached encoder must not be retrained")
+        })
+        .unwrap();
+    assert_eq!(copies.step, None);
+    assert!(
+        copies.generated.memorisation.near_copies > 0.9
+            && copies.generated.memorisation.ratio < 0.1,
+        "{copies:?}"
+    );
+    assert!(
+        copies.generated.frechet < report.generated.frechet,
+        "{copies:?}"
+    );
+    for f in ["train.score.md", "train.score.json", "train.grid.png"] {
+        assert!(dir.path().join("reference").join(f).is_file(), "{f}");
+    }
 }
 
 #[test]
@@ -237,7 +263,7 @@ fn a_sweep_trains_scores_ranks_and_resumes() {
         ["baseline", "hinge", "ema_decay_0.9"]
     );
     let runs = dir.path().join("runs");
-    let results = run_sweep(&sweep, &runs, &layout, &Device::Cpu, &mut |_| {}).unwrap();
+    let results = run_sweep(&sweep, &runs, &layout, &Device::Cpu, 1, &|_| {}).unwrap();
     assert_eq!(results.len(), 3);
     assert_eq!(
         results.iter().map(|r| r.rank).collect::<Vec<_>>(),
@@ -261,7 +287,7 @@ fn a_sweep_trains_scores_ranks_and_resumes() {
     let metrics = std::fs::read(root.join("hinge/metrics.csv")).unwrap();
 
     // Again: every trial is finished and scored, so nothing is trained or scored anew.
-    let again = run_sweep(&sweep, &runs, &layout, &Device::Cpu, &mut |_| {}).unwrap();
+    let again = run_sweep(&sweep, &runs, &layout, &Device::Cpu, 1, &|_| {}).unwrap();
     assert_eq!(
         std::fs::read(root.join("hinge/metrics.csv")).unwrap(),
         metrics
@@ -271,6 +297,21 @@ fn a_sweep_trains_scores_ranks_and_resumes() {
         again.iter().map(key).collect::<Vec<_>>(),
         results.iter().map(key).collect::<Vec<_>>()
     );
+
+    // Three trials trained two at a time, from scratch: the same training, the same scores.
+    let side_by_side = dir.path().join("runs-parallel");
+    let parallel = run_sweep(&sweep, &side_by_side, &layout, &Device::Cpu, 2, &|_| {}).unwrap();
+    assert_eq!(
+        parallel.iter().map(key).collect::<Vec<_>>(),
+        results.iter().map(key).collect::<Vec<_>>()
+    );
+    for trial in ["baseline", "hinge", "ema_decay_0.9"] {
+        assert_eq!(
+            std::fs::read(side_by_side.join("tiny").join(trial).join("metrics.csv")).unwrap(),
+            std::fs::read(root.join(trial).join("metrics.csv")).unwrap(),
+            "{trial}: metrics of the parallel sweep"
+        );
+    }
 }
 
 #[test]
@@ -298,10 +339,17 @@ fn sweep_files_with_mistakes_are_refused_by_name() {
         err.contains("trial `a`") && err.contains("batch_size"),
         "{err}"
     );
-    // The course's own sweep file is valid.
-    let ladder = SweepFile::load(
-        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sweeps/stability.toml"),
-    )
-    .unwrap();
+    // The course's own sweep files are valid; the GPU ladder has the CPU ladder's trials.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ladder = SweepFile::load(&root.join("data/sweeps/stability.toml")).unwrap();
+    let gpu = SweepFile::load(&root.join("data/sweeps/stability-gpu.toml")).unwrap();
     assert_eq!(ladder.trials().unwrap().len(), 8);
+    assert_eq!(gpu.trial, ladder.trial);
+    for (_, config) in gpu.trials().unwrap() {
+        assert_eq!(config.image_size(), 64);
+    }
+    for file in ["seeds-quick.toml", "seeds-gpu.toml"] {
+        let seeds = SweepFile::load(&root.join("reference/pytorch-dcgan").join(file)).unwrap();
+        assert!(seeds.trials().unwrap().len() >= 3, "{file}");
+    }
 }

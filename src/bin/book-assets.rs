@@ -5,7 +5,7 @@
 //! which device, commit, seed and date made the picture. Nothing in those folders is edited by
 //! hand.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -14,11 +14,12 @@ use logogan::data::pipeline::{build_dataset, sample_grid, DatasetConfig};
 use logogan::data::sources::VendorManifest;
 use logogan::device::{describe, DeviceChoice};
 use logogan::environment::Environment;
-use logogan::fsutil::{save_png, write_atomic};
+use logogan::fsutil::{read_csv, save_png, write_atomic};
 use logogan::metrics::{score_run, ScoreConfig};
 use logogan::model::summary::{discriminator_table, generator_table};
 use logogan::model::{untrained_samples, Gan, ModelConfig};
 use logogan::paths::{default_runs_dir, project_root, DataLayout};
+use logogan::sweep::TrialResult;
 use logogan::train::metrics::read_metrics;
 use logogan::train::report::write_report;
 use logogan::train::run::{current_commit, now_rfc3339};
@@ -42,6 +43,15 @@ struct Args {
     /// Book source folder.
     #[arg(long)]
     book: Option<PathBuf>,
+    /// Take chapter 6's sweep table and grids from this finished sweep (runs/<sweep name>).
+    /// Without it, the chapter's sweep snippet is left as it is.
+    #[arg(long)]
+    sweep: Option<PathBuf>,
+    /// Take chapter 6's candle-vs-PyTorch table from this comparison folder
+    /// (runs/<sweep>-torch, made by reference/pytorch-dcgan/compare.py). Without it, the
+    /// chapter's comparison snippet is left as it is.
+    #[arg(long)]
+    reference: Option<PathBuf>,
 }
 
 /// Where, when and how a picture was made.
@@ -198,7 +208,7 @@ fn main() -> Result<()> {
             "{}
 *Table 6.1 — The run of chapter 5 (step {}), scored by `chapter-06 score`: generated images against one half of the real logos, and the other half against it (the floor).* <small>Made by `book-assets`: run trained on {} at commit `{}`, seed {}; scored on {}, {}.</small>\n",
             report.table(),
-            report.step,
+            report.step.unwrap_or_default(),
             record.device,
             record.commit,
             record.config.seed,
@@ -206,8 +216,94 @@ fn main() -> Result<()> {
             &now_rfc3339()[..10]
         ),
     )?;
+    if let Some(sweep) = &args.sweep {
+        ch06_sweep(&book, sweep)?;
+    }
+    if let Some(reference) = &args.reference {
+        ch06_reference(&book, reference)?;
+    }
     println!("done");
     Ok(())
+}
+
+/// Chapter 6: a finished sweep's ranked table, its chart, and the baseline's grid beside the
+/// winner's.
+fn ch06_sweep(book: &Book, sweep: &Path) -> Result<()> {
+    let table = std::fs::read_to_string(sweep.join("results.md"))
+        .with_context(|| format!("{}: not a finished sweep", sweep.display()))?;
+    let results: Vec<TrialResult> = read_csv(&sweep.join("results.csv"))?;
+    let best = results.first().context("the sweep has no results")?;
+    let record = RunRecord::load(&RunDir::new(sweep.join(&best.trial)))?;
+    let p = Provenance {
+        device: record.device.clone(),
+        commit: record.commit.clone(),
+        seed: record.config.seed,
+        date: record.started[..10].to_string(),
+    };
+    let name = sweep
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let size = record.config.image_size();
+    let steps = read_metrics(&RunDir::new(sweep.join(&best.trial)).metrics())?
+        .last()
+        .map_or(0, |m| m.step);
+    book.figure(
+        "ch06-sweep-scores.png",
+        &image::open(sweep.join("scores.png"))?.to_rgb8(),
+    )?;
+    let grid = |trial: &str| -> Result<image::RgbImage> {
+        Ok(image::open(sweep.join(format!("{trial}.png")))?.to_rgb8())
+    };
+    let scale = (256 / size as u32).clamp(1, 2);
+    book.figure(
+        "ch06-sweep-baseline.png",
+        &upscale(&grid("baseline")?, scale),
+    )?;
+    book.figure("ch06-sweep-best.png", &upscale(&grid(&best.trial)?, scale))?;
+    book.snippet(
+        "ch06-sweep.md",
+        &format!(
+            "{table}\n*Table 6.2 — The stability ladder `{name}`: {} trials of {steps} steps at {size}×{size}, ranked by Fréchet distance (the real-vs-real floor in brackets).* <small>Made by `book-assets --sweep`: {}.</small>\n\n\
+             ![Fréchet distance of every trial beside the floor](figures/ch06-sweep-scores.png)\n\n\
+             *Figure 6.1 — The same ranking as a chart.*\n\n\
+             | baseline | best: `{}` |\n|:---:|:---:|\n\
+             | ![baseline samples](figures/ch06-sweep-baseline.png) | ![samples of the best trial](figures/ch06-sweep-best.png) |\n\n\
+             *Figure 6.2 — Final samples of the baseline and of the best trial, from the same fixed noise.* <small>{}.</small>\n",
+            results.len(),
+            p.caption(),
+            best.trial,
+            p.caption()
+        ),
+    )
+}
+
+/// Chapter 6: the candle baseline beside the PyTorch reference (reference/pytorch-dcgan).
+fn ch06_reference(book: &Book, reference: &Path) -> Result<()> {
+    let table = std::fs::read_to_string(reference.join("comparison.md")).with_context(|| {
+        format!(
+            "{}: run reference/pytorch-dcgan/compare.py first",
+            reference.display()
+        )
+    })?;
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reference.join("comparison.json"))?)?;
+    let sweep = json["sweep"]
+        .as_str()
+        .context("comparison.json without a sweep name")?;
+    let first = json["seeds"][0]["trial"]
+        .as_str()
+        .context("comparison.json without seeds")?;
+    let candle_root = reference.parent().unwrap_or(Path::new(".")).join(sweep);
+    let record = RunRecord::load(&RunDir::new(candle_root.join(first)))?;
+    book.snippet(
+        "ch06-reference.md",
+        &format!(
+            "{table}\n*Table 6.3 — The candle baseline and its PyTorch twin, trained on the same images with the same settings, scored by the same code.* <small>Made by `reference/pytorch-dcgan/compare.py` and `book-assets --reference`: candle on {} at commit `{}`, {}.</small>\n",
+            record.device,
+            record.commit,
+            &record.started[..10]
+        ),
+    )
 }
 
 fn ch03(

@@ -117,6 +117,49 @@ impl ImageDataset {
         Ok(self.pixels.flatten_all()?.to_vec1::<u8>()?)
     }
 
+    /// Write the images as a NumPy `.npy` file of `u8` `(N, 3, H, W)` (atomically): the exchange
+    /// format with other tools, e.g. the PyTorch reference under `reference/`.
+    pub fn save_npy(&self, path: &Path) -> Result<()> {
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+        let dir = dir.unwrap_or(Path::new("."));
+        let io = |e: std::io::Error| Error::bad_input(path, e.to_string());
+        std::fs::create_dir_all(dir).map_err(io)?;
+        // Written whole beside the target, then renamed over it: never a half-written file.
+        let staging = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempdir_in(dir)
+            .map_err(io)?;
+        let staged = staging.path().join("images.npy");
+        self.pixels.to_device(&Device::Cpu)?.write_npy(&staged)?;
+        std::fs::rename(&staged, path).map_err(io)?;
+        Ok(())
+    }
+
+    /// Read images from a NumPy `.npy` file of `u8` `(N, 3, S, S)` (as [`Self::save_npy`] writes
+    /// and the PyTorch reference's samples are), e.g. another program's generated images.
+    pub fn load_npy(path: &Path, device: &Device) -> Result<Self> {
+        let pixels = Tensor::read_npy(path)
+            .map_err(|e| Error::bad_input(path, format!("cannot read as a .npy array: {e}")))?;
+        let shape_rule = "expected u8 images of shape (N, 3, S, S): values 0–255, channels first";
+        if pixels.dtype() != DType::U8 {
+            return Err(Error::bad_input(
+                path,
+                format!("holds {:?} values; {shape_rule}", pixels.dtype()),
+            ));
+        }
+        match *pixels.dims() {
+            [n, 3, h, w] if n > 0 && h == w && h > 0 => Ok(Self {
+                pixels: pixels.to_device(device)?,
+                names: (0..n).map(|i| format!("row {i}")).collect(),
+                image_size: h,
+            }),
+            ref dims => Err(Error::bad_input(
+                path,
+                format!("has shape {dims:?}; {shape_rule}"),
+            )),
+        }
+    }
+
     /// A dataset of the images at `indices` (in that order).
     pub fn subset(&self, indices: &[u32]) -> Result<Self> {
         let index = Tensor::new(indices, self.pixels.device())?;
@@ -219,6 +262,48 @@ mod tests {
         let images: Vec<_> = (0..n).map(|i| solid(i as u8 * 10)).collect();
         let names = (0..n).map(|i| format!("{i}.png")).collect();
         ImageDataset::from_images(&images, names, &Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn npy_round_trip_keeps_every_pixel_and_bad_arrays_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let ds = dataset(5);
+        let path = dir.path().join("sub/images.npy");
+        ds.save_npy(&path).unwrap();
+        let back = ImageDataset::load_npy(&path, &Device::Cpu).unwrap();
+        assert_eq!((back.len(), back.image_size), (5, 4));
+        assert_eq!(back.pixels_u8().unwrap(), ds.pixels_u8().unwrap());
+
+        // Floats, wrong channel count, not square, not a .npy at all: refused, file named.
+        let floats = dir.path().join("floats.npy");
+        ds.get(&[0, 1]).unwrap().write_npy(&floats).unwrap();
+        let wrong_channels = dir.path().join("gray.npy");
+        Tensor::zeros((2, 1, 4, 4), DType::U8, &Device::Cpu)
+            .unwrap()
+            .write_npy(&wrong_channels)
+            .unwrap();
+        let not_square = dir.path().join("wide.npy");
+        Tensor::zeros((2, 3, 4, 8), DType::U8, &Device::Cpu)
+            .unwrap()
+            .write_npy(&not_square)
+            .unwrap();
+        let garbage = dir.path().join("garbage.npy");
+        std::fs::write(&garbage, b"not numpy").unwrap();
+        for (path, says) in [
+            (&floats, "F32"),
+            (&wrong_channels, "[2, 1, 4, 4]"),
+            (&not_square, "[2, 3, 4, 8]"),
+            (&garbage, "cannot read"),
+        ] {
+            let message = ImageDataset::load_npy(path, &Device::Cpu)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                message.contains(path.file_name().unwrap().to_str().unwrap())
+                    && message.contains(says),
+                "{message}"
+            );
+        }
     }
 
     #[test]

@@ -14,4 +14,4 @@ pub use distances::{
     Memorisation, PrecisionRecall,
 };
 pub use encoder::{EncoderConfig, FeatureEncoder};
-pub use score::{score_run, ScoreConfig, ScoreReport, Scores};
+pub use score::{score_images, score_run, RealReference, ScoreConfig, ScoreReport, Scores};

@@ -18,10 +18,11 @@ use super::encoder::{EncoderConfig, FeatureEncoder};
 use crate::data::dataset::ImageDataset;
 use crate::data::pipeline::ensure_dataset;
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomic;
+use crate::fsutil::{save_png, write_atomic};
 use crate::paths::DataLayout;
 use crate::train::generate::TrainedGenerator;
 use crate::train::RunDir;
+use crate::viz::{image_grid, tensor_to_images};
 
 /// How a run is scored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -63,8 +64,10 @@ pub struct Scores {
 /// A run's scores beside the real-vs-real floor.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ScoreReport {
+    /// The run folder, or the file of images that was scored.
     pub run: String,
-    pub step: u64,
+    /// The training step of the run's checkpoint (none for images made elsewhere).
+    pub step: Option<u64>,
     pub samples: usize,
     pub encoder_version: String,
     pub generated: Scores,
@@ -151,8 +154,66 @@ fn standardise(reference: &Features, f: &Features) -> Features {
     }
 }
 
+/// The real side of every comparison: the feature encoder (trained on the real logos first if it
+/// is not cached yet) and the real logos' features.
+pub struct RealReference {
+    pub encoder: FeatureEncoder,
+    pub features: Features,
+}
+
+impl RealReference {
+    /// The clean real logos of `layout` at the encoder's size, seen through the encoder.
+    pub fn load(
+        layout: &DataLayout,
+        config: &ScoreConfig,
+        device: &Device,
+        on_encoder_epoch: &mut dyn FnMut(usize, f32),
+    ) -> Result<Self> {
+        let size = config.encoder.image_size;
+        ensure_dataset(layout, size as u32, false)?;
+        let real_images = ImageDataset::load(&layout.clean(size as u32), size, device)?;
+        let encoder = FeatureEncoder::load_or_train(
+            &layout.processed(size as u32),
+            &config.encoder,
+            &real_images,
+            on_encoder_epoch,
+        )?;
+        let features = encoder.dataset_features(&real_images)?;
+        Ok(Self { encoder, features })
+    }
+
+    /// Score `generated` images `(N, 3, S, S)` in [-1, 1] (any S), as [`score_features`] does.
+    pub fn score(&self, generated: &Tensor, config: &ScoreConfig) -> Result<(Scores, Scores)> {
+        let generated = self.encoder.features(generated)?;
+        score_features(&self.features, &generated, config)
+    }
+
+    fn report(
+        &self,
+        source: &Path,
+        step: Option<u64>,
+        generated: &Tensor,
+        config: &ScoreConfig,
+    ) -> Result<ScoreReport> {
+        let (model, floor) = self.score(generated, config)?;
+        Ok(ScoreReport {
+            run: source.display().to_string(),
+            step,
+            samples: config
+                .samples
+                .min(self.features.rows / 2)
+                .min(generated.dim(0)?),
+            encoder_version: self.encoder.version.clone(),
+            generated: model,
+            real_floor: floor,
+            config: config.clone(),
+        })
+    }
+}
+
 /// Score the run in `run_dir`: `config.samples` images from its generator against the clean real
-/// logos of `layout`, through the feature encoder (trained on them first if needed).
+/// logos of `layout`, through the feature encoder (trained on them first if needed). Writes
+/// `score.md` and `score.json` into the run.
 pub fn score_run(
     run_dir: &Path,
     layout: &DataLayout,
@@ -161,16 +222,7 @@ pub fn score_run(
     on_encoder_epoch: &mut dyn FnMut(usize, f32),
 ) -> Result<ScoreReport> {
     let generator = TrainedGenerator::load(run_dir, device)?;
-    let size = config.encoder.image_size;
-    ensure_dataset(layout, size as u32, false)?;
-    let real_images = ImageDataset::load(&layout.clean(size as u32), size, device)?;
-    let encoder = FeatureEncoder::load_or_train(
-        &layout.processed(size as u32),
-        &config.encoder,
-        &real_images,
-        on_encoder_epoch,
-    )?;
-    let real = encoder.dataset_features(&real_images)?;
+    let reference = RealReference::load(layout, config, device, on_encoder_epoch)?;
     let mut batches = Vec::new();
     for start in (0..config.samples).step_by(256) {
         let z = generator.noise(
@@ -179,27 +231,54 @@ pub fn score_run(
         )?;
         batches.push(generator.generator.forward_t(&z, false)?);
     }
-    let generated = encoder.features(&Tensor::cat(&batches, 0)?)?;
-    let (model, floor) = score_features(&real, &generated, config)?;
-    let report = ScoreReport {
-        run: run_dir.display().to_string(),
-        step: generator.step,
-        samples: config.samples.min(real.rows / 2),
-        encoder_version: encoder.version.clone(),
-        generated: model,
-        real_floor: floor,
-        config: config.clone(),
-    };
+    let generated = Tensor::cat(&batches, 0)?;
+    let report = reference.report(run_dir, Some(generator.step), &generated, config)?;
     let run = RunDir::new(run_dir);
-    write_atomic(
-        &run.root.join("score.json"),
-        serde_json::to_string_pretty(&report)?.as_bytes(),
+    report.save(&run.root.join("score"))?;
+    Ok(report)
+}
+
+/// Score images made by any program, stored as a `.npy` of `u8` `(N, 3, S, S)` (see
+/// [`ImageDataset::load_npy`]): the first `config.samples` of them, against the real logos. Writes
+/// `<file>.score.md`, `<file>.score.json` and a grid of the first 64 images, `<file>.grid.png`,
+/// beside the file. This is how the PyTorch reference under `reference/` is judged by the same
+/// code as the course's own runs.
+pub fn score_images(
+    images: &Path,
+    layout: &DataLayout,
+    config: &ScoreConfig,
+    device: &Device,
+    on_encoder_epoch: &mut dyn FnMut(usize, f32),
+) -> Result<ScoreReport> {
+    let data = ImageDataset::load_npy(images, device)?;
+    let n = data.len().min(config.samples);
+    let generated = data.get(&(0..n as u32).collect::<Vec<_>>())?;
+    let reference = RealReference::load(layout, config, device, on_encoder_epoch)?;
+    let report = reference.report(images, None, &generated, config)?;
+    report.save(&images.with_extension("score"))?; // samples.npy → samples.score.{md,json}
+    let tiles = tensor_to_images(&generated.narrow(0, 0, n.min(64))?)?;
+    save_png(
+        &images.with_extension("grid.png"),
+        &image_grid(&tiles, 8, 2),
     )?;
-    write_atomic(&run.root.join("score.md"), report.table().as_bytes())?;
     Ok(report)
 }
 
 impl ScoreReport {
+    /// Write `<base>.json` and `<base>.md` (atomically).
+    fn save(&self, base: &Path) -> Result<()> {
+        let with = |extension: &str| {
+            let mut path = base.as_os_str().to_owned();
+            path.push(extension);
+            std::path::PathBuf::from(path)
+        };
+        write_atomic(
+            &with(".json"),
+            serde_json::to_string_pretty(self)?.as_bytes(),
+        )?;
+        write_atomic(&with(".md"), self.table().as_bytes())
+    }
+
     /// The scores as a Markdown table, each beside its real-vs-real floor.
     pub fn table(&self) -> String {
         let (g, f) = (&self.generated, &self.real_floor);
@@ -243,9 +322,13 @@ impl ScoreReport {
                 format!("{:.1}%", 100.0 * f.memorisation.near_copies),
             ),
         ];
+        let generated = match self.step {
+            Some(step) => format!("generated (step {step})"),
+            None => "generated".to_string(),
+        };
         let mut out = format!(
-            "| measure ({} images per set, encoder {}) | generated (step {}) | real vs real |\n|---|---:|---:|\n",
-            self.samples, self.encoder_version, self.step
+            "| measure ({} images per set, encoder {}) | {generated} | real vs real |\n|---|---:|---:|\n",
+            self.samples, self.encoder_version
         );
         for (name, a, b) in rows {
             out.push_str(&format!("| {name} | {a} | {b} |\n"));

@@ -14,7 +14,7 @@
 //! read makes the CPU wait for the GPU. Noise and image order come from the seed and the step,
 //! so a run resumed from a checkpoint continues exactly as if it had never stopped.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
@@ -129,7 +129,7 @@ impl Trainer {
             ));
         }
         let run = RunDir::new(run_dir);
-        let dataset = Self::prepare_data(&config, dataset)?;
+        let dataset = Self::training_set(&config, dataset)?;
         let record = RunRecord {
             config: config.clone(),
             data: data_dir,
@@ -152,7 +152,7 @@ impl Trainer {
             config.epochs = e;
         }
         config.validate()?;
-        let dataset = Self::prepare_data(&config, dataset)?;
+        let dataset = Self::training_set(&config, dataset)?;
         if dataset.len() != record.images {
             return Err(Error::bad_input(
                 run.config(),
@@ -182,7 +182,31 @@ impl Trainer {
         Ok(trainer)
     }
 
-    fn prepare_data(config: &TrainConfig, dataset: &ImageDataset) -> Result<ImageDataset> {
+    /// The exact images the run in `run_dir` trained on, read again from the data folder its
+    /// `config.json` names (e.g. to train another framework on the same data). Refused if that
+    /// folder no longer gives the same number of images.
+    pub fn training_set_of_run(run_dir: &Path, device: &Device) -> Result<ImageDataset> {
+        let run = RunDir::new(run_dir);
+        let record = RunRecord::load(&run)?;
+        let all = ImageDataset::load(&record.data, record.config.image_size(), device)?;
+        let images = Self::training_set(&record.config, &all)?;
+        if images.len() != record.images {
+            return Err(Error::bad_input(
+                run.config(),
+                format!(
+                    "the run trained on {} images, {} now gives {}: rebuild the data with the run's chapter-03 settings",
+                    record.images,
+                    record.data.display(),
+                    images.len()
+                ),
+            ));
+        }
+        Ok(images)
+    }
+
+    /// The images a run with `config` trains on, taken from `dataset` (all of them, or the seeded
+    /// subset of `max_images`), checked against the model's image size and the batch size.
+    pub fn training_set(config: &TrainConfig, dataset: &ImageDataset) -> Result<ImageDataset> {
         if dataset.image_size != config.image_size() {
             return Err(Error::config(
                 "image_size",

@@ -1,40 +1,94 @@
 #!/usr/bin/env bash
-# Everything a session with a GPU machine needs to run there, in one command: the training-step
-# benchmark side by side with the PyTorch reference, then the default 25-epoch run whose pictures
-# the book uses, sampled and packed for the trip back.
+# What a session with the GPU machine runs there, in phases, each one command (the machine allows
+# 10 minutes per command and 30 per session, so run the phases in separate calls, most important
+# first). The binaries are built here, without a GPU, into target/cuda (kept apart from the CPU
+# build), from the repository root:
 #
-# Here (no GPU needed), from the repository root:
+#   CARGO_TARGET_DIR=target/cuda ../shared/cuda/build-cuda.sh --release --features cuda \
+#       --bin chapter-05 --bin chapter-06 --bin bench-train --bin bench-layers
+#   CARGO_TARGET_DIR=target/cuda ../shared/cuda/build-cuda.sh --release --features cuda --lib --tests
+#   scripts/gpu-session.sh pack      # strips and gzips them into .gpu/ (gitignored), with the test binary
 #
-#   ../shared/cuda/build-cuda.sh --release --features cuda --bin chapter-05 --bin bench-train --bin bench-layers
-#   mkdir -p .gpu && cp ../shared/bench/torch_dcgan.py .gpu/
-#   for b in chapter-05 bench-train bench-layers; do strip -o .gpu/$b target/release/$b && gzip -f .gpu/$b; done
+# There (the repository's tree travels), with the folders that hold the CUDA runtime libraries
+# (see ../shared/cuda/run-on-gpu.md) and the commit the binaries were built from. All of .gpu/ is
+# more than one call may carry (64 MiB), so carry the files of the phases at hand; carried files
+# stay on the machine while it is warm:
+#   tests: .gpu/lib-tests.gz   bench: .gpu/bench-train.gz .gpu/bench-layers.gz .gpu/torch_dcgan.py
+#   default: .gpu/chapter-05.gz   sweep, reference: .gpu/chapter-06.gz
 #
-# There (the repository's tree travels; .gpu/ is carried), with the folders that hold the CUDA
-# runtime libraries (see ../shared/cuda/run-on-gpu.md) and the commit the binaries were built from:
+#   CUDA_LIBS=<dir>:<dir> LOGOGAN_COMMIT=<commit> OUT=<folder> scripts/gpu-session.sh <phase>...
 #
-#   CUDA_LIBS=<dir>:<dir> LOGOGAN_COMMIT=<commit> OUT=<folder> scripts/gpu-session.sh
-#
-# Leaves in $OUT: bench-candle.txt, bench-layers.txt, bench-torch.txt, train.log and
-# h100-default.tar.gz (the run without its checkpoints), ready for `book-assets --run`.
+# Phases (results under $OUT):
+#   tests      the GPU checks of the library's test suite (the composed convolutions on CUDA
+#              against the f64 CPU reference): tests.txt
+#   bench      the training step, candle (both convolution algorithms) and PyTorch side by side,
+#              then per layer: bench-candle.txt, bench-torch.txt, bench-layers.txt
+#   default    the default 25-epoch run for chapter 5, sampled: train.log, h100-default.tar.gz
+#              (the run without checkpoints, for `book-assets --run`)
+#   sweep      chapter 6's stability ladder at 64×64 (data/sweeps/stability-gpu.toml), several
+#              trials at once: sweep.log, stability-gpu.tar.gz. Resumable: run again to go on.
+#   reference  the candle baseline and the PyTorch reference on the same data, three seeds each,
+#              scored by the same code: reference.log, reference-gpu.tar.gz. Resumable.
 set -uo pipefail
+bins=(chapter-05 chapter-06 bench-train bench-layers)
+
+if [[ ${1:-} == pack ]]; then
+  mkdir -p .gpu
+  for b in "${bins[@]}"; do
+    strip -o ".gpu/$b" "target/cuda/release/$b" && gzip -f ".gpu/$b"
+  done
+  # The library's unit-test executable (the newest, if several builds left one).
+  test_bin=$(find target/cuda/release/deps -maxdepth 1 -type f -executable -name 'logogan-*' \
+    -printf '%T@ %p\n' | sort -rn | head -1 | cut -d' ' -f2)
+  strip -o .gpu/lib-tests "$test_bin" && gzip -f .gpu/lib-tests
+  cp ../shared/bench/torch_dcgan.py .gpu/
+  du -sh .gpu
+  exit 0
+fi
+
 : "${CUDA_LIBS:?set CUDA_LIBS to the folders of libcudart, libcublas and libcurand}"
 : "${LOGOGAN_COMMIT:?set LOGOGAN_COMMIT to the commit the binaries were built from}"
 : "${OUT:?set OUT to the folder for the results}"
 export LD_LIBRARY_PATH=$CUDA_LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} LOGOGAN_COMMIT
-bin=$(mktemp -d)
-for b in chapter-05 bench-train bench-layers; do
-  gunzip -c ".gpu/$b.gz" > "$bin/$b" && chmod +x "$bin/$b"
-done
+export LOGOGAN_DATA_DIR=$PWD/data LOGOGAN_RUNS_DIR=${LOGOGAN_RUNS_DIR:-$PWD/runs}
+bin=$PWD/.gpu/bin
+mkdir -p "$bin"
+unpack() {
+  [[ -x $bin/$1 ]] || { gunzip -c ".gpu/$1.gz" > "$bin/$1" && chmod +x "$bin/$1"; }
+}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 
-echo "== the training step: candle (both convolution algorithms) and PyTorch, one machine, one run"
-"$bin/bench-train" --device cuda --batch 64,128,512 --conv gemm,candle --steps 20 2>&1 | tee "$OUT/bench-candle.txt"
-"$bin/bench-layers" --device cuda --batch 128 --reps 10 2>&1 | tee "$OUT/bench-layers.txt"
-python3 .gpu/torch_dcgan.py cuda 2>&1 | grep -v Warning | tee "$OUT/bench-torch.txt"
-
-echo "== the default run (64×64 LogoGan, 25 epochs)"
-runs=$(mktemp -d)
-export LOGOGAN_RUNS_DIR=$runs LOGOGAN_DATA_DIR=$PWD/data
-timeout 420 "$bin/chapter-05" --device cuda --name h100-default --seed 0 2>&1 | tee "$OUT/train.log"
-"$bin/chapter-05" generate --checkpoint "$runs/h100-default" --n 64 --seed 1 --interpolate 3,7 --device cuda
-tar czf "$OUT/h100-default.tar.gz" -C "$runs" --exclude='*.safetensors*' h100-default
+for phase in "$@"; do
+  echo "== $phase"
+  case $phase in
+    tests)
+      unpack lib-tests
+      "$bin/lib-tests" --test-threads 1 gpu 2>&1 | tee "$OUT/tests.txt"
+      ;;
+    bench)
+      unpack bench-train && unpack bench-layers
+      "$bin/bench-train" --device cuda --batch 64,128,512 --conv gemm,candle --steps 20 2>&1 | tee "$OUT/bench-candle.txt"
+      python3 .gpu/torch_dcgan.py cuda 2>&1 | grep -v Warning | tee "$OUT/bench-torch.txt"
+      "$bin/bench-layers" --device cuda --batch 128 --reps 10 2>&1 | tee "$OUT/bench-layers.txt"
+      ;;
+    default)
+      unpack chapter-05
+      timeout 540 "$bin/chapter-05" --device cuda --name h100-default --seed 0 2>&1 | tee "$OUT/train.log"
+      "$bin/chapter-05" generate --checkpoint "$LOGOGAN_RUNS_DIR/h100-default" --n 64 --seed 1 --interpolate 3,7 --device cuda
+      tar czf "$OUT/h100-default.tar.gz" -C "$LOGOGAN_RUNS_DIR" --exclude='*.safetensors*' h100-default
+      ;;
+    sweep)
+      unpack chapter-06
+      timeout 560 "$bin/chapter-06" sweep data/sweeps/stability-gpu.toml --device cuda --jobs "${JOBS:-4}" 2>&1 | tee -a "$OUT/sweep.log"
+      tar czf "$OUT/stability-gpu.tar.gz" -C "$LOGOGAN_RUNS_DIR" --exclude='*.safetensors*' stability-gpu
+      ;;
+    reference)
+      unpack chapter-06
+      timeout 560 python3 reference/pytorch-dcgan/compare.py reference/pytorch-dcgan/seeds-gpu.toml \
+        --device cuda --chapter-06 "$bin/chapter-06" 2>&1 | tee -a "$OUT/reference.log"
+      tar czf "$OUT/reference-gpu.tar.gz" -C "$LOGOGAN_RUNS_DIR" --exclude='*.safetensors*' \
+        --exclude='*.npy' reference-gpu reference-gpu-torch
+      ;;
+    *) echo "unknown phase $phase (tests, bench, default, sweep, reference)" >&2; exit 2 ;;
+  esac
+done

@@ -316,6 +316,21 @@ mod tests {
         s: usize,
         p: usize,
     ) {
+        check_on(&Device::Cpu, name, ours, reference, x_shape, w_shape, s, p)
+    }
+
+    /// [`check`] with `ours` computed on `device` (the f64 reference always on the CPU).
+    #[allow(clippy::too_many_arguments)]
+    fn check_on(
+        device: &Device,
+        name: &str,
+        ours: Op,
+        reference: Op,
+        x_shape: &[usize],
+        w_shape: &[usize],
+        s: usize,
+        p: usize,
+    ) {
         let dev = Device::Cpu;
         let x64 = Tensor::randn(0f64, 1.0, x_shape, &dev).unwrap();
         let w64 = Tensor::randn(0f64, 0.5, w_shape, &dev).unwrap();
@@ -334,22 +349,28 @@ mod tests {
             (y, up, gx, gw)
         };
         let (y64, up, gx64, gw64) = reference_out;
-        let x = Var::from_tensor(&x64.to_dtype(DType::F32).unwrap()).unwrap();
-        let w = Var::from_tensor(&w64.to_dtype(DType::F32).unwrap()).unwrap();
+        let on_device = |t: &Tensor| t.to_dtype(DType::F32).unwrap().to_device(device).unwrap();
+        let x = Var::from_tensor(&on_device(&x64)).unwrap();
+        let w = Var::from_tensor(&on_device(&w64)).unwrap();
         let y = ours(&x, &w, s, p).unwrap();
         assert_eq!(
             y.dims(),
             y64.dims(),
             "output shape for x {x_shape:?} w {w_shape:?}"
         );
-        let up32 = up.to_dtype(DType::F32).unwrap();
-        let grads = (&y * &up32).unwrap().sum_all().unwrap().backward().unwrap();
-        let label = format!("{name}: x {x_shape:?} w {w_shape:?} s {s} p {p}");
-        let e = rel_err(&y, &y64);
+        let grads = (&y * &on_device(&up))
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let label = format!("{name} on {device:?}: x {x_shape:?} w {w_shape:?} s {s} p {p}");
+        let back = |t: &Tensor| t.to_device(&Device::Cpu).unwrap();
+        let e = rel_err(&back(&y), &y64);
         assert!(e <= 1e-5, "forward {label}: relative error {e:e}");
-        let e = rel_err(grads.get(&x).unwrap(), &gx64);
+        let e = rel_err(&back(grads.get(&x).unwrap()), &gx64);
         assert!(e <= 1e-5, "input gradient {label}: relative error {e:e}");
-        let e = rel_err(grads.get(&w).unwrap(), &gw64);
+        let e = rel_err(&back(grads.get(&w).unwrap()), &gw64);
         assert!(e <= 1e-5, "weight gradient {label}: relative error {e:e}");
     }
 
@@ -405,6 +426,41 @@ mod tests {
             check(name, imp, candle_conv_t, &[2, 2, 3, 4], &[2, 2, 6, 6], 3, 2);
             check(name, imp, candle_conv_t, &[2, 2, 3, 3], &[2, 2, 4, 4], 2, 0);
         }
+    }
+
+    /// The composed path is what a GPU runs: the same checks on CUDA device 0, against the f64
+    /// CPU reference, at the shapes of the course's layers (batch 8, 64×64 model, ngf = ndf = 64)
+    /// and odd ones. Exists only in CUDA builds, and needs a GPU there:
+    /// `build-cuda.sh --release --features cuda --lib --tests`, then run the test binary on it.
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn composed_path_on_the_gpu_matches_f64() {
+        let gpu = Device::new_cuda(0).expect("this test needs a CUDA GPU");
+        let conv = |x: &[usize], w: &[usize], s, p| {
+            check_on(&gpu, "composed", conv2d_composed, candle_conv, x, w, s, p)
+        };
+        conv(&[8, 3, 64, 64], &[64, 3, 4, 4], 2, 1);
+        conv(&[8, 64, 32, 32], &[128, 64, 4, 4], 2, 1);
+        conv(&[8, 512, 4, 4], &[1, 512, 4, 4], 1, 0);
+        conv(&[2, 3, 9, 7], &[4, 3, 4, 4], 2, 1);
+        conv(&[1, 2, 11, 11], &[3, 2, 6, 6], 3, 2);
+        let conv_t = |x: &[usize], w: &[usize], s, p| {
+            check_on(
+                &gpu,
+                "composed",
+                conv_transpose2d_composed,
+                candle_conv_t,
+                x,
+                w,
+                s,
+                p,
+            )
+        };
+        conv_t(&[8, 100, 1, 1], &[100, 512, 4, 4], 1, 0);
+        conv_t(&[8, 256, 8, 8], &[256, 128, 4, 4], 2, 1);
+        conv_t(&[8, 64, 32, 32], &[64, 3, 4, 4], 2, 1);
+        conv_t(&[2, 3, 5, 3], &[3, 4, 4, 4], 2, 1);
+        conv_t(&[2, 2, 3, 4], &[2, 2, 6, 6], 3, 2);
     }
 
     #[test]

@@ -37,7 +37,7 @@ use crate::paths::DataLayout;
 use crate::train::checkpoint;
 use crate::train::config::Overrides;
 use crate::train::{RunDir, RunRecord, TrainConfig, Trainer};
-use crate::viz::plot::{save_chart, LineChart, Series, BLUE, GREY};
+use crate::viz::plot::{save_chart, BarChart};
 
 /// A sweep file.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -350,27 +350,17 @@ pub fn results_table(results: &[TrialResult]) -> String {
 }
 
 /// Fréchet distance per trial (in rank order) beside the real-vs-real floor.
-fn scores_chart(results: &[TrialResult]) -> LineChart {
-    let points = |f: fn(&TrialResult) -> f64| -> Vec<(f64, f64)> {
-        results.iter().map(|r| (r.rank as f64, f(r))).collect()
-    };
-    LineChart {
-        title: "Fréchet distance by rank (trial names in results.md)".into(),
-        x_label: "rank".into(),
-        y_label: "Fréchet distance".into(),
-        y_range: None,
-        series: vec![
-            Series {
-                label: "trial".into(),
-                points: points(|r| r.frechet),
-                colour: BLUE,
-            },
-            Series {
-                label: "real vs real".into(),
-                points: points(|r| r.floor_frechet),
-                colour: GREY,
-            },
-        ],
+fn scores_chart(results: &[TrialResult]) -> BarChart {
+    BarChart {
+        title: "Fréchet distance of each trial, best first (lower is better)".into(),
+        value_label: "Fréchet distance in the encoder's feature space".into(),
+        bars: results
+            .iter()
+            .map(|r| (r.trial.clone(), r.frechet))
+            .collect(),
+        reference: results
+            .first()
+            .map(|r| ("real vs real".to_string(), r.floor_frechet)),
     }
 }
 

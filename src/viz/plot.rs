@@ -1,4 +1,4 @@
-//! Line charts of a run's metrics with plotters, as PNG (for the notebook and the book) and SVG
+//! Line charts of a run's metrics and bar charts of a sweep's scores with plotters, as PNG (for the notebook and the book) and SVG
 //! (for zooming in). Text is drawn with the DejaVu Sans font shipped in `data/fonts/`, so the
 //! charts look the same on a machine without any system fonts.
 
@@ -54,7 +54,113 @@ fn plot_error(e: impl std::fmt::Display) -> Error {
     Error::config("plot", e.to_string())
 }
 
-fn draw<DB: DrawingBackend>(area: DrawingArea<DB, Shift>, chart: &LineChart) -> Result<()>
+/// Something plotters can draw on any backend (PNG and SVG alike).
+pub trait Chart {
+    fn draw<DB: DrawingBackend>(&self, area: DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static;
+}
+
+impl Chart for LineChart {
+    fn draw<DB: DrawingBackend>(&self, area: DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        draw_lines(area, self)
+    }
+}
+
+/// Horizontal bars, one per named value, top to bottom in the given order, with an optional
+/// reference value drawn as a vertical line across them (e.g. the real-vs-real floor).
+#[derive(Debug, Clone)]
+pub struct BarChart {
+    pub title: String,
+    pub value_label: String,
+    pub bars: Vec<(String, f64)>,
+    pub reference: Option<(String, f64)>,
+}
+
+impl Chart for BarChart {
+    fn draw<DB: DrawingBackend>(&self, area: DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        area.fill(&WHITE).map_err(plot_error)?;
+        let n = self.bars.len().max(1);
+        let top = self
+            .bars
+            .iter()
+            .map(|b| b.1)
+            .chain(self.reference.as_ref().map(|r| r.1))
+            .filter(|v| v.is_finite())
+            .fold(0.0f64, f64::max);
+        let x_max = if top > 0.0 { top * 1.15 } else { 1.0 };
+        let names: Vec<String> = self.bars.iter().map(|b| b.0.clone()).collect();
+        // Row 0 is drawn at the bottom: the first bar goes to the top row.
+        let row = |i: usize| n - 1 - i;
+        let mut ctx = ChartBuilder::on(&area)
+            .caption(&self.title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(180)
+            .build_cartesian_2d(0.0..x_max, (0..n).into_segmented())
+            .map_err(plot_error)?;
+        ctx.configure_mesh()
+            .disable_y_mesh()
+            .y_labels(n)
+            .y_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(r) if *r < n => {
+                    names.get(n - 1 - r).cloned().unwrap_or_default()
+                }
+                _ => String::new(),
+            })
+            .x_desc(&self.value_label)
+            .label_style(("sans-serif", 14))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(plot_error)?;
+        ctx.draw_series(self.bars.iter().enumerate().map(|(i, (_, v))| {
+            let mut bar = Rectangle::new(
+                [
+                    (0.0, SegmentValue::Exact(row(i))),
+                    (*v, SegmentValue::Exact(row(i) + 1)),
+                ],
+                BLUE.filled(),
+            );
+            bar.set_margin(4, 4, 0, 0);
+            bar
+        }))
+        .map_err(plot_error)?;
+        ctx.draw_series(self.bars.iter().enumerate().map(|(i, (_, v))| {
+            Text::new(
+                format!(" {v:.2}"),
+                (*v, SegmentValue::CenterOf(row(i))),
+                ("sans-serif", 13),
+            )
+        }))
+        .map_err(plot_error)?;
+        if let Some((label, v)) = &self.reference {
+            ctx.draw_series(LineSeries::new(
+                [(*v, SegmentValue::Exact(0)), (*v, SegmentValue::Exact(n))],
+                GREY.stroke_width(3),
+            ))
+            .map_err(plot_error)?
+            .label(format!("{label} ({v:.2})"))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], GREY.stroke_width(3)));
+            ctx.configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 14))
+                .position(SeriesLabelPosition::UpperRight) // the empty row above the bars
+                .draw()
+                .map_err(plot_error)?;
+        }
+        area.present().map_err(plot_error)?;
+        Ok(())
+    }
+}
+
+fn draw_lines<DB: DrawingBackend>(area: DrawingArea<DB, Shift>, chart: &LineChart) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
@@ -112,30 +218,24 @@ where
 }
 
 /// Render a chart to an RGB image.
-pub fn render_png(chart: &LineChart) -> Result<RgbImage> {
+pub fn render_png(chart: &impl Chart) -> Result<RgbImage> {
     register_font();
     let (w, h) = CHART_SIZE;
     let mut buffer = vec![0u8; (w * h * 3) as usize];
-    draw(
-        BitMapBackend::with_buffer(&mut buffer, (w, h)).into_drawing_area(),
-        chart,
-    )?;
+    chart.draw(BitMapBackend::with_buffer(&mut buffer, (w, h)).into_drawing_area())?;
     Ok(RgbImage::from_raw(w, h, buffer).expect("buffer matches size"))
 }
 
 /// Render a chart to an SVG document.
-pub fn render_svg(chart: &LineChart) -> Result<String> {
+pub fn render_svg(chart: &impl Chart) -> Result<String> {
     register_font();
     let mut svg = String::new();
-    draw(
-        SVGBackend::with_string(&mut svg, CHART_SIZE).into_drawing_area(),
-        chart,
-    )?;
+    chart.draw(SVGBackend::with_string(&mut svg, CHART_SIZE).into_drawing_area())?;
     Ok(svg)
 }
 
 /// Write `<stem>.png` and `<stem>.svg` in `dir`.
-pub fn save_chart(dir: &Path, stem: &str, chart: &LineChart) -> Result<()> {
+pub fn save_chart(dir: &Path, stem: &str, chart: &impl Chart) -> Result<()> {
     save_png(&dir.join(format!("{stem}.png")), &render_png(chart)?)?;
     write_atomic(
         &dir.join(format!("{stem}.svg")),

@@ -89,25 +89,39 @@ fn im2col<T: WithDType>(x: &[T], (sb, sc, off): (usize, usize, usize), g: ConvGe
         .enumerate()
         .for_each(|(row, out)| {
             let (c, ki, kj) = (row / (k * k), (row / k) % k, row % k);
+            // Output columns j whose source column s·j + kj − p lies inside the image; the rest
+            // read padding and stay zero. Splitting them off keeps the copy loop branch-free.
+            let (j0, j1) = inside(wo, s, kj as isize - p, w);
+            let first = (s * j0 as isize + kj as isize - p).max(0) as usize;
             for b in 0..g.batch {
                 let base = off + b * sb + c * sc;
                 for i in 0..ho {
                     let y = s * i as isize + ki as isize - p;
-                    let dst = &mut out[(b * ho + i) * wo..(b * ho + i + 1) * wo];
-                    if y < 0 || y >= h {
-                        continue; // already zero
+                    if y < 0 || y >= h || j0 >= j1 {
+                        continue; // a row of padding: already zero
                     }
-                    let src = &x[base + y as usize * g.width..base + (y as usize + 1) * g.width];
-                    for (j, d) in dst.iter_mut().enumerate() {
-                        let xx = s * j as isize + kj as isize - p;
-                        if xx >= 0 && xx < w {
-                            *d = src[xx as usize];
-                        }
+                    let dst = &mut out[(b * ho + i) * wo..][j0..j1];
+                    let src = &x[base + y as usize * g.width + first..];
+                    for (d, v) in dst.iter_mut().zip(src.iter().step_by(g.stride)) {
+                        *d = *v;
                     }
                 }
             }
         });
     out
+}
+
+/// The range `j0..j1` of `0..n` for which `s·j + shift` lies in `0..size`.
+fn inside(n: usize, s: isize, shift: isize, size: isize) -> (usize, usize) {
+    // s·j + shift ≥ 0  ⇔  j ≥ ceil(−shift / s);   s·j + shift ≤ size − 1  ⇔  j ≤ floor((size − 1 − shift) / s).
+    let lo = if shift >= 0 { 0 } else { (-shift + s - 1) / s };
+    let hi = if size - 1 - shift < 0 {
+        -1
+    } else {
+        (size - 1 - shift) / s
+    };
+    let (lo, hi) = (lo.max(0) as usize, (hi + 1).max(0) as usize);
+    (lo.min(n), hi.min(n).max(lo.min(n)))
 }
 
 /// The adjoint of [`im2col`]: adds every patch entry back onto the pixel it came from. Returns
@@ -128,19 +142,22 @@ fn col2im<T: WithDType>(cols: &[T], g: ConvGeometry) -> Vec<T> {
             for ki in 0..k {
                 for kj in 0..k {
                     let row = &cols[((c * k + ki) * k + kj) * n..((c * k + ki) * k + kj + 1) * n];
+                    let (j0, j1) = inside(wo, s, kj as isize - p, w);
+                    if j0 >= j1 {
+                        continue;
+                    }
+                    let first = (s * j0 as isize + kj as isize - p) as usize;
                     for b in 0..g.batch {
                         for i in 0..ho {
                             let y = s * i as isize + ki as isize - p;
                             if y < 0 || y >= h {
                                 continue;
                             }
-                            let dst = &mut out[(b * g.height + y as usize) * g.width..][..g.width];
-                            let src = &row[(b * ho + i) * wo..(b * ho + i + 1) * wo];
-                            for (j, v) in src.iter().enumerate() {
-                                let xx = s * j as isize + kj as isize - p;
-                                if xx >= 0 && xx < w {
-                                    dst[xx as usize] += *v;
-                                }
+                            let dst = &mut out[(b * g.height + y as usize) * g.width + first..]
+                                [..(j1 - j0 - 1) * g.stride + 1];
+                            let src = &row[(b * ho + i) * wo..][j0..j1];
+                            for (d, v) in dst.iter_mut().step_by(g.stride).zip(src) {
+                                *d += *v;
                             }
                         }
                     }
@@ -461,6 +478,27 @@ mod tests {
         let diff = (&a - &b).unwrap().abs().unwrap().max_all().unwrap();
         let scale = b.abs().unwrap().max_all().unwrap();
         diff.to_scalar::<f64>().unwrap() / scale.to_scalar::<f64>().unwrap().max(1e-30)
+    }
+
+    #[test]
+    fn inside_is_the_range_of_in_image_columns() {
+        for n in 0..9usize {
+            for s in 1..4isize {
+                for shift in -5..5isize {
+                    for size in 0..9isize {
+                        let want: Vec<usize> = (0..n)
+                            .filter(|&j| (0..size).contains(&(s * j as isize + shift)))
+                            .collect();
+                        let (lo, hi) = inside(n, s, shift, size);
+                        assert_eq!(
+                            (lo..hi).collect::<Vec<_>>(),
+                            want,
+                            "n {n} s {s} shift {shift} size {size}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     /// Batch-norm + LeakyReLU from candle's ops, in f64: the reference.

@@ -236,7 +236,7 @@ fn train_in_parallel(
     let failed = AtomicBool::new(false);
     let seconds = std::sync::Mutex::new(vec![0.0; trials.len()]);
     let errors = std::sync::Mutex::new(Vec::new());
-    // One dataset load per trial size up front, so workers do not race to build it.
+    // Build each trial size's data set first (if missing), so workers do not race to build it.
     for (_, config) in trials {
         ensure_dataset(layout, config.image_size() as u32, false)?;
     }
@@ -285,6 +285,19 @@ fn train_in_parallel(
     }
 }
 
+/// True when `run` holds a trial with exactly `config` whose last checkpoint is its last step
+/// (as many steps as the trainer takes over the run's images: whole batches, every epoch).
+fn finished(config: &TrainConfig, run: &Path) -> bool {
+    let (Ok(info), Ok(record)) = (
+        checkpoint::load_info(&run.join("checkpoints")),
+        RunRecord::load(&RunDir::new(run)),
+    ) else {
+        return false;
+    };
+    let total = (record.images / config.batch_size.max(1)) as u64 * config.epochs as u64;
+    record.config == *config && info.step >= total
+}
+
 /// Train the trial into `run`: skip when finished, resume when interrupted, else start.
 fn train_trial(
     config: &TrainConfig,
@@ -292,6 +305,9 @@ fn train_trial(
     layout: &DataLayout,
     device: &Device,
 ) -> Result<()> {
+    if finished(config, run) {
+        return Ok(()); // without decoding the data set again
+    }
     let size = config.image_size();
     let train_dir = ensure_dataset(layout, size as u32, false)?;
     let data = ImageDataset::load(&train_dir, size, device)?;

@@ -38,6 +38,9 @@ target/release/chapter-05 --preset quick --epochs 1 --runs-dir "$runs" --name sm
 target/release/chapter-05 generate --checkpoint "$runs/smoke" --n 16 --interpolate 1,2
 rm -rf "$runs"
 
+step "the PyTorch yardstick's scripts parse (they need torch to run: see reference/pytorch-dcgan)"
+python3 -c "import ast, sys; [ast.parse(open(f).read(), f) for f in sys.argv[1:]]" reference/pytorch-dcgan/train_dcgan.py reference/pytorch-dcgan/compare.py
+
 step "the book and the notebooks"
 scripts/test-book.sh
 

@@ -19,9 +19,9 @@
 #   CUDA_LIBS=<dir>:<dir> LOGOGAN_COMMIT=<commit> OUT=<folder> scripts/gpu-session.sh <phase>...
 #
 # Phases (results under $OUT):
-#   tests      the GPU checks of the library's test suite (the composed convolutions on CUDA
+#   tests      the GPU checks of the library's test suite (both convolution paths on CUDA
 #              against the f64 CPU reference): tests.txt
-#   bench      the training step, candle (both convolution algorithms) and PyTorch side by side,
+#   bench      the training step, candle (all three convolution algorithms) and PyTorch side by side,
 #              then per layer: bench-candle.txt, bench-torch.txt, bench-layers.txt
 #   default    the default 25-epoch run for chapter 5, sampled: train.log, h100-default.tar.gz
 #              (the run without checkpoints, for `book-assets --run`)
@@ -67,9 +67,9 @@ for phase in "$@"; do
       ;;
     bench)
       unpack bench-train && unpack bench-layers
-      "$bin/bench-train" --device cuda --batch 64,128,512 --conv gemm,candle --steps 20 2>&1 | tee "$OUT/bench-candle.txt"
+      "$bin/bench-train" --device cuda --batch 64,128,512 --conv gemm,composed,candle --steps 20 2>&1 | tee "$OUT/bench-candle.txt"
       python3 .gpu/torch_dcgan.py cuda 2>&1 | grep -v Warning | tee "$OUT/bench-torch.txt"
-      "$bin/bench-layers" --device cuda --batch 128 --reps 10 2>&1 | tee "$OUT/bench-layers.txt"
+      "$bin/bench-layers" --device cuda --batch 128 --reps 10 --conv gemm,composed,candle 2>&1 | tee "$OUT/bench-layers.txt"
       ;;
     default)
       unpack chapter-05

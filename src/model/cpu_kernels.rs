@@ -1,6 +1,7 @@
 //! Hand-written CPU kernels for the training step, as candle custom ops with their own backward:
 //! im2col and its adjoint col2im (the data movement around the convolutions' GEMMs), and
-//! batch-norm fused with its activation.
+//! batch-norm fused with its activation. im2col and col2im also run on NVIDIA GPUs (builds with
+//! the `cuda` feature), through the CUDA kernels of [`super::cuda_kernels`].
 //!
 //! Why: composed from candle's generic tensor ops, each of these is 5–15 ops, every one a full
 //! pass over memory with a fresh allocation, most of them single-threaded, and candle's autograd
@@ -187,6 +188,18 @@ impl CustomOp1 for Im2Col {
         Ok((out, shape))
     }
 
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        storage: &candle_core::CudaStorage,
+        layout: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        let g = self.0;
+        let (sb, sc, _) = image_strides(layout, g.height, g.width)?;
+        let out = super::cuda_kernels::im2col(storage, layout, (sb, sc), g)?;
+        Ok((out, Shape::from((g.rows(), g.columns()))))
+    }
+
     fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         Ok(Some(col2im_op(grad, self.0)?))
     }
@@ -218,6 +231,24 @@ impl CustomOp1 for Col2Im {
             dt => candle_core::bail!("col2im: unsupported dtype {dt:?}"),
         };
         Ok((out, shape))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        storage: &candle_core::CudaStorage,
+        layout: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        let g = self.0;
+        if layout.dims() != [g.rows(), g.columns()] || !layout.is_contiguous() {
+            candle_core::bail!(
+                "col2im: expected a contiguous ({}, {}) matrix",
+                g.rows(),
+                g.columns()
+            )
+        }
+        let out = super::cuda_kernels::col2im(storage, layout, g)?;
+        Ok((out, Shape::from((g.channels, g.batch, g.height, g.width))))
     }
 
     fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {

@@ -48,9 +48,14 @@ use super::cpu_kernels::{col2im_op, im2col_op, ConvGeometry};
 )]
 #[serde(rename_all = "lowercase")]
 pub enum ConvAlgorithm {
-    /// im2col + GEMM from tensor ops (this module): fast on CPU and GPU.
+    /// im2col + one GEMM (col2im for transposed convolutions), with this crate's im2col/col2im
+    /// kernels: on the CPU ([`super::cpu_kernels`]) and on NVIDIA GPUs (`cuda` builds,
+    /// `cuda_kernels`); on other devices, the composed form.
     #[default]
     Gemm,
+    /// The same algorithm built only from candle's tensor ops (pad, reshape, stack, matmul): runs
+    /// on any device; kept to compare against and as the portable fallback.
+    Composed,
     /// candle's own `conv2d` / `conv_transpose2d` kernels.
     Candle,
 }
@@ -96,25 +101,30 @@ fn weight_matrix(w: &Tensor, rows: usize, cols: usize, m: usize, s: usize) -> Re
 /// 2-D convolution of `x` (B, C, H, W) with `w` (O, C, k, k), stride `stride`, zero padding
 /// `padding`, no bias: the same numbers as `x.conv2d(w, padding, stride, 1, 1)`.
 ///
-/// On the CPU: the [`cpu_kernels`] im2col, then one GEMM; the output `(B, O, Ho, Wo)` is a view
-/// of channel-major memory. Elsewhere: the same algorithm composed from candle's tensor ops.
+/// On the CPU and on CUDA: the im2col kernel, then one GEMM; the output `(B, O, Ho, Wo)` is a
+/// view of channel-major memory. Elsewhere: the same algorithm composed from candle's tensor ops.
 pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
-    if x.device().is_cpu() {
-        conv2d_cpu(x, w, stride, padding)
+    if has_kernels(x) {
+        conv2d_kernels(x, w, stride, padding)
     } else {
         conv2d_composed(x, w, stride, padding)
     }
+}
+
+/// True where this crate's im2col/col2im kernels run: the CPU, and CUDA in `cuda` builds.
+fn has_kernels(x: &Tensor) -> bool {
+    x.device().is_cpu() || (cfg!(feature = "cuda") && x.device().is_cuda())
 }
 
 /// 2-D transposed convolution of `x` (B, Cin, H, W) with `w` (Cin, Cout, k, k) (PyTorch's and
 /// candle's layout), stride `stride`, padding `padding`, no output padding, no bias: the same
 /// numbers as `x.conv_transpose2d(w, padding, 0, stride, 1)`.
 ///
-/// On the CPU: one GEMM, then the [`cpu_kernels`] col2im. Elsewhere: composed from candle's
+/// On the CPU and on CUDA: one GEMM, then the col2im kernel. Elsewhere: composed from candle's
 /// tensor ops.
 pub fn conv_transpose2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
-    if x.device().is_cpu() {
-        conv_transpose2d_cpu(x, w, stride, padding)
+    if has_kernels(x) {
+        conv_transpose2d_kernels(x, w, stride, padding)
     } else {
         conv_transpose2d_composed(x, w, stride, padding)
     }
@@ -131,8 +141,8 @@ fn rows_contiguous(x: &Tensor) -> Result<Tensor> {
     }
 }
 
-// ANCHOR: conv2d_cpu
-fn conv2d_cpu(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
+// ANCHOR: conv2d_kernels
+fn conv2d_kernels(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
     let (b, c, h, width) = x.dims4()?;
     let (o, wc, k, k2) = w.dims4()?;
     if wc != c || k != k2 {
@@ -154,10 +164,15 @@ fn conv2d_cpu(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<T
         .reshape((o, b, g.out_height(), g.out_width()))?
         .transpose(0, 1) // (B, O, Ho, Wo), channel-major in memory
 }
-// ANCHOR_END: conv2d_cpu
+// ANCHOR_END: conv2d_kernels
 
-// ANCHOR: conv_transpose2d_cpu
-fn conv_transpose2d_cpu(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
+// ANCHOR: conv_transpose2d_kernels
+fn conv_transpose2d_kernels(
+    x: &Tensor,
+    w: &Tensor,
+    stride: usize,
+    padding: usize,
+) -> Result<Tensor> {
     let (b, cin, h, width) = x.dims4()?;
     let (wc, cout, k, k2) = w.dims4()?;
     if wc != cin || k != k2 {
@@ -190,9 +205,9 @@ fn conv_transpose2d_cpu(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -
         .matmul(&x)?; // (Cout·k·k, B·H·W): every input pixel's k×k contribution
     col2im_op(&contributions, g) // (B, Cout, Ho, Wo), overlaps added
 }
-// ANCHOR_END: conv_transpose2d_cpu
+// ANCHOR_END: conv_transpose2d_kernels
 
-fn conv2d_composed(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
+pub fn conv2d_composed(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
     let (b, c, h, width) = x.dims4()?;
     let (o, wc, k, k2) = w.dims4()?;
     if wc != c || k != k2 {
@@ -222,7 +237,7 @@ fn conv2d_composed(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Res
         .permute((0, 3, 1, 2)) // (B, O, Ho, Wo)
 }
 
-fn conv_transpose2d_composed(
+pub fn conv_transpose2d_composed(
     x: &Tensor,
     w: &Tensor,
     stride: usize,
@@ -382,11 +397,11 @@ mod tests {
         x.conv_transpose2d(w, p, 0, s, 1)
     }
 
-    /// Both implementations of each op: the CPU kernels and the composition of tensor ops
-    /// (which the GPU runs), each checked here on the CPU.
-    const CONVS: [(&str, Op); 2] = [("cpu kernels", conv2d_cpu), ("composed", conv2d_composed)];
+    /// Both implementations of each op: with this crate's im2col/col2im kernels, and composed
+    /// from tensor ops; each checked here on the CPU (and on a GPU by the CUDA test below).
+    const CONVS: [(&str, Op); 2] = [("kernels", conv2d_kernels), ("composed", conv2d_composed)];
     const CONV_TS: [(&str, Op); 2] = [
-        ("cpu kernels", conv_transpose2d_cpu),
+        ("kernels", conv_transpose2d_kernels),
         ("composed", conv_transpose2d_composed),
     ];
 
@@ -428,47 +443,42 @@ mod tests {
         }
     }
 
-    /// The composed path is what a GPU runs: the same checks on CUDA device 0, against the f64
-    /// CPU reference, at the shapes of the course's layers (batch 8, 64×64 model, ngf = ndf = 64)
-    /// and odd ones. Exists only in CUDA builds, and needs a GPU there:
-    /// `build-cuda.sh --release --features cuda --lib --tests`, then run the test binary on it.
+    /// What a GPU runs: both implementations (the CUDA im2col/col2im kernels, and the composed
+    /// tensor ops) on CUDA device 0, against the f64 CPU reference, at the shapes of the course's
+    /// layers (batch 8, 64×64 model, ngf = ndf = 64) and odd ones. Exists only in CUDA builds,
+    /// and needs a GPU there: `build-cuda.sh --release --features cuda --lib --tests`, then the
+    /// test binary on the GPU machine (`scripts/gpu-session.sh tests`).
     #[cfg(feature = "cuda")]
     #[test]
-    fn composed_path_on_the_gpu_matches_f64() {
+    fn both_paths_on_the_gpu_match_f64() {
         let gpu = Device::new_cuda(0).expect("this test needs a CUDA GPU");
-        let conv = |x: &[usize], w: &[usize], s, p| {
-            check_on(&gpu, "composed", conv2d_composed, candle_conv, x, w, s, p)
-        };
-        conv(&[8, 3, 64, 64], &[64, 3, 4, 4], 2, 1);
-        conv(&[8, 64, 32, 32], &[128, 64, 4, 4], 2, 1);
-        conv(&[8, 512, 4, 4], &[1, 512, 4, 4], 1, 0);
-        conv(&[2, 3, 9, 7], &[4, 3, 4, 4], 2, 1);
-        conv(&[1, 2, 11, 11], &[3, 2, 6, 6], 3, 2);
-        let conv_t = |x: &[usize], w: &[usize], s, p| {
-            check_on(
-                &gpu,
-                "composed",
-                conv_transpose2d_composed,
-                candle_conv_t,
-                x,
-                w,
-                s,
-                p,
-            )
-        };
-        conv_t(&[8, 100, 1, 1], &[100, 512, 4, 4], 1, 0);
-        conv_t(&[8, 256, 8, 8], &[256, 128, 4, 4], 2, 1);
-        conv_t(&[8, 64, 32, 32], &[64, 3, 4, 4], 2, 1);
-        conv_t(&[2, 3, 5, 3], &[3, 4, 4, 4], 2, 1);
-        conv_t(&[2, 2, 3, 4], &[2, 2, 6, 6], 3, 2);
+        for (name, imp) in CONVS {
+            let conv =
+                |x: &[usize], w: &[usize], s, p| check_on(&gpu, name, imp, candle_conv, x, w, s, p);
+            conv(&[8, 3, 64, 64], &[64, 3, 4, 4], 2, 1);
+            conv(&[8, 64, 32, 32], &[128, 64, 4, 4], 2, 1);
+            conv(&[8, 512, 4, 4], &[1, 512, 4, 4], 1, 0);
+            conv(&[2, 3, 9, 7], &[4, 3, 4, 4], 2, 1);
+            conv(&[1, 2, 11, 11], &[3, 2, 6, 6], 3, 2);
+        }
+        for (name, imp) in CONV_TS {
+            let conv_t = |x: &[usize], w: &[usize], s, p| {
+                check_on(&gpu, name, imp, candle_conv_t, x, w, s, p)
+            };
+            conv_t(&[8, 100, 1, 1], &[100, 512, 4, 4], 1, 0);
+            conv_t(&[8, 256, 8, 8], &[256, 128, 4, 4], 2, 1);
+            conv_t(&[8, 64, 32, 32], &[64, 3, 4, 4], 2, 1);
+            conv_t(&[2, 3, 5, 3], &[3, 4, 4, 4], 2, 1);
+            conv_t(&[2, 2, 3, 4], &[2, 2, 6, 6], 3, 2);
+        }
     }
 
     #[test]
     fn cpu_kernels_take_any_stride() {
-        let name = "cpu kernels";
+        let name = "kernels";
         check(
             name,
-            conv2d_cpu,
+            conv2d_kernels,
             candle_conv,
             &[2, 3, 7, 7],
             &[4, 3, 3, 3],
@@ -477,7 +487,7 @@ mod tests {
         );
         check(
             name,
-            conv_transpose2d_cpu,
+            conv_transpose2d_kernels,
             candle_conv_t,
             &[2, 3, 4, 4],
             &[3, 2, 3, 3],

@@ -148,6 +148,10 @@ impl Conv {
         match (self.direction, self.algorithm) {
             (Direction::Down, ConvAlgorithm::Gemm) => gemm_conv::conv2d(x, w, s, p),
             (Direction::Up, ConvAlgorithm::Gemm) => gemm_conv::conv_transpose2d(x, w, s, p),
+            (Direction::Down, ConvAlgorithm::Composed) => gemm_conv::conv2d_composed(x, w, s, p),
+            (Direction::Up, ConvAlgorithm::Composed) => {
+                gemm_conv::conv_transpose2d_composed(x, w, s, p)
+            }
             (Direction::Down, ConvAlgorithm::Candle) => x.conv2d(w, p, s, 1, 1),
             (Direction::Up, ConvAlgorithm::Candle) => x.conv_transpose2d(w, p, 0, s, 1),
         }

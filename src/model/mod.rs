@@ -7,6 +7,8 @@
 
 pub mod config;
 pub mod cpu_kernels;
+#[cfg(feature = "cuda")]
+pub mod cuda_kernels;
 pub mod discriminator;
 pub mod gemm_conv;
 pub mod generator;

@@ -56,11 +56,17 @@ impl ConvGeometry {
     }
 }
 
+/// True when the `(B, C, H, W)` `strides` keep each image row contiguous (`W` stride 1, `H`
+/// stride `W`; size-1 dimensions may have any stride): the layouts im2col reads.
+pub fn has_contiguous_rows(strides: &[usize], h: usize, w: usize) -> bool {
+    strides.len() == 4 && (h <= 1 || strides[2] == w) && (w <= 1 || strides[3] == 1)
+}
+
 /// Strides of the batch and channel dimensions of a `(B, C, H, W)` layout whose rows are
 /// contiguous, and its start offset.
 fn image_strides(layout: &Layout, h: usize, w: usize) -> Result<(usize, usize, usize)> {
     let stride = layout.stride();
-    if stride.len() != 4 || (h > 1 && stride[2] != w) || (w > 1 && stride[3] != 1) {
+    if !has_contiguous_rows(stride, h, w) {
         candle_core::bail!(
             "expected a (B, C, H, W) tensor with contiguous rows, got dims {:?} strides {stride:?}",
             layout.dims()

@@ -32,7 +32,7 @@
 
 use candle_core::{Result, Tensor};
 
-use super::cpu_kernels::{col2im_op, im2col_op, ConvGeometry};
+use super::cpu_kernels::{col2im_op, has_contiguous_rows, im2col_op, ConvGeometry};
 
 /// Which implementation the convolution layers use.
 #[derive(
@@ -133,8 +133,7 @@ pub fn conv_transpose2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -
 /// `x` itself when its rows are contiguous (what im2col reads), else a contiguous copy.
 fn rows_contiguous(x: &Tensor) -> Result<Tensor> {
     let (_, _, h, w) = x.dims4()?;
-    let stride = x.stride();
-    if (h <= 1 || stride[2] == w) && (w <= 1 || stride[3] == 1) {
+    if has_contiguous_rows(x.stride(), h, w) {
         Ok(x.clone())
     } else {
         x.contiguous()

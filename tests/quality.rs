@@ -2,10 +2,12 @@
 //! against the real images beside the real-vs-real floor, the feature encoder is cached by
 //! version, and the Fréchet distance in its feature space notices blurred images.
 
+mod fixtures;
+
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
-use image::{Rgb, RgbImage};
+use fixtures::synthetic_logos;
 use logogan::data::dataset::ImageDataset;
 use logogan::fsutil::save_png;
 use logogan::metrics::{frechet_distance, score_run, EncoderConfig, FeatureEncoder, ScoreConfig};
@@ -13,36 +15,10 @@ use logogan::model::Architecture;
 use logogan::paths::DataLayout;
 use logogan::train::{Preset, TrainConfig, Trainer};
 
-/// `n` little 32×32 "logos": coloured discs and bars of several sizes on white.
-fn logos(n: u32) -> Vec<RgbImage> {
-    (0..n)
-        .map(|i| {
-            let colour = Rgb([
-                (i * 37 % 256) as u8,
-                (i * 91 % 256) as u8,
-                (i * 53 % 256) as u8,
-            ]);
-            RgbImage::from_fn(32, 32, |x, y| {
-                let (dx, dy) = (x as i32 - 16, y as i32 - 16);
-                let inside = if i % 2 == 0 {
-                    dx * dx + dy * dy < (5 + (i % 7) as i32).pow(2)
-                } else {
-                    dx.abs() < 6 + (i % 6) as i32 && dy.abs() < 2 + (i % 4) as i32
-                };
-                if inside {
-                    colour
-                } else {
-                    Rgb([255, 255, 255])
-                }
-            })
-        })
-        .collect()
-}
-
-/// A data folder whose 32 px clean and training sets hold `logos(n)`.
+/// A data folder whose 32 px clean and training sets hold `synthetic_logos(n)`.
 fn data_folder(root: &Path, n: u32) -> DataLayout {
     let layout = DataLayout::new(root.join("data"));
-    for (i, image) in logos(n).iter().enumerate() {
+    for (i, image) in synthetic_logos(n).iter().enumerate() {
         save_png(&layout.clean(32).join(format!("{i:03}.png")), image).unwrap();
         save_png(&layout.train(32).join(format!("{i:03}.png")), image).unwrap();
     }
@@ -154,13 +130,13 @@ fn a_run_is_scored_beside_the_real_floor_and_the_encoder_is_cached() {
 fn the_encoder_version_follows_its_data_and_settings() {
     let dir = tempfile::tempdir().unwrap();
     let a = ImageDataset::from_images(
-        &logos(20),
+        &synthetic_logos(20),
         (0..20).map(|i| format!("{i}")).collect(),
         &Device::Cpu,
     )
     .unwrap();
     let b = ImageDataset::from_images(
-        &logos(21)[1..],
+        &synthetic_logos(21)[1..],
         (0..20).map(|i| format!("{i}")).collect(),
         &Device::Cpu,
     )
@@ -186,7 +162,7 @@ fn the_encoder_version_follows_its_data_and_settings() {
 #[test]
 fn frechet_distance_in_feature_space_notices_blur() {
     let dir = tempfile::tempdir().unwrap();
-    let images = logos(160);
+    let images = synthetic_logos(160);
     let data = ImageDataset::from_images(
         &images,
         (0..160).map(|i| format!("{i}")).collect(),

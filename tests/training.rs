@@ -2,10 +2,12 @@
 //! checkpoints and charts; a resumed run is bit-identical to an uninterrupted one; impossible
 //! settings and broken checkpoints are refused with a message that names the problem.
 
+mod fixtures;
+
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
-use image::{Rgb, RgbImage};
+use fixtures::synthetic_logos;
 use logogan::data::dataset::ImageDataset;
 use logogan::model::Architecture;
 use logogan::train::generate::TrainedGenerator;
@@ -15,28 +17,7 @@ use logogan::train::{Preset, TrainConfig, Trainer};
 
 /// 40 little 32×32 "logos": coloured discs and bars on white.
 fn dataset() -> ImageDataset {
-    let images: Vec<RgbImage> = (0..40u32)
-        .map(|i| {
-            let colour = Rgb([
-                (i * 37 % 256) as u8,
-                (i * 91 % 256) as u8,
-                (i * 53 % 256) as u8,
-            ]);
-            RgbImage::from_fn(32, 32, |x, y| {
-                let (dx, dy) = (x as i32 - 16, y as i32 - 16);
-                let inside = if i % 2 == 0 {
-                    dx * dx + dy * dy < (6 + (i % 5) as i32).pow(2)
-                } else {
-                    dx.abs() < 10 && dy.abs() < 2 + (i % 4) as i32
-                };
-                if inside {
-                    colour
-                } else {
-                    Rgb([255, 255, 255])
-                }
-            })
-        })
-        .collect();
+    let images = synthetic_logos(40);
     let names = (0..40).map(|i| format!("{i}.png")).collect();
     ImageDataset::from_images(&images, names, &Device::Cpu).unwrap()
 }

@@ -45,6 +45,11 @@ struct Args {
     /// Image size.
     #[arg(long, default_value_t = 64)]
     size: usize,
+    /// Time a course preset's model instead (e.g. `quick`: chapter 5's 32×32 model with few
+    /// filters, the one a reader trains on a laptop CPU); `--model` picks the design, `--size`
+    /// is then the preset's.
+    #[arg(long, value_enum)]
+    preset: Option<Preset>,
     /// Convolution algorithms to time, comma-separated: gemm (the course's default), candle.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "gemm,candle")]
     conv: Vec<ConvAlgorithm>,
@@ -83,16 +88,20 @@ fn main() -> Result<()> {
     logogan::allocator::tune_for_tensors();
     let args = Args::parse();
     let device = args.device.open()?;
-    let mut config = TrainConfig::preset(Preset::Default, args.model);
-    config.model = ModelConfig::new(args.model, args.size);
+    let mut config = TrainConfig::preset(args.preset.unwrap_or(Preset::Default), args.model);
+    if args.preset.is_none() {
+        config.model = ModelConfig::new(args.model, args.size);
+    }
     config.validate()?;
     let base = config.clone();
+    let size = config.image_size();
     println!(
-        "device {} · model {:?} {}×{} · {} warm-up + {} timed steps",
+        "device {} · model {:?}{} {size}×{size} · {} warm-up + {} timed steps",
         describe(&device),
         args.model,
-        args.size,
-        args.size,
+        args.preset
+            .map(|p| format!(" (preset {p:?})").to_lowercase())
+            .unwrap_or_default(),
         args.warmup,
         args.steps
     );
@@ -108,7 +117,7 @@ fn main() -> Result<()> {
             ..base.clone()
         };
         let mut step = GanStep::new(&config, &device)?;
-        let real = Tensor::rand(-1f32, 1f32, (batch, 3, args.size, args.size), &device)?;
+        let real = Tensor::rand(-1f32, 1f32, (batch, 3, size, size), &device)?;
         let noise: Vec<Tensor> = (0..args.warmup + args.steps)
             .map(|i| {
                 latent_noise(

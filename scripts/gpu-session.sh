@@ -24,7 +24,7 @@
 #   bench      the training step, candle (all three convolution algorithms) and PyTorch side by side,
 #              then per layer: bench-candle.txt, bench-torch.txt, bench-layers.txt
 #   default    the default 25-epoch run for chapter 5, sampled: train.log, h100-default.tar.gz
-#              (the run without checkpoints, for `book-assets --run`)
+#              (the run without checkpoints, for `book-assets --run`). Resumable.
 #   sweep      chapter 6's stability ladder at 64×64 (data/sweeps/stability-gpu.toml), several
 #              trials at once: sweep.log, stability-gpu.tar.gz. Resumable: run again to go on.
 #   reference  the candle baseline and the PyTorch reference on the same data, three seeds each,
@@ -53,8 +53,8 @@ export LD_LIBRARY_PATH=$CUDA_LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} LOGOGAN_C
 export LOGOGAN_DATA_DIR=$PWD/data LOGOGAN_RUNS_DIR=${LOGOGAN_RUNS_DIR:-$PWD/runs}
 bin=$PWD/.gpu/bin
 mkdir -p "$bin"
-unpack() {
-  [[ -x $bin/$1 ]] || { gunzip -c ".gpu/$1.gz" > "$bin/$1" && chmod +x "$bin/$1"; }
+unpack() {  # again whenever a newer .gz was carried
+  [[ $bin/$1 -nt .gpu/$1.gz ]] || { gunzip -c ".gpu/$1.gz" > "$bin/$1" && chmod +x "$bin/$1"; }
 }
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 
@@ -73,7 +73,12 @@ for phase in "$@"; do
       ;;
     default)
       unpack chapter-05
-      timeout 540 "$bin/chapter-05" --device cuda --name h100-default --seed 0 2>&1 | tee "$OUT/train.log"
+      run=$LOGOGAN_RUNS_DIR/h100-default
+      if [[ -f $run/checkpoints/latest.json ]]; then  # a second call goes on where the first stopped
+        timeout 540 "$bin/chapter-05" --device cuda --resume "$run" 2>&1 | tee -a "$OUT/train.log"
+      else
+        timeout 540 "$bin/chapter-05" --device cuda --name h100-default --seed 0 2>&1 | tee "$OUT/train.log"
+      fi
       "$bin/chapter-05" generate --checkpoint "$LOGOGAN_RUNS_DIR/h100-default" --n 64 --seed 1 --interpolate 3,7 --device cuda
       tar czf "$OUT/h100-default.tar.gz" -C "$LOGOGAN_RUNS_DIR" --exclude='*.safetensors*' h100-default
       ;;

@@ -214,12 +214,9 @@ impl CustomOp1 for Im2Col {
 /// Patch matrix `(C·k·k, B·Ho·Wo)` → image, channel-major `(C, B, H, W)`.
 struct Col2Im(ConvGeometry);
 
-impl CustomOp1 for Col2Im {
-    fn name(&self) -> &'static str {
-        "logogan-col2im"
-    }
-
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+impl Col2Im {
+    /// The kernels read a contiguous `(C·k·k, B·Ho·Wo)` matrix.
+    fn check(&self, layout: &Layout) -> Result<()> {
         let g = self.0;
         if layout.dims() != [g.rows(), g.columns()] || !layout.is_contiguous() {
             candle_core::bail!(
@@ -229,6 +226,18 @@ impl CustomOp1 for Col2Im {
                 layout.dims()
             )
         }
+        Ok(())
+    }
+}
+
+impl CustomOp1 for Col2Im {
+    fn name(&self) -> &'static str {
+        "logogan-col2im"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let g = self.0;
+        self.check(layout)?;
         let o = layout.start_offset();
         let shape = Shape::from((g.channels, g.batch, g.height, g.width));
         let out = match storage.dtype() {
@@ -246,13 +255,7 @@ impl CustomOp1 for Col2Im {
         layout: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
         let g = self.0;
-        if layout.dims() != [g.rows(), g.columns()] || !layout.is_contiguous() {
-            candle_core::bail!(
-                "col2im: expected a contiguous ({}, {}) matrix",
-                g.rows(),
-                g.columns()
-            )
-        }
+        self.check(layout)?;
         let out = super::cuda_kernels::col2im(storage, layout, g)?;
         Ok((out, Shape::from((g.channels, g.batch, g.height, g.width))))
     }

@@ -112,57 +112,42 @@ pub fn im2col(
     (sb, sc): (usize, usize),
     g: ConvGeometry,
 ) -> Result<CudaStorage> {
-    if x.dtype() != DType::F32 {
-        candle_core::bail!("im2col on CUDA: only f32 (got {:?})", x.dtype())
-    }
-    let dev = x.device().clone();
-    let ptx = ptx().map_err(candle_core::Error::Msg)?;
-    let func = dev.get_or_load_custom_func("logogan_im2col_f32", MODULE, ptx)?;
-    let src = x.as_cuda_slice::<f32>()?.slice(layout.start_offset()..);
     let n = g.channels * g.kernel * g.kernel * g.batch * g.out_height() * g.out_width();
-    // SAFETY: every element is written by the kernel below.
-    let out = unsafe { dev.alloc::<f32>(n)? };
-    let dims = [
-        g.batch,
-        g.channels,
-        g.height,
-        g.width,
-        g.kernel,
-        g.stride,
-        g.padding,
-        g.out_height(),
-        g.out_width(),
-    ]
-    .map(int)
-    .into_iter()
-    .collect::<Result<Vec<i32>>>()?;
-    let (sb, sc) = (sb as i64, sc as i64);
-    let mut builder = func.builder();
-    builder.arg(&src);
-    builder.arg(&out);
-    for d in &dims {
-        builder.arg(d);
-    }
-    builder.arg(&sb);
-    builder.arg(&sc);
-    // SAFETY: the arguments match the kernel's signature; the grid-stride loop stays in bounds.
-    unsafe { builder.launch(launch_config(n)) }.w()?;
-    Ok(CudaStorage::wrap_cuda_slice(out, dev))
+    launch(
+        "logogan_im2col_f32",
+        x,
+        layout,
+        n,
+        g,
+        &[sb as i64, sc as i64],
+    )
 }
 
 /// col2im on the GPU: contiguous patches `(C·k·k, B·Ho·Wo)` → image, channel-major (C, B, H, W).
 pub fn col2im(cols: &CudaStorage, layout: &Layout, g: ConvGeometry) -> Result<CudaStorage> {
-    if cols.dtype() != DType::F32 {
-        candle_core::bail!("col2im on CUDA: only f32 (got {:?})", cols.dtype())
-    }
-    let dev = cols.device().clone();
-    let ptx = ptx().map_err(candle_core::Error::Msg)?;
-    let func = dev.get_or_load_custom_func("logogan_col2im_f32", MODULE, ptx)?;
-    let src = cols.as_cuda_slice::<f32>()?.slice(layout.start_offset()..);
     let n = g.channels * g.batch * g.height * g.width;
-    // SAFETY: every element is written by the kernel below.
-    let out = unsafe { dev.alloc::<f32>(n)? };
-    let dims = [
+    launch("logogan_col2im_f32", cols, layout, n, g, &[])
+}
+
+/// Run kernel `name` of [`SOURCE`] on `input` (from its layout's start) into a new `n`-element
+/// buffer, with the geometry as its `int` arguments (B, C, H, W, k, stride, pad, Ho, Wo) and
+/// then `extra`.
+fn launch(
+    name: &str,
+    input: &CudaStorage,
+    layout: &Layout,
+    n: usize,
+    g: ConvGeometry,
+    extra: &[i64],
+) -> Result<CudaStorage> {
+    if input.dtype() != DType::F32 {
+        candle_core::bail!("{name}: only f32 on CUDA (got {:?})", input.dtype())
+    }
+    let dev = input.device().clone();
+    let ptx = ptx().map_err(candle_core::Error::Msg)?;
+    let func = dev.get_or_load_custom_func(name, MODULE, ptx)?;
+    let src = input.as_cuda_slice::<f32>()?.slice(layout.start_offset()..);
+    let geometry = [
         g.batch,
         g.channels,
         g.height,
@@ -176,11 +161,16 @@ pub fn col2im(cols: &CudaStorage, layout: &Layout, g: ConvGeometry) -> Result<Cu
     .map(int)
     .into_iter()
     .collect::<Result<Vec<i32>>>()?;
+    // SAFETY: every element is written by the kernel below.
+    let out = unsafe { dev.alloc::<f32>(n)? };
     let mut builder = func.builder();
     builder.arg(&src);
     builder.arg(&out);
-    for d in &dims {
-        builder.arg(d);
+    for v in &geometry {
+        builder.arg(v);
+    }
+    for v in extra {
+        builder.arg(v);
     }
     // SAFETY: the arguments match the kernel's signature; the grid-stride loop stays in bounds.
     unsafe { builder.launch(launch_config(n)) }.w()?;

@@ -59,11 +59,16 @@ def main():
     torch_root = os.path.join(args.runs_dir, name + "-torch")
     with open(os.path.join(candle_root, "results.csv")) as f:
         trials = sorted(row["trial"] for row in csv.DictReader(f))
+    if not trials:
+        sys.exit(f"{candle_root}/results.csv lists no trials: nothing to compare")
     rows = []
     for trial in trials:
         candle_run, out = os.path.join(candle_root, trial), os.path.join(torch_root, trial)
         score_file = os.path.join(out, "samples.score.json")
-        if not os.path.exists(score_file):  # resumable: a finished twin is kept
+        # Resumable: a finished twin is kept, unless its candle run was trained again since.
+        stale = os.path.exists(score_file) and os.path.getmtime(score_file) < os.path.getmtime(
+            os.path.join(candle_run, "config.json"))
+        if stale or not os.path.exists(score_file):
             images = os.path.join(out, "train.npy")
             run(ch6 + ["export-training-set", candle_run, images])
             train = [args.python, os.path.join(here, "train_dcgan.py"), "--run", candle_run,

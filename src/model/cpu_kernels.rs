@@ -327,6 +327,29 @@ fn channel_moments(x: &[f32], eps: f64) -> (f64, f64, f64) {
     (mean, var, 1.0 / (var + eps).sqrt())
 }
 
+/// An f64 value as the sum of two f32s, so that `x − value` can be computed in f32 nearly as
+/// exactly as in f64: `x − hi` is exact when x is near `hi`, and `lo` holds what `hi` missed.
+#[derive(Clone, Copy)]
+struct SplitF32 {
+    hi: f32,
+    lo: f32,
+}
+
+impl SplitF32 {
+    fn new(v: f64) -> Self {
+        let hi = v as f32;
+        Self {
+            hi,
+            lo: (v - hi as f64) as f32,
+        }
+    }
+
+    #[inline(always)]
+    fn centre(self, x: f32) -> f32 {
+        (x - self.hi) - self.lo
+    }
+}
+
 /// The activation's gradient applied to the upstream gradient: dz = dy · act'(z), where the
 /// sign of y is the sign of z.
 #[inline(always)]
@@ -407,10 +430,12 @@ impl CustomOp3 for BatchNormAct {
             .enumerate()
             .map(|(ch, (y, x))| {
                 let (mean, var, inv_std) = channel_moments(x, self.eps);
-                let scale = (gamma[ch] as f64 * inv_std) as f32;
-                let shift = (beta[ch] as f64 - mean * gamma[ch] as f64 * inv_std) as f32;
+                // Centred first, so a channel whose mean dwarfs its spread keeps its precision
+                // (folding the mean into the shift would cancel in f32).
+                let m = SplitF32::new(mean);
+                let (scale, shift) = ((gamma[ch] as f64 * inv_std) as f32, beta[ch]);
                 for (y, &x) in y.iter_mut().zip(x) {
-                    let z = x * scale + shift;
+                    let z = m.centre(x) * scale + shift;
                     *y = if z > 0.0 { z } else { z * slope };
                 }
                 (mean, var, inv_std)
@@ -461,14 +486,16 @@ impl CustomOp3 for BatchNormAct {
                 let (sum_dz, sum_dz_x) = grad_sums(x, y, g, slope);
                 let (dbeta, dgamma) = (sum_dz, inv_std * (sum_dz_x - mean * sum_dz));
                 // dx = γ·inv_std/n · (n·dz − dβ − x̂·dγ), an affine function of (dz, x):
-                // dx = a·dz + b·x + c, with the constants in f64 and the pass in f32.
+                // dx = a·dz + b·(x − mean) + c, the constants in f64, the pass in f32 (centred
+                // first, for the same reason as in the forward pass).
                 let n = per_channel as f64;
                 let k = gamma[ch] as f64 * inv_std / n;
                 let a = (k * n) as f32;
                 let b = (-k * dgamma * inv_std) as f32;
-                let c = (-k * (dbeta - mean * inv_std * dgamma)) as f32;
+                let c = (-k * dbeta) as f32;
+                let m = SplitF32::new(mean);
                 for (((dx, &x), &y), &g) in dx.iter_mut().zip(x).zip(y).zip(g) {
-                    *dx = a * activation_grad(y, g, slope) + b * x + c;
+                    *dx = a * activation_grad(y, g, slope) + b * m.centre(x) + c;
                 }
                 (dgamma as f32, dbeta as f32)
             })
@@ -565,15 +592,24 @@ mod tests {
     #[test]
     fn batch_norm_act_matches_candle_ops_in_f64() {
         let dev = Device::Cpu;
-        // Channel sizes that are and are not multiples of the 8 summation lanes, and one whose
-        // mean is 15× its spread (the variance as E[x²] − mean² must not lose it).
+        // Channel sizes that are and are not multiples of the 8 summation lanes, and channels
+        // whose mean is 15× and 1 000× their spread (neither the variance as E[x²] − mean² nor the
+        // f32 passes may lose it).
         for (shape, slope, mean) in [
             ((4, 3, 5, 5), 0.2, 0.5),
             ((2, 6, 4, 4), 0.0, 0.5),
             ((3, 2, 1, 7), 0.2, 0.5),
             ((8, 4, 8, 8), 0.2, 30.0),
+            ((4, 2, 6, 6), 0.2, 2000.0),
         ] {
-            let x64 = Tensor::randn(mean, 2.0, shape, &dev).unwrap();
+            // Drawn in f64 and rounded to f32 once, so the f64 reference sees exactly the
+            // kernel's inputs and the comparison measures the kernel's arithmetic alone.
+            let x64 = Tensor::randn(mean, 2.0, shape, &dev)
+                .unwrap()
+                .to_dtype(DType::F32)
+                .unwrap()
+                .to_dtype(DType::F64)
+                .unwrap();
             let c = shape.1;
             let g64 = Tensor::randn(1f64, 0.3, c, &dev).unwrap();
             let b64 = Tensor::randn(0f64, 0.3, c, &dev).unwrap();

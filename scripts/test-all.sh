@@ -45,3 +45,6 @@ step "the book and the notebooks"
 scripts/test-book.sh
 
 printf '\nall checks passed in %d s\n' $(( $(date +%s) - started ))
+# Disk is a limit on CI runners too: say what the checks left behind.
+du -sh target 2>/dev/null || true
+df -h . | tail -1

@@ -26,6 +26,11 @@ def main():
     out = pathlib.Path(args[0]) if args else ROOT / "target" / "notebooks"
     names = args[1:] or sorted(p.name for p in (ROOT / "chapters").glob("ch*.ipynb"))
     out.mkdir(parents=True, exist_ok=True)
+    # evcxr's compilation cache stores every crate compiled *without* incremental compilation,
+    # taking it for a downloaded dependency. With CARGO_INCREMENTAL=0 (as CI sets, to save disk)
+    # the cells' own code would be cached too and a later cell would load a stale library
+    # ("dlsym failed"). The kernels must compile incrementally.
+    os.environ.pop("CARGO_INCREMENTAL", None)
     failed = []
     for name in names:
         path = ROOT / "chapters" / name

@@ -33,6 +33,101 @@ struct Args {
     /// Convolution algorithms, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "gemm,candle")]
     conv: Vec<ConvAlgorithm>,
+    /// Also time the GEMMs of the convolution layers on their own (the matrix products the GEMM
+    /// path runs, with its operand layouts), in GFLOP/s: how fast the matrix library is at the
+    /// step's shapes. `reference/pytorch-dcgan/gemm_rates.py` times the same list in PyTorch.
+    #[arg(long)]
+    gemms: bool,
+}
+
+/// The DCGAN's layers at 64×64: (direction, in channels, out channels, input side, stride,
+/// padding).
+const LAYERS: [(Direction, usize, usize, usize, usize, usize); 10] = [
+    (Direction::Up, 100, 512, 1, 1, 0),
+    (Direction::Up, 512, 256, 4, 2, 1),
+    (Direction::Up, 256, 128, 8, 2, 1),
+    (Direction::Up, 128, 64, 16, 2, 1),
+    (Direction::Up, 64, 3, 32, 2, 1),
+    (Direction::Down, 3, 64, 64, 2, 1),
+    (Direction::Down, 64, 128, 32, 2, 1),
+    (Direction::Down, 128, 256, 16, 2, 1),
+    (Direction::Down, 256, 512, 8, 2, 1),
+    (Direction::Down, 512, 1, 4, 1, 0),
+];
+
+/// The three matrix products of a layer on the GEMM path, as (name, m, n, k, lhs read
+/// transposed, rhs read transposed): forward, weight gradient, input gradient.
+fn layer_gemms(
+    direction: Direction,
+    (cin, cout, side, stride, padding): (usize, usize, usize, usize, usize),
+    batch: usize,
+) -> [(&'static str, usize, usize, usize, bool, bool); 3] {
+    let out_side = match direction {
+        Direction::Down => (side + 2 * padding - 4) / stride + 1,
+        Direction::Up => (side - 1) * stride + 4 - 2 * padding,
+    };
+    match direction {
+        // W (O, C·16) × patches (C·16, B·Ho·Wo).
+        Direction::Down => {
+            let (k, n) = (cin * 16, batch * out_side * out_side);
+            [
+                ("forward  W·P", cout, n, k, false, false),
+                ("weight   G·Pᵀ", cout, k, n, false, true),
+                ("input    Wᵀ·G", k, n, cout, true, false),
+            ]
+        }
+        // Wᵀ (Cout·16, Cin) × x (Cin, B·H·W), then col2im.
+        Direction::Up => {
+            let (r, n) = (cout * 16, batch * side * side);
+            [
+                ("forward  Wᵀ·X", r, n, cin, true, false),
+                ("weight   X·Gᵀ", cin, r, n, false, true),
+                ("input    W·G", cin, n, r, false, false),
+            ]
+        }
+    }
+}
+
+/// Time each layer's GEMMs alone and print a table with GFLOP/s.
+fn gemm_table(device: &Device, batch: usize, reps: usize) -> Result<()> {
+    println!("\n| layer | GEMM | m × n × k | ms | GFLOP/s |\n|---|---|---|---:|---:|");
+    let (mut flops, mut ms) = (0.0, 0.0);
+    for (direction, cin, cout, side, stride, padding) in LAYERS {
+        for (name, m, n, k, lhs_t, rhs_t) in
+            layer_gemms(direction, (cin, cout, side, stride, padding), batch)
+        {
+            // An operand read transposed is the transposed view of a contiguous matrix.
+            let operand = |rows: usize, cols: usize, transposed: bool| -> Result<Tensor> {
+                Ok(if transposed {
+                    Tensor::randn(0f32, 1.0, (cols, rows), device)?.t()?
+                } else {
+                    Tensor::randn(0f32, 1.0, (rows, cols), device)?
+                })
+            };
+            let (a, b) = (operand(m, k, lhs_t)?, operand(k, n, rhs_t)?);
+            let t = time(device, reps, || {
+                a.matmul(&b)?;
+                Ok(())
+            })?;
+            let f = 2.0 * (m * n * k) as f64;
+            flops += f;
+            ms += t;
+            let layer = match direction {
+                Direction::Down => format!("conv {cin}→{cout}"),
+                Direction::Up => format!("convT {cin}→{cout}"),
+            };
+            println!(
+                "| {layer} | {name} | {m} × {n} × {k} | {t:.2} | {:.0} |",
+                f / t / 1e6
+            );
+        }
+    }
+    println!(
+        "| all | | {:.2} GFLOP | {ms:.2} | {:.0} |",
+        flops / 1e9,
+        flops / ms / 1e6
+    );
+    Ok(())
 }
 
 /// Milliseconds per call of `f`, device synchronised.
@@ -80,21 +175,8 @@ fn main() -> Result<()> {
     println!(
         "| layer | output | conv | forward ms | forward+backward ms |\n|---|---|---|---:|---:|"
     );
-    // (direction, in channels, out channels, input side, stride, padding)
-    let layers = [
-        (Direction::Up, 100, 512, 1, 1, 0),
-        (Direction::Up, 512, 256, 4, 2, 1),
-        (Direction::Up, 256, 128, 8, 2, 1),
-        (Direction::Up, 128, 64, 16, 2, 1),
-        (Direction::Up, 64, 3, 32, 2, 1),
-        (Direction::Down, 3, 64, 64, 2, 1),
-        (Direction::Down, 64, 128, 32, 2, 1),
-        (Direction::Down, 128, 256, 16, 2, 1),
-        (Direction::Down, 256, 512, 8, 2, 1),
-        (Direction::Down, 512, 1, 4, 1, 0),
-    ];
     let mut totals = vec![(0.0, 0.0); args.conv.len()];
-    for (direction, cin, cout, side, stride, padding) in layers {
+    for (direction, cin, cout, side, stride, padding) in LAYERS {
         let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, cin, side, side), &device)?)?;
         let shape = match direction {
             Direction::Down => (cout, cin, 4, 4),
@@ -142,6 +224,9 @@ fn main() -> Result<()> {
         println!("| ReLU | {c}×{side}×{side} | | {f:.2} | {fb:.2} |");
         let (f, fb) = fwd_bwd(&device, reps, &x, &|x| candle_nn::ops::leaky_relu(x, 0.2))?;
         println!("| LeakyReLU 0.2 | {c}×{side}×{side} | | {f:.2} | {fb:.2} |");
+    }
+    if args.gemms {
+        gemm_table(&device, b, reps)?;
     }
     Ok(())
 }

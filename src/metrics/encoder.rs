@@ -128,11 +128,11 @@ fn encoder_blocks(config: &EncoderConfig, vb: &VarBuilder) -> Result<Vec<ConvBlo
 }
 
 fn encode(blocks: &[ConvBlock], x: &Tensor, train: bool) -> Result<Tensor> {
-    let mut x = x.clone();
+    let mut x = x.transpose(0, 1)?; // channel-major between layers, as in the GAN
     for block in blocks {
-        x = block.forward_t(&x, train)?;
+        x = block.forward_channel_major(&x, train, false)?;
     }
-    Ok(x.flatten_from(1)?) // (B, feature_dim, 1, 1) → (B, feature_dim)
+    Ok(x.transpose(0, 1)?.flatten_from(1)?) // (B, feature_dim, 1, 1) → (B, feature_dim)
 }
 
 /// A stable fingerprint of a dataset's file names and pixels.

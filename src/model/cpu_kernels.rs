@@ -47,11 +47,11 @@ impl ConvGeometry {
         (self.width + 2 * self.padding - self.kernel) / self.stride + 1
     }
     /// Rows of the patch matrix: C·k·k.
-    fn rows(&self) -> usize {
+    pub(super) fn rows(&self) -> usize {
         self.channels * self.kernel * self.kernel
     }
     /// Columns of the patch matrix: B·Ho·Wo.
-    fn columns(&self) -> usize {
+    pub(super) fn columns(&self) -> usize {
         self.batch * self.out_height() * self.out_width()
     }
 }
@@ -212,7 +212,7 @@ impl CustomOp1 for Im2Col {
 }
 
 /// Patch matrix `(C·k·k, B·Ho·Wo)` → image, channel-major `(C, B, H, W)`.
-struct Col2Im(ConvGeometry);
+pub(super) struct Col2Im(pub(super) ConvGeometry);
 
 impl Col2Im {
     /// The kernels read a contiguous `(C·k·k, B·Ho·Wo)` matrix.
@@ -273,7 +273,12 @@ pub fn im2col_op(x: &Tensor, g: ConvGeometry) -> Result<Tensor> {
 
 /// Patches `(C·k·k, B·Ho·Wo)` → image `(B, C, H, W)` (a view of channel-major memory).
 pub fn col2im_op(cols: &Tensor, g: ConvGeometry) -> Result<Tensor> {
-    cols.contiguous()?.apply_op1(Col2Im(g))?.transpose(0, 1)
+    col2im_channel_major(cols, g)?.transpose(0, 1)
+}
+
+/// Patches `(C·k·k, B·Ho·Wo)` → image, channel-major `(C, B, H, W)`.
+pub fn col2im_channel_major(cols: &Tensor, g: ConvGeometry) -> Result<Tensor> {
+    cols.contiguous()?.apply_op1(Col2Im(g))
 }
 
 /// The non-linearity after a batch-norm: LeakyReLU with this negative slope (0 = ReLU).
@@ -453,10 +458,11 @@ impl CustomOp3 for BatchNormAct {
         &self,
         x: &Tensor,
         gamma: &Tensor,
-        _beta: &Tensor,
+        beta: &Tensor,
         y: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let learnt = gamma.track_op() || beta.track_op();
         let grad = grad.contiguous()?;
         let c = x.dim(0)?;
         let per_channel = x.elem_count() / c;
@@ -503,10 +509,12 @@ impl CustomOp3 for BatchNormAct {
         drop((xs, ys, gs));
         let (dgamma, dbeta): (Vec<f32>, Vec<f32>) = dparams.into_iter().unzip();
         let device = x.device();
+        // Parameters held constant (the discriminator's, in the generator's update) get none.
+        let param_grad = |g: Vec<f32>| learnt.then(|| Tensor::from_vec(g, c, device)).transpose();
         Ok((
             Some(Tensor::from_vec(dx, x.shape(), device)?),
-            Some(Tensor::from_vec(dgamma, c, device)?),
-            Some(Tensor::from_vec(dbeta, c, device)?),
+            param_grad(dgamma)?,
+            param_grad(dbeta)?,
         ))
     }
 }
@@ -521,6 +529,20 @@ pub fn batch_norm_act_train(
     eps: f64,
     slope: Slope,
 ) -> Result<(Tensor, Vec<f32>, Vec<f32>)> {
+    let (y, mean, var) =
+        batch_norm_act_train_channel_major(&x.transpose(0, 1)?, gamma, beta, eps, slope)?;
+    Ok((y.transpose(0, 1)?, mean, var))
+}
+
+/// [`batch_norm_act_train`] on a channel-major `x` (C, B, H, W), output `(C, B, H, W)`: one
+/// graph node, no copies when `x` is contiguous (as a GEMM convolution leaves it).
+pub fn batch_norm_act_train_channel_major(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+    slope: Slope,
+) -> Result<(Tensor, Vec<f32>, Vec<f32>)> {
     let stats = Arc::new(Mutex::new((Vec::new(), Vec::new())));
     let op = BatchNormAct {
         eps,
@@ -528,8 +550,7 @@ pub fn batch_norm_act_train(
         stats: stats.clone(),
         saved: Mutex::new(Vec::new()),
     };
-    let xt = x.transpose(0, 1)?.contiguous()?; // free when x came from a GEMM convolution
-    let y = xt.apply_op3(gamma, beta, op)?.transpose(0, 1)?;
+    let y = x.contiguous()?.apply_op3(gamma, beta, op)?;
     let (mean, var) = std::mem::take(&mut *stats.lock().expect("poisoned"));
     Ok((y, mean, var))
 }

@@ -90,25 +90,46 @@ impl Discriminator {
 
     /// Images `(B, C, S, S)` → logits `(B,)`.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        self.forward_trace(x, train, &mut |_, _| ())
+        self.forward_with(x, train, false, &mut |_, _| ())
+    }
+
+    /// Like [`Self::forward_t`] with D's parameters held constant: the logits' gradients reach
+    /// `x` (and through it the generator), but none are computed for D's weights. What the
+    /// generator's update uses: it would throw D's weight gradients away.
+    pub fn forward_frozen(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_with(x, train, true, &mut |_, _| ())
     }
 
     /// Like [`Self::forward_t`], calling `observe(layer index, output)` after every layer.
-    // ANCHOR: discriminator_forward
     pub fn forward_trace(
         &self,
         x: &Tensor,
         train: bool,
         observe: &mut dyn FnMut(usize, &Tensor),
     ) -> Result<Tensor> {
-        let mut x = x.clone();
+        self.forward_with(x, train, false, observe)
+    }
+
+    // ANCHOR: discriminator_forward
+    fn forward_with(
+        &self,
+        x: &Tensor,
+        train: bool,
+        frozen: bool,
+        observe: &mut dyn FnMut(usize, &Tensor),
+    ) -> Result<Tensor> {
+        // Between layers, activations are channel-major (C, B, H, W): see ConvBlock.
+        let mut x = x.transpose(0, 1)?;
         let last = self.blocks.len() - 1;
         for (i, block) in self.blocks.iter().enumerate() {
-            x = block.forward_t(&x, train)?; // conv → BN → LeakyReLU (nothing after the last)
+            // conv → BN → LeakyReLU (nothing after the last)
+            x = block.forward_channel_major(&x, train, frozen)?;
             if i == last {
-                x = x.flatten_all()?; // (B, 1, 1, 1) → (B,)
+                x = x.flatten_all()?; // (1, B, 1, 1) → (B,): one logit per image
+                observe(i, &x);
+            } else {
+                observe(i, &x.transpose(0, 1)?); // shown as (B, C, H, W)
             }
-            observe(i, &x);
         }
         Ok(x)
     }
@@ -116,5 +137,62 @@ impl Discriminator {
 
     pub fn blocks(&self) -> &[ConvBlock] {
         &self.blocks
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor};
+
+    use crate::model::{Gan, ModelConfig};
+
+    /// Holding D constant (G's update) changes neither its logits nor G's gradients, bit for
+    /// bit, and leaves D's parameters without gradients.
+    #[test]
+    fn frozen_discriminator_gives_the_generator_the_same_gradients() {
+        let dev = Device::Cpu;
+        for cfg in [ModelConfig::dcgan(32), ModelConfig::logogan(32)] {
+            let gan = Gan::new(&cfg, &dev, 3).unwrap();
+            let z = Tensor::randn(0f32, 1.0, (4, cfg.generator.latent_dim, 1, 1), &dev).unwrap();
+            let run = |frozen: bool| {
+                let fake = gan.generator.forward_t(&z, true).unwrap();
+                let d = &gan.discriminator;
+                let logits = if frozen {
+                    d.forward_frozen(&fake, true)
+                } else {
+                    d.forward_t(&fake, true)
+                }
+                .unwrap();
+                let grads = logits.sum_all().unwrap().backward().unwrap();
+                (logits, grads)
+            };
+            let bits = |t: &Tensor| {
+                let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                v.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+            };
+            let ((learnt_logits, learnt), (frozen_logits, frozen)) = (run(false), run(true));
+            assert_eq!(bits(&learnt_logits), bits(&frozen_logits));
+            let params = |vars: &candle_nn::VarMap| {
+                let data = vars.data().lock().unwrap();
+                let mut named: Vec<_> = data
+                    .iter()
+                    .filter(|(name, _)| name.ends_with("weight") || name.ends_with("bias"))
+                    .map(|(name, var)| (name.clone(), var.as_tensor().clone()))
+                    .collect();
+                named.sort_by(|a, b| a.0.cmp(&b.0));
+                named
+            };
+            for (name, w) in params(&gan.generator_vars) {
+                let (a, b) = (learnt.get(&w), frozen.get(&w));
+                assert_eq!(bits(a.unwrap()), bits(b.unwrap()), "G's {name}");
+            }
+            for (name, w) in params(&gan.discriminator_vars) {
+                assert!(learnt.get(&w).is_some(), "D's {name} is learnt normally");
+                assert!(
+                    frozen.get(&w).is_none(),
+                    "D's {name} got a gradient while frozen"
+                );
+            }
+        }
     }
 }

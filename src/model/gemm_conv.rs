@@ -1,6 +1,7 @@
-//! Convolutions as one matrix product each ("im2col + GEMM"), built only from candle's
-//! differentiable tensor ops, so the backward pass comes from candle's autograd and is matrix
-//! products too.
+//! Convolutions as one matrix product each ("im2col + GEMM"). On the CPU and on CUDA each layer
+//! is one custom op (this crate's im2col/col2im kernels around the device's GEMM) whose backward
+//! is matrix products too and computes only the gradients that are needed; the *composed* form
+//! below builds the same algorithm from candle's differentiable tensor ops, for any device.
 //!
 //! Why: candle 0.11's `conv_transpose2d` is a direct loop on CPU and on CUDA, and the backward
 //! of its `conv2d` computes the weight gradient as a convolution whose kernel is the whole
@@ -30,9 +31,12 @@
 //! adjoint of "stack m² shifted windows" (pad each back to its place and add them) sums the
 //! overlapping contributions ("col2im"). Its backward is again a shift-and-stack plus GEMMs.
 
-use candle_core::{Result, Tensor};
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::cpu_kernels::{col2im_op, has_contiguous_rows, im2col_op, ConvGeometry};
+use super::cpu_kernels::{
+    col2im_channel_major, has_contiguous_rows, im2col_op, Col2Im, ConvGeometry,
+};
 
 /// Which implementation the convolution layers use.
 #[derive(
@@ -140,14 +144,39 @@ fn rows_contiguous(x: &Tensor) -> Result<Tensor> {
     }
 }
 
-// ANCHOR: conv2d_kernels
+/// [`conv2d`] through the kernels, `(B, C, H, W)` in and out.
 fn conv2d_kernels(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
-    let (b, c, h, width) = x.dims4()?;
+    conv2d_channel_major(&x.transpose(0, 1)?, w, stride, padding)?.transpose(0, 1)
+}
+
+/// [`conv_transpose2d`] through the kernels, `(B, C, H, W)` in and out.
+fn conv_transpose2d_kernels(
+    x: &Tensor,
+    w: &Tensor,
+    stride: usize,
+    padding: usize,
+) -> Result<Tensor> {
+    conv_transpose2d_channel_major(&x.transpose(0, 1)?, w, stride, padding)?.transpose(0, 1)
+}
+
+// ANCHOR: conv2d_kernels
+/// Convolution of a channel-major `x` (C, B, H, W) with `w` (O, C, k, k): the output is
+/// channel-major too, `(O, B, Ho, Wo)`, the layout the GEMM writes and the next layer reads.
+pub fn conv2d_channel_major(
+    x: &Tensor,
+    w: &Tensor,
+    stride: usize,
+    padding: usize,
+) -> Result<Tensor> {
+    let (c, b, h, width) = x.dims4()?;
     let (o, wc, k, k2) = w.dims4()?;
     if wc != c || k != k2 {
         candle_core::bail!("conv2d: input has {c} channels, weight is {:?}", w.dims())
     }
     conv_out(h.min(width), k, stride, padding)?;
+    if !has_kernels(x) {
+        return conv2d_composed(&x.transpose(0, 1)?, w, stride, padding)?.transpose(0, 1);
+    }
     let g = ConvGeometry {
         batch: b,
         channels: c,
@@ -157,22 +186,150 @@ fn conv2d_kernels(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Resu
         stride,
         padding,
     };
-    let patches = im2col_op(&rows_contiguous(x)?, g)?; // (C·k·k, B·Ho·Wo)
-    w.reshape((o, c * k * k))? // (O, C·k·k)
-        .matmul(&patches)? // (O, B·Ho·Wo)
-        .reshape((o, b, g.out_height(), g.out_width()))?
-        .transpose(0, 1) // (B, O, Ho, Wo), channel-major in memory
+    // Every k×k×C patch of the input as a column (the values only: the op below differentiates).
+    let patches = im2col_op(&rows_contiguous(&x.detach().transpose(0, 1)?)?, g)?; // (C·k·k, B·Ho·Wo)
+                                                                                  // y = W (O, C·k·k) × patches: one GEMM, one node of the graph.
+    x.apply_op3(&w.contiguous()?, &patches, ConvGemm { g, out_channels: o }) // (O, B, Ho, Wo)
 }
 // ANCHOR_END: conv2d_kernels
 
+/// One matrix product on device storage: `(b, m, n, k)` and the two operands' layouts.
+struct GemmCall {
+    bmnk: (usize, usize, usize, usize),
+    lhs: Layout,
+    rhs: Layout,
+}
+
+impl GemmCall {
+    fn run<S: BackendStorage>(&self, lhs: &S, rhs: &S) -> Result<S> {
+        lhs.matmul(rhs, self.bmnk, &self.lhs, &self.rhs)
+    }
+}
+
+/// The convolution's GEMM `W (O, C·k·k) × patches (C·k·k, B·Ho·Wo)` as one custom op of
+/// `(x, w, patches)`, so that a layer is one node of candle's graph (the patch matrix, the
+/// reshapes and the product would be five, each costing a zero-filled tensor and an addition on
+/// the way back), with a backward pass that computes only the gradients someone needs.
+struct ConvGemm {
+    g: ConvGeometry,
+    out_channels: usize,
+}
+
+impl ConvGemm {
+    /// The GEMM `W × patches`, W and the patches read as matrices.
+    fn gemm(&self, wl: &Layout, pl: &Layout) -> Result<GemmCall> {
+        let (o, rows, n) = (self.out_channels, self.g.rows(), self.g.columns());
+        if !wl.is_contiguous() || wl.shape().elem_count() != o * rows {
+            candle_core::bail!(
+                "conv2d: expected a contiguous weight of {o}×{rows}, got {:?}",
+                wl.dims()
+            )
+        }
+        if !pl.is_contiguous() || pl.dims() != [rows, n] {
+            candle_core::bail!(
+                "conv2d: expected contiguous ({rows}, {n}) patches, got {:?}",
+                pl.dims()
+            )
+        }
+        Ok(GemmCall {
+            bmnk: (1, o, n, rows),
+            lhs: Layout::contiguous_with_offset((o, rows), wl.start_offset()),
+            rhs: Layout::contiguous_with_offset((rows, n), pl.start_offset()),
+        })
+    }
+
+    fn out_shape(&self) -> Shape {
+        let g = self.g;
+        Shape::from((self.out_channels, g.batch, g.out_height(), g.out_width()))
+    }
+}
+
+impl CustomOp3 for ConvGemm {
+    fn name(&self) -> &'static str {
+        "logogan-conv2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        _x: &CpuStorage,
+        _xl: &Layout,
+        w: &CpuStorage,
+        wl: &Layout,
+        patches: &CpuStorage,
+        pl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        Ok((self.gemm(wl, pl)?.run(w, patches)?, self.out_shape()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        _x: &candle_core::CudaStorage,
+        _xl: &Layout,
+        w: &candle_core::CudaStorage,
+        wl: &Layout,
+        patches: &candle_core::CudaStorage,
+        pl: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        Ok((self.gemm(wl, pl)?.run(w, patches)?, self.out_shape()))
+    }
+
+    // ANCHOR: conv2d_backward
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        patches: &Tensor,
+        _y: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (o, rows, n) = (self.out_channels, self.g.rows(), self.g.columns());
+        let grad = grad.contiguous()?.reshape((o, n))?; // (O, B·Ho·Wo)
+                                                        // Only what is needed: no input gradient for real images, no weight gradient for a
+                                                        // discriminator held constant during the generator's update.
+        let dx = if x.track_op() {
+            let cols = w.reshape((o, rows))?.t()?.matmul(&grad)?; // (C·k·k, B·Ho·Wo)
+            Some(col2im_channel_major(&cols, self.g)?) // (C, B, H, W)
+        } else {
+            None
+        };
+        let dw = if w.track_op() {
+            Some(matmul_by_transpose(&grad, patches)?.reshape(w.shape())?) // G·Pᵀ (O, C·k·k)
+        } else {
+            None
+        };
+        Ok((dx, dw, None))
+    }
+    // ANCHOR_END: conv2d_backward
+}
+
+/// `a · bᵀ` for row-major `a` (m, k) and `b` (n, k): a weight gradient, where k = B·H·W is the
+/// long side. The `gemm` crate is slow when its right operand is read transposed with such a k
+/// (`bench-layers --gemms`: 77 GFLOP/s for the 128 × 1024 × 8192 product of D's second layer,
+/// against 160–200 for the others), so this computes `(b · aᵀ)ᵀ` instead, whose left operand
+/// is row-major (160 GFLOP/s there), or for thin results, where that is slower still, multiplies
+/// by a row-major copy of `bᵀ`.
+fn matmul_by_transpose(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (m, n) = (a.dim(0)?, b.dim(0)?);
+    if !a.device().is_cpu() {
+        a.matmul(&b.t()?) // cuBLAS reads either layout at full speed
+    } else if m.min(n) >= 96 {
+        b.matmul(&a.t()?)?.t()?.contiguous() // (n, m) → (m, n): a small copy
+    } else {
+        a.matmul(&b.t()?.contiguous()?)
+    }
+}
+
 // ANCHOR: conv_transpose2d_kernels
-fn conv_transpose2d_kernels(
+/// Transposed convolution of a channel-major `x` (Cin, B, H, W) with `w` (Cin, Cout, k, k):
+/// output channel-major, `(Cout, B, Ho, Wo)`.
+pub fn conv_transpose2d_channel_major(
     x: &Tensor,
     w: &Tensor,
     stride: usize,
     padding: usize,
 ) -> Result<Tensor> {
-    let (b, cin, h, width) = x.dims4()?;
+    let (cin, b, h, width) = x.dims4()?;
     let (wc, cout, k, k2) = w.dims4()?;
     if wc != cin || k != k2 {
         candle_core::bail!(
@@ -184,6 +341,9 @@ fn conv_transpose2d_kernels(
     if ho <= 2 * padding || wo <= 2 * padding {
         candle_core::bail!("conv_transpose2d: padding {padding} leaves no output")
     }
+    if !has_kernels(x) {
+        return conv_transpose2d_composed(&x.transpose(0, 1)?, w, stride, padding)?.transpose(0, 1);
+    }
     // The output is the image whose convolution (same k, s, p) has x's size.
     let g = ConvGeometry {
         batch: b,
@@ -194,17 +354,152 @@ fn conv_transpose2d_kernels(
         stride,
         padding,
     };
-    let x = x
-        .transpose(0, 1)?
-        .contiguous()?
-        .reshape((cin, b * h * width))?; // (Cin, B·H·W)
-    let contributions = w
-        .reshape((cin, cout * k * k))? // (Cin, Cout·k·k)
-        .t()?
-        .matmul(&x)?; // (Cout·k·k, B·H·W): every input pixel's k×k contribution
-    col2im_op(&contributions, g) // (B, Cout, Ho, Wo), overlaps added
+    // x is read as the matrix (Cin, B·H·W): contiguous already when a layer made it.
+    let x = if input_matrix(x.layout()).is_some() {
+        x.clone()
+    } else {
+        x.contiguous()?
+    };
+    // col2im(Wᵀ (Cout·k·k, Cin) × x): every input pixel's k×k contribution, overlaps added.
+    x.apply_op2(
+        &w.contiguous()?,
+        ConvTransposeGemm {
+            g,
+            in_channels: cin,
+        },
+    ) // (Cout, B, Ho, Wo)
 }
 // ANCHOR_END: conv_transpose2d_kernels
+
+/// The layout of a `(C, B, H, W)` tensor as the matrix `(C, B·H·W)`, when its last three
+/// dimensions merge into one (always when it is contiguous; also for the generator's input,
+/// `(nz, B, 1, 1)` transposed from `(B, nz, 1, 1)`).
+fn input_matrix(layout: &Layout) -> Option<Layout> {
+    let (dims, strides) = (layout.dims(), layout.stride());
+    if dims.len() != 4 {
+        return None;
+    }
+    // Walk the trailing dimensions from the innermost; size-1 dimensions may have any stride.
+    let mut merged: Option<usize> = None; // stride of the merged dimension
+    let mut span = 1; // elements the dimensions walked so far cover
+    for d in (1..4).rev() {
+        if dims[d] == 1 {
+            continue;
+        }
+        match merged {
+            None => merged = Some(strides[d]),
+            Some(s) if strides[d] == s * span => {}
+            Some(_) => return None,
+        }
+        span *= dims[d];
+    }
+    let columns = dims[1] * dims[2] * dims[3];
+    Some(Layout::new(
+        Shape::from((dims[0], columns)),
+        vec![strides[0], merged.unwrap_or(1)],
+        layout.start_offset(),
+    ))
+}
+
+/// The transposed convolution `col2im(Wᵀ × x)` as one custom op of `(x, w)`, with a backward
+/// pass that computes only the gradients someone needs.
+struct ConvTransposeGemm {
+    g: ConvGeometry,
+    in_channels: usize,
+}
+
+impl ConvTransposeGemm {
+    /// The GEMM `Wᵀ × x`, W read transposed and x as the matrix (Cin, B·H·W).
+    fn gemm(&self, xl: &Layout, wl: &Layout) -> Result<GemmCall> {
+        let (cin, rows, n) = (self.in_channels, self.g.rows(), self.g.columns());
+        let x = input_matrix(xl)
+            .filter(|m| m.dims() == [cin, n])
+            .ok_or_else(|| {
+                candle_core::Error::Msg(format!(
+                    "conv_transpose2d: expected a ({cin}, B, H, W) input readable as a \
+                     ({cin}, {n}) matrix, got dims {:?} strides {:?}",
+                    xl.dims(),
+                    xl.stride()
+                ))
+            })?;
+        if !wl.is_contiguous() || wl.shape().elem_count() != cin * rows {
+            candle_core::bail!(
+                "conv_transpose2d: expected a contiguous weight of {cin}×{rows}, got {:?}",
+                wl.dims()
+            )
+        }
+        // W (Cin, Cout·k·k) read transposed.
+        let wt = Layout::new(Shape::from((rows, cin)), vec![1, rows], wl.start_offset());
+        Ok(GemmCall {
+            bmnk: (1, rows, n, cin),
+            lhs: wt,
+            rhs: x,
+        })
+    }
+}
+
+impl CustomOp2 for ConvTransposeGemm {
+    fn name(&self) -> &'static str {
+        "logogan-conv-transpose2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        xl: &Layout,
+        w: &CpuStorage,
+        wl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let cols = self.gemm(xl, wl)?.run(w, x)?; // (Cout·k·k, B·H·W)
+        Col2Im(self.g).cpu_fwd(
+            &cols,
+            &Layout::contiguous((self.g.rows(), self.g.columns())),
+        )
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        x: &candle_core::CudaStorage,
+        xl: &Layout,
+        w: &candle_core::CudaStorage,
+        wl: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        let cols = self.gemm(xl, wl)?.run(w, x)?;
+        Col2Im(self.g).cuda_fwd(
+            &cols,
+            &Layout::contiguous((self.g.rows(), self.g.columns())),
+        )
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _y: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (cin, rows, n) = (self.in_channels, self.g.rows(), self.g.columns());
+        // The adjoint of col2im is im2col: the output gradient's k×k patches, (Cout·k·k, B·H·W).
+        let grad_cols = im2col_op(&rows_contiguous(&grad.transpose(0, 1)?)?, self.g)?;
+        let dx = if x.track_op() {
+            Some(
+                w.reshape((cin, rows))?
+                    .matmul(&grad_cols)?
+                    .reshape(x.shape())?,
+            ) // (Cin, B, H, W)
+        } else {
+            None
+        };
+        let dw = if w.track_op() {
+            let x = x.reshape((cin, n))?; // (Cin, B·H·W)
+            Some(matmul_by_transpose(&x, &grad_cols)?.reshape(w.shape())?) // X·Gᵀ (Cin, Cout·k·k)
+        } else {
+            None
+        };
+        Ok((dx, dw))
+    }
+}
 
 pub fn conv2d_composed(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
     let (b, c, h, width) = x.dims4()?;
@@ -493,6 +788,68 @@ mod tests {
             2,
             1,
         );
+    }
+
+    /// The ops compute only the gradients someone needs: a constant input (real images) gets
+    /// no gradient, a constant weight (D in G's update) neither, and what is computed is the
+    /// same, bit for bit, as when both are learnt.
+    #[test]
+    fn constants_get_no_gradient_and_change_nothing() {
+        let dev = Device::Cpu;
+        let cases: [(&str, Op, [usize; 4], [usize; 4]); 2] = [
+            ("conv2d", conv2d, [2, 3, 8, 8], [4, 3, 4, 4]),
+            (
+                "conv_transpose2d",
+                conv_transpose2d,
+                [2, 3, 4, 4],
+                [3, 4, 4, 4],
+            ),
+        ];
+        for (name, op, x_shape, w_shape) in cases {
+            let x = Var::randn(0f32, 1.0, &x_shape[..], &dev).unwrap();
+            let w = Var::randn(0f32, 0.5, &w_shape[..], &dev).unwrap();
+            let y = op(&x, &w, 2, 1).unwrap();
+            let up = Tensor::randn(0f32, 1.0, y.dims(), &dev).unwrap();
+            let grads = |x: &Tensor, w: &Tensor| {
+                (op(x, w, 2, 1).unwrap() * &up)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap()
+            };
+            let both = grads(&x, &w);
+            let bits = |t: &Tensor| {
+                t.flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect::<Vec<_>>()
+            };
+            let (x_const, w_const) = (x.detach(), w.detach());
+            let only_w = grads(&x_const, &w);
+            assert!(
+                only_w.get(&x_const).is_none(),
+                "{name}: constant input got a gradient"
+            );
+            assert_eq!(
+                bits(only_w.get(&w).unwrap()),
+                bits(both.get(&w).unwrap()),
+                "{name}"
+            );
+            let only_x = grads(&x, &w_const);
+            assert!(
+                only_x.get(&w_const).is_none(),
+                "{name}: constant weight got a gradient"
+            );
+            assert_eq!(
+                bits(only_x.get(&x).unwrap()),
+                bits(both.get(&x).unwrap()),
+                "{name}"
+            );
+        }
     }
 
     #[test]

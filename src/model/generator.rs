@@ -99,15 +99,17 @@ impl Generator {
         train: bool,
         observe: &mut dyn FnMut(usize, &Tensor),
     ) -> Result<Tensor> {
-        let mut x = match z.rank() {
+        let z = match z.rank() {
             2 => z.unsqueeze(2)?.unsqueeze(3)?,
             _ => z.clone(),
         };
+        // Between layers, activations are channel-major (C, B, H, W): see ConvBlock.
+        let mut x = z.transpose(0, 1)?; // (latent_dim, B, 1, 1)
         for (i, block) in self.blocks.iter().enumerate() {
-            x = block.forward_t(&x, train)?; // convT → BN → ReLU (tanh at the end)
-            observe(i, &x);
+            x = block.forward_channel_major(&x, train, false)?; // convT → BN → ReLU (tanh at the end)
+            observe(i, &x.transpose(0, 1)?); // shown as (B, C, H, W)
         }
-        Ok(x)
+        x.transpose(0, 1) // (B, C, S, S)
     }
     // ANCHOR_END: generator_forward
 

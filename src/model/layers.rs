@@ -13,7 +13,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
-use super::cpu_kernels::{batch_norm_act_train, Slope};
+use super::cpu_kernels::{batch_norm_act_train_channel_major, Slope};
 use super::gemm_conv::{self, ConvAlgorithm};
 
 /// A 4×4 convolution without bias: weight `(out, in, 4, 4)`.
@@ -158,6 +158,21 @@ impl Conv {
     }
 }
 
+impl Conv {
+    /// The convolution with weight `w` on a channel-major `x` (C, B, H, W) → `(O, B, H', W')`.
+    pub fn forward_channel_major(&self, x: &Tensor, w: &Tensor) -> Result<Tensor> {
+        let (s, p) = (self.stride, self.padding);
+        match (self.direction, self.algorithm) {
+            (Direction::Down, ConvAlgorithm::Gemm) => gemm_conv::conv2d_channel_major(x, w, s, p),
+            (Direction::Up, ConvAlgorithm::Gemm) => {
+                gemm_conv::conv_transpose2d_channel_major(x, w, s, p)
+            }
+            // The other algorithms work on (B, C, H, W).
+            _ => self.forward_with(&x.transpose(0, 1)?, w)?.transpose(0, 1),
+        }
+    }
+}
+
 impl Module for Conv {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.forward_with(x, &self.weight)
@@ -215,24 +230,40 @@ pub struct ConvBlock {
 }
 
 impl ConvBlock {
+    /// `x` (B, C, H, W) → `(B, O, H', W')`.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let x = match &self.spectral {
-            Some(sn) => self
-                .conv
-                .forward_with(x, &sn.normalise(&self.conv.weight, train)?)?,
-            None => self.conv.forward(x)?,
+        self.forward_channel_major(&x.transpose(0, 1)?, train, false)?
+            .transpose(0, 1)
+    }
+
+    // ANCHOR: block_forward
+    /// The block on channel-major activations, `x` (C, B, H, W) → `(O, B, H', W')`: the layout
+    /// the GEMM convolutions write and read, so that layers hand their outputs on without copies
+    /// (see [`super::cpu_kernels`]). With `frozen`, the block's parameters are constants:
+    /// gradients reach `x` but none are computed for the weights.
+    pub fn forward_channel_major(&self, x: &Tensor, train: bool, frozen: bool) -> Result<Tensor> {
+        let param = |t: &Tensor| if frozen { t.detach() } else { t.clone() };
+        let w = match &self.spectral {
+            Some(sn) => sn.normalise(&param(&self.conv.weight), train)?,
+            None => param(&self.conv.weight),
         };
+        let x = self.conv.forward_channel_major(x, &w)?; // (O, B, H', W')
         match (&self.norm, self.activation.slope()) {
             // Training on the CPU: batch-norm and (Leaky)ReLU as one fused kernel.
             (Some(norm), Some(slope))
                 if train && x.device().is_cpu() && self.conv.algorithm == ConvAlgorithm::Gemm =>
             {
-                fused_batch_norm_act(norm, &x, slope)
+                fused_batch_norm_act(norm, &x, slope, frozen)
             }
-            (Some(norm), _) => self.activation.apply(&norm.forward_t(&x, train)?),
+            // candle-nn's batch-norm wants (B, C, H, W).
+            (Some(norm), _) => self
+                .activation
+                .apply(&norm.forward_t(&x.transpose(0, 1)?, train)?)?
+                .transpose(0, 1),
             (None, _) => self.activation.apply(&x),
         }
     }
+    // ANCHOR_END: block_forward
 
     /// Learnable parameters (batch-norm's running statistics are not learnt).
     pub fn parameter_count(&self) -> usize {
@@ -245,14 +276,20 @@ impl ConvBlock {
     }
 }
 
-/// Training-mode batch-norm + (Leaky)ReLU through the fused CPU kernel, updating the running
-/// statistics as candle-nn's `BatchNorm` does (PyTorch's rule: the unbiased variance enters
-/// the running average).
-fn fused_batch_norm_act(norm: &BatchNorm, x: &Tensor, slope: f32) -> Result<Tensor> {
+/// Training-mode batch-norm + (Leaky)ReLU of a channel-major `x` (C, B, H, W) through the fused
+/// CPU kernel, updating the running statistics as candle-nn's `BatchNorm` does (PyTorch's rule:
+/// the unbiased variance enters the running average). `frozen`: γ and β get no gradient.
+fn fused_batch_norm_act(norm: &BatchNorm, x: &Tensor, slope: f32, frozen: bool) -> Result<Tensor> {
     let (gamma, beta) = norm
         .weight_and_bias()
         .ok_or_else(|| candle_core::Error::Msg("fused batch-norm needs γ and β".into()))?;
-    let (y, mean, var) = batch_norm_act_train(x, gamma, beta, BN_EPS, Slope(slope))?;
+    let (gamma, beta) = if frozen {
+        (gamma.detach(), beta.detach())
+    } else {
+        (gamma.clone(), beta.clone())
+    };
+    let (y, mean, var) =
+        batch_norm_act_train_channel_major(x, &gamma, &beta, BN_EPS, Slope(slope))?;
     let n = (x.elem_count() / mean.len()) as f64;
     let m = BN_MOMENTUM;
     for (running, batch, correction) in [

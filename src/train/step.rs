@@ -93,8 +93,10 @@ impl GanStep {
         };
         self.opt_d.step(&d_loss.backward()?)?;
 
-        // 2. Generator: make the updated D call the same fakes real.
-        let fake_logits_after = d.forward_t(&view(&fake, DiscriminatorInput::FakeForG)?, true)?;
+        // 2. Generator: make the updated D call the same fakes real. D's weights are constants
+        //    here: their gradients would only be thrown away.
+        let fake_logits_after =
+            d.forward_frozen(&view(&fake, DiscriminatorInput::FakeForG)?, true)?;
         let g_loss = match self.loss {
             GanLoss::Bce => bce_with_logits(&fake_logits_after, 1.0)?,
             GanLoss::Hinge => hinge_generator(&fake_logits_after)?,

@@ -22,7 +22,8 @@
 #   tests      the GPU checks of the library's test suite (both convolution paths on CUDA
 #              against the f64 CPU reference): tests.txt
 #   bench      the training step, candle (all three convolution algorithms) and PyTorch side by side,
-#              then per layer: bench-candle.txt, bench-torch.txt, bench-layers.txt
+#              then per layer and per GEMM: bench-candle.txt, bench-torch.txt, bench-layers.txt,
+#              bench-gemms-torch.txt
 #   default    the default 25-epoch run for chapter 5, sampled: train.log, h100-default.tar.gz
 #              (the run without checkpoints, for `book-assets --run`). Resumable.
 #   sweep      chapter 6's stability ladder at 64×64 (data/sweeps/stability-gpu.toml), several
@@ -69,7 +70,8 @@ for phase in "$@"; do
       unpack bench-train && unpack bench-layers
       "$bin/bench-train" --device cuda --batch 64,128,512 --conv gemm,composed,candle --steps 20 2>&1 | tee "$OUT/bench-candle.txt"
       python3 .gpu/torch_dcgan.py cuda 2>&1 | grep -v Warning | tee "$OUT/bench-torch.txt"
-      "$bin/bench-layers" --device cuda --batch 128 --reps 10 --conv gemm,composed,candle 2>&1 | tee "$OUT/bench-layers.txt"
+      "$bin/bench-layers" --device cuda --batch 128 --reps 10 --conv gemm,composed,candle --gemms 2>&1 | tee "$OUT/bench-layers.txt"
+      python3 reference/pytorch-dcgan/gemm_rates.py --device cuda --batch 128 --reps 10 2>&1 | tee "$OUT/bench-gemms-torch.txt"
       ;;
     default)
       unpack chapter-05

@@ -199,14 +199,29 @@ mod tests {
     }
 
     /// Holding D constant (G's update) changes neither its logits nor G's gradients, bit for
-    /// bit, and leaves D's parameters without gradients.
+    /// bit, and leaves every D parameter (convolution weights, batch-norm γ and β, spectral-norm
+    /// state) without a gradient: with the fused CPU kernels, with spectral norm, and with
+    /// candle-nn's batch-norm (the path of GPUs and of the other convolution algorithms).
     #[test]
     fn frozen_discriminator_gives_the_generator_the_same_gradients() {
+        use crate::model::ConvAlgorithm;
         let dev = Device::Cpu;
-        for cfg in [ModelConfig::dcgan(32), ModelConfig::logogan(32)] {
-            let gan = Gan::new(&cfg, &dev, 3).unwrap();
+        let mut spectral = ModelConfig::logogan(32);
+        spectral.discriminator.spectral_norm = true;
+        let mut composed = ModelConfig::dcgan(32);
+        composed.generator.conv = ConvAlgorithm::Composed;
+        composed.discriminator.conv = ConvAlgorithm::Composed;
+        for cfg in [
+            ModelConfig::dcgan(32),
+            ModelConfig::logogan(32),
+            spectral,
+            composed,
+        ] {
             let z = Tensor::randn(0f32, 1.0, (4, cfg.generator.latent_dim, 1, 1), &dev).unwrap();
+            // A fresh GAN per run: training-mode passes update state (running statistics, the
+            // spectral-norm estimate), so both runs must start from the same.
             let run = |frozen: bool| {
+                let gan = Gan::new(&cfg, &dev, 3).unwrap();
                 let fake = gan.generator.forward_t(&z, true).unwrap();
                 let d = &gan.discriminator;
                 let logits = if frozen {
@@ -216,30 +231,44 @@ mod tests {
                 }
                 .unwrap();
                 let grads = logits.sum_all().unwrap().backward().unwrap();
-                (logits, grads)
+                (gan, logits, grads)
             };
             let bits = |t: &Tensor| {
                 let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
                 v.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
             };
-            let ((learnt_logits, learnt), (frozen_logits, frozen)) = (run(false), run(true));
+            let (gan, learnt_logits, learnt) = run(false);
+            let (frozen_gan, frozen_logits, frozen) = run(true);
             assert_eq!(bits(&learnt_logits), bits(&frozen_logits));
-            let params = |vars: &candle_nn::VarMap| {
+            // Every variable by name: (name, tensor), sorted.
+            let vars = |vars: &candle_nn::VarMap| {
                 let data = vars.data().lock().unwrap();
                 let mut named: Vec<_> = data
                     .iter()
-                    .filter(|(name, _)| name.ends_with("weight") || name.ends_with("bias"))
                     .map(|(name, var)| (name.clone(), var.as_tensor().clone()))
                     .collect();
                 named.sort_by(|a, b| a.0.cmp(&b.0));
                 named
             };
-            for (name, w) in params(&gan.generator_vars) {
-                let (a, b) = (learnt.get(&w), frozen.get(&w));
-                assert_eq!(bits(a.unwrap()), bits(b.unwrap()), "G's {name}");
+            let learnable = |name: &str| name.ends_with("weight") || name.ends_with("bias");
+            let pairs = vars(&gan.generator_vars)
+                .into_iter()
+                .zip(vars(&frozen_gan.generator_vars));
+            for ((name, a), (_, b)) in pairs.filter(|((name, _), _)| learnable(name)) {
+                let (a, b) = (learnt.get(&a).unwrap(), frozen.get(&b).unwrap());
+                assert_eq!(bits(a), bits(b), "G's {name}");
             }
-            for (name, w) in params(&gan.discriminator_vars) {
-                assert!(learnt.get(&w).is_some(), "D's {name} is learnt normally");
+            for (name, w) in vars(&gan.discriminator_vars) {
+                if learnable(&name) {
+                    assert!(learnt.get(&w).is_some(), "D's {name} is learnt normally");
+                }
+                // No state gets a gradient either (the spectral-norm estimate u is a buffer).
+                assert!(
+                    !name.ends_with("sn_u") || learnt.get(&w).is_none(),
+                    "{name}"
+                );
+            }
+            for (name, w) in vars(&frozen_gan.discriminator_vars) {
                 assert!(
                     frozen.get(&w).is_none(),
                     "D's {name} got a gradient while frozen"

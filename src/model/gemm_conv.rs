@@ -186,9 +186,10 @@ pub fn conv2d_channel_major(
         stride,
         padding,
     };
-    // Every k×k×C patch of the input as a column (the values only: the op below differentiates).
-    let patches = im2col_op(&rows_contiguous(&x.detach().transpose(0, 1)?)?, g)?; // (C·k·k, B·Ho·Wo)
-                                                                                  // y = W (O, C·k·k) × patches: one GEMM, one node of the graph.
+    // Every k×k×C patch of the input as a column, (C·k·k, B·Ho·Wo): the values only, the op
+    // below differentiates.
+    let patches = im2col_op(&rows_contiguous(&x.detach().transpose(0, 1)?)?, g)?;
+    // y = W (O, C·k·k) × patches: one GEMM, one node of the graph.
     x.apply_op3(&w.contiguous()?, &patches, ConvGemm { g, out_channels: o }) // (O, B, Ho, Wo)
 }
 // ANCHOR_END: conv2d_kernels
@@ -284,9 +285,9 @@ impl CustomOp3 for ConvGemm {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (o, rows, n) = (self.out_channels, self.g.rows(), self.g.columns());
+        // Only what is needed: no input gradient for real images, no weight gradient for a
+        // discriminator held constant during the generator's update.
         let grad = grad.contiguous()?.reshape((o, n))?; // (O, B·Ho·Wo)
-                                                        // Only what is needed: no input gradient for real images, no weight gradient for a
-                                                        // discriminator held constant during the generator's update.
         let dx = if x.track_op() {
             let cols = w.reshape((o, rows))?.t()?.matmul(&grad)?; // (C·k·k, B·Ho·Wo)
             Some(col2im_channel_major(&cols, self.g)?) // (C, B, H, W)
@@ -370,8 +371,8 @@ pub fn conv_transpose2d_channel_major(
 // ANCHOR_END: conv_transpose2d_kernels
 
 /// The layout of a `(C, B, H, W)` tensor as the matrix `(C, B·H·W)`, when its last three
-/// dimensions merge into one (always when it is contiguous; also for the generator's input,
-/// `(nz, B, 1, 1)` transposed from `(B, nz, 1, 1)`).
+/// dimensions merge into one and the matrix is row- or column-major (always when the tensor is
+/// contiguous; also for the generator's input, `(nz, B, 1, 1)` transposed from `(B, nz, 1, 1)`).
 fn input_matrix(layout: &Layout) -> Option<Layout> {
     let (dims, strides) = (layout.dims(), layout.stride());
     if dims.len() != 4 {
@@ -391,12 +392,18 @@ fn input_matrix(layout: &Layout) -> Option<Layout> {
         }
         span *= dims[d];
     }
-    let columns = dims[1] * dims[2] * dims[3];
-    Some(Layout::new(
-        Shape::from((dims[0], columns)),
-        vec![strides[0], merged.unwrap_or(1)],
-        layout.start_offset(),
-    ))
+    let (rows, columns) = (dims[0], dims[1] * dims[2] * dims[3]);
+    let (row_stride, column_stride) = (strides[0], merged.unwrap_or(1));
+    // Row-major or column-major only: the layouts cuBLAS takes (the CPU's GEMM takes any).
+    let row_major = column_stride == 1 && (row_stride == columns || rows == 1);
+    let column_major = row_stride == 1 && (column_stride == rows || columns == 1);
+    (row_major || column_major).then(|| {
+        Layout::new(
+            Shape::from((rows, columns)),
+            vec![row_stride, column_stride],
+            layout.start_offset(),
+        )
+    })
 }
 
 /// The transposed convolution `col2im(Wᵀ × x)` as one custom op of `(x, w)`, with a backward

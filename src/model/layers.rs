@@ -208,7 +208,8 @@ impl SpectralNorm {
         let o = w.dim(0)?;
         let matrix = w.reshape((o, ()))?; // (O, C·k·k)
         let fixed = matrix.detach(); // the iteration itself is not differentiated
-        let mut u = unit(&self.u.as_tensor().reshape((1, o))?)?; // (1, O)
+                                     // u is state, not a parameter: no gradient flows into it (PyTorch keeps it as a buffer).
+        let mut u = unit(&self.u.as_detached_tensor().reshape((1, o))?)?; // (1, O)
         let v = unit(&u.matmul(&fixed)?)?; // (1, C·k·k)
         if train {
             u = unit(&v.matmul(&fixed.t()?)?)?;
@@ -256,10 +257,15 @@ impl ConvBlock {
                 fused_batch_norm_act(norm, &x, slope, frozen)
             }
             // candle-nn's batch-norm wants (B, C, H, W).
-            (Some(norm), _) => self
-                .activation
-                .apply(&norm.forward_t(&x.transpose(0, 1)?, train)?)?
-                .transpose(0, 1),
+            (Some(norm), _) => {
+                let x = x.transpose(0, 1)?;
+                let y = if frozen {
+                    frozen_batch_norm(norm)?.forward_t(&x, train)?
+                } else {
+                    norm.forward_t(&x, train)?
+                };
+                self.activation.apply(&y)?.transpose(0, 1)
+            }
             (None, _) => self.activation.apply(&x),
         }
     }
@@ -274,6 +280,24 @@ impl ConvBlock {
             .map_or(0, |n| 2 * n.running_mean().elem_count());
         conv + norm
     }
+}
+
+/// `norm` with γ and β as constants (no gradient), sharing its running statistics, which it
+/// updates in training mode as `norm` would.
+fn frozen_batch_norm(norm: &BatchNorm) -> Result<BatchNorm> {
+    let (gamma, beta) = norm
+        .weight_and_bias()
+        .ok_or_else(|| candle_core::Error::Msg("batch-norm without γ and β".into()))?;
+    let frozen = BatchNorm::new(
+        gamma.dim(0)?,
+        norm.running_mean().clone(), // variables: shared, not copied
+        norm.running_var().clone(),
+        gamma.detach(),
+        beta.detach(),
+        BN_EPS,
+    )?;
+    debug_assert_eq!(BN_MOMENTUM, 0.1, "BatchNorm::new uses momentum 0.1");
+    Ok(frozen)
 }
 
 /// Training-mode batch-norm + (Leaky)ReLU of a channel-major `x` (C, B, H, W) through the fused

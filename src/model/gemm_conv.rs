@@ -207,6 +207,17 @@ impl GemmCall {
     }
 }
 
+/// Both GEMM ops read their weight as a contiguous `rows × cols` matrix.
+fn check_weight(op: &str, wl: &Layout, rows: usize, cols: usize) -> Result<()> {
+    if !wl.is_contiguous() || wl.shape().elem_count() != rows * cols {
+        candle_core::bail!(
+            "{op}: expected a contiguous weight of {rows}×{cols}, got {:?}",
+            wl.dims()
+        )
+    }
+    Ok(())
+}
+
 /// The convolution's GEMM `W (O, C·k·k) × patches (C·k·k, B·Ho·Wo)` as one custom op of
 /// `(x, w, patches)`, so that a layer is one node of candle's graph (the patch matrix, the
 /// reshapes and the product would be five, each costing a zero-filled tensor and an addition on
@@ -220,12 +231,7 @@ impl ConvGemm {
     /// The GEMM `W × patches`, W and the patches read as matrices.
     fn gemm(&self, wl: &Layout, pl: &Layout) -> Result<GemmCall> {
         let (o, rows, n) = (self.out_channels, self.g.rows(), self.g.columns());
-        if !wl.is_contiguous() || wl.shape().elem_count() != o * rows {
-            candle_core::bail!(
-                "conv2d: expected a contiguous weight of {o}×{rows}, got {:?}",
-                wl.dims()
-            )
-        }
+        check_weight("conv2d", wl, o, rows)?;
         if !pl.is_contiguous() || pl.dims() != [rows, n] {
             candle_core::bail!(
                 "conv2d: expected contiguous ({rows}, {n}) patches, got {:?}",
@@ -427,12 +433,7 @@ impl ConvTransposeGemm {
                     xl.stride()
                 ))
             })?;
-        if !wl.is_contiguous() || wl.shape().elem_count() != cin * rows {
-            candle_core::bail!(
-                "conv_transpose2d: expected a contiguous weight of {cin}×{rows}, got {:?}",
-                wl.dims()
-            )
-        }
+        check_weight("conv_transpose2d", wl, cin, rows)?;
         // W (Cin, Cout·k·k) read transposed.
         let wt = Layout::new(Shape::from((rows, cin)), vec![1, rows], wl.start_offset());
         Ok(GemmCall {

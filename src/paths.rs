@@ -23,7 +23,10 @@ pub fn project_root() -> PathBuf {
 ///   raw/<source>/           chapter 2: one image file per logo, as gathered
 ///   processed/<N>px/        chapter 3, for image size N:
 ///     clean/                  cleaned N×N PNGs
-///     train/                  clean + augmented variants: what training reads
+///     train/                  the train side's clean logos + augmented variants: what the GAN
+///                             and the judge's encoder learn from
+///     held-out/               the held-out side, augmented the same way: never trained on
+///     split.csv               the side of every clean logo
 ///     report.csv              one row per raw image: kept or dropped, why, the measures
 ///     summary.csv             counts per reason
 ///     preview-clean.png       a grid of cleaned logos
@@ -64,9 +67,17 @@ impl DataLayout {
     pub fn clean(&self, image_size: u32) -> PathBuf {
         self.processed(image_size).join("clean")
     }
-    /// Training images (clean + augmented) for one size.
+    /// Training images (the train side's clean logos + augmented variants) for one size.
     pub fn train(&self, image_size: u32) -> PathBuf {
         self.processed(image_size).join("train")
+    }
+    /// Held-out images (the held-out side, augmented the same way): the judge's real floor.
+    pub fn held_out(&self, image_size: u32) -> PathBuf {
+        self.processed(image_size).join("held-out")
+    }
+    /// The side of every clean logo (see [`crate::data::split`]).
+    pub fn split(&self, image_size: u32) -> PathBuf {
+        self.processed(image_size).join("split.csv")
     }
 }
 

@@ -247,21 +247,27 @@ fn pipeline_builds_a_loadable_augmented_set_and_rebuilds_cleanly() {
             ..CleanConfig::default()
         },
         augment: Some(AugmentConfig::default()),
+        split: Default::default(),
     };
     let report = build_dataset(&layout, &cfg, false).unwrap();
     assert_eq!(report.clean.kept, 4);
-    assert_eq!(report.train_images, 12, "×3");
+    // One logo at least is held out, with its variants; the rest train.
+    assert!(report.held_out_logos >= 1 && report.train_logos >= 1);
+    assert_eq!(report.train_logos + report.held_out_logos, 4);
+    assert_eq!(report.train_images, 3 * report.train_logos, "×3");
+    assert_eq!(report.held_out_images, 3 * report.held_out_logos);
     assert!(report.preview_clean.exists() && report.preview_augment.as_ref().unwrap().exists());
 
     let data = ImageDataset::load(&report.train_dir, 32, &candle_core::Device::Cpu).unwrap();
-    assert_eq!(data.len(), 12);
+    assert_eq!(data.len(), report.train_images);
+    let b = data.len().min(5);
     let batch = data
-        .batches(5, 0, 0, true)
+        .batches(b, 0, 0, true)
         .unwrap()
         .next()
         .unwrap()
         .unwrap();
-    assert_eq!(batch.dims(), &[5, 3, 32, 32]);
+    assert_eq!(batch.dims(), &[b, 3, 32, 32]);
     let (min, max) = (
         batch.min_all().unwrap().to_scalar::<f32>().unwrap(),
         batch.max_all().unwrap().to_scalar::<f32>().unwrap(),
@@ -280,7 +286,7 @@ fn pipeline_builds_a_loadable_augmented_set_and_rebuilds_cleanly() {
     )
     .unwrap();
     assert_eq!(report.clean.kept, 3);
-    assert_eq!(report.train_images, 3);
+    assert_eq!(report.train_images + report.held_out_images, 3);
     assert!(!report.clean.clean_dir.join("good__triangle.png").exists());
 }
 

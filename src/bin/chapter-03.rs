@@ -60,6 +60,7 @@ fn main() -> Result<()> {
             variants: args.variants.clone(),
             seed: args.seed,
         }),
+        split: Default::default(),
     };
     let report = build_dataset(&layout, &cfg, true)?;
 
@@ -81,15 +82,24 @@ fn main() -> Result<()> {
         report.clean.kept,
         display_path(&report.clean.clean_dir)
     );
-    if let Some(aug) = &report.augment {
-        println!(
-            "{} training images (×{}) in {} ({:.1} s)",
-            aug.written,
-            1 + args.variants.len(),
-            display_path(&report.train_dir),
-            report.seconds_augment
-        );
-    }
+    println!(
+        "split: {} logos train, {} held out (never trained on; the judge's floor), see {}",
+        report.train_logos,
+        report.held_out_logos,
+        display_path(&layout.split(args.size))
+    );
+    let factor = report
+        .augment
+        .as_ref()
+        .map_or(1, |_| 1 + args.variants.len());
+    println!(
+        "{} training images (×{factor}) in {}, {} held-out images in {} ({:.1} s)",
+        report.train_images,
+        display_path(&report.train_dir),
+        report.held_out_images,
+        display_path(&report.held_out_dir),
+        report.seconds_augment
+    );
     let processed = layout.processed(args.size);
     println!("report : {}", display_path(&processed.join("report.csv")));
     println!("preview: {}", display_path(&report.preview_clean));

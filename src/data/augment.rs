@@ -53,6 +53,14 @@ impl Variant {
     }
 }
 
+/// True when `name` (a file name in a training folder) is an augmented variant, not a clean
+/// logo: it ends in `__<variant>.png`.
+pub fn is_variant_name(name: &str) -> bool {
+    [Variant::Mirror, Variant::Recolour, Variant::MirrorRecolour]
+        .iter()
+        .any(|v| name.ends_with(&format!("__{}.png", v.suffix())))
+}
+
 impl std::str::FromStr for Variant {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -225,14 +233,24 @@ pub fn augment_folder(
     train_dir: &Path,
     cfg: &AugmentConfig,
 ) -> Result<AugmentSummary> {
-    let files = list_images(clean_dir)?;
+    augment_files(clean_dir, &list_images(clean_dir)?, train_dir, cfg)
+}
+
+/// Write the clean images `files` (paths under `clean_dir`) and their variants into `out_dir`,
+/// as [`augment_folder`] does: one side of the train / held-out split at a time.
+pub fn augment_files(
+    clean_dir: &Path,
+    files: &[std::path::PathBuf],
+    out_dir: &Path,
+    cfg: &AugmentConfig,
+) -> Result<AugmentSummary> {
     if files.is_empty() {
         return Err(Error::bad_input(
             clean_dir,
             "no clean images: run the cleaning step first",
         ));
     }
-    let staged = staging_dir(train_dir)?;
+    let staged = staging_dir(out_dir)?;
     let written: usize = files
         .par_iter()
         .map(|rel| -> Result<usize> {
@@ -252,7 +270,7 @@ pub fn augment_folder(
             Ok(1 + cfg.variants.len())
         })
         .sum::<Result<usize>>()?;
-    replace_dir(&staged, train_dir)?;
+    replace_dir(&staged, out_dir)?;
     Ok(AugmentSummary {
         originals: files.len(),
         written,

@@ -112,6 +112,21 @@ impl ImageDataset {
     }
     // ANCHOR_END: batch_get
 
+    /// The images back as RGB images (e.g. to transform them with the image crate).
+    pub fn to_images(&self) -> Result<Vec<RgbImage>> {
+        let s = self.image_size;
+        // (N, 3, H, W) → (N, H, W, 3), the image crate's order.
+        let hwc = self
+            .pixels
+            .permute((0, 2, 3, 1))?
+            .flatten_all()?
+            .to_vec1::<u8>()?;
+        Ok(hwc
+            .chunks_exact(s * s * 3)
+            .map(|c| RgbImage::from_raw(s as u32, s as u32, c.to_vec()).expect("sized"))
+            .collect())
+    }
+
     /// Every pixel, `(N, 3, H, W)` row-major, as bytes (for fingerprints).
     pub fn pixels_u8(&self) -> Result<Vec<u8>> {
         Ok(self.pixels.flatten_all()?.to_vec1::<u8>()?)

@@ -14,3 +14,4 @@ pub mod rules;
 pub mod sources;
 #[cfg(feature = "gather")]
 pub mod spider;
+pub mod split;

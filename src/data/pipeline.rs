@@ -7,9 +7,10 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::augment::{augment_folder, preview_grid, AugmentConfig, AugmentSummary};
+use super::augment::{augment_files, preview_grid, AugmentConfig, AugmentSummary};
 use super::clean::{clean_folder, list_images, CleanConfig, CleanSummary};
 use super::sources::{unpack_vendored, UnpackedSource};
+use super::split::{write_split, Side, SplitConfig, SplitRow};
 use crate::error::{Error, Result};
 use crate::fsutil::save_png;
 use crate::paths::DataLayout;
@@ -21,6 +22,9 @@ pub struct DatasetConfig {
     pub clean: CleanConfig,
     /// `None` skips augmentation: `train/` then holds the clean images only.
     pub augment: Option<AugmentConfig>,
+    /// Which clean logos are held out of training (the judge's floor).
+    #[serde(default)]
+    pub split: SplitConfig,
 }
 
 impl DatasetConfig {
@@ -29,6 +33,7 @@ impl DatasetConfig {
         Self {
             clean: CleanConfig::default(),
             augment: Some(AugmentConfig::default()),
+            split: SplitConfig::default(),
         }
     }
 }
@@ -41,6 +46,11 @@ pub struct DatasetReport {
     pub augment: Option<AugmentSummary>,
     pub train_dir: PathBuf,
     pub train_images: usize,
+    /// Clean logos on each side of the split, and the held-out folder (augmented like train/).
+    pub train_logos: usize,
+    pub held_out_logos: usize,
+    pub held_out_dir: PathBuf,
+    pub held_out_images: usize,
     pub preview_clean: PathBuf,
     pub preview_augment: Option<PathBuf>,
     pub seconds_unpack: f64,
@@ -59,6 +69,7 @@ pub fn build_dataset(
     show_progress: bool,
 ) -> Result<DatasetReport> {
     cfg.clean.validate()?;
+    cfg.split.validate()?;
     if cfg.augment.as_ref().is_some_and(|a| a.variants.is_empty()) {
         return Err(Error::config(
             "augment.variants",
@@ -85,37 +96,71 @@ pub fn build_dataset(
     )?;
 
     let start = Instant::now();
+    // Split before augmenting, so that a logo's variants stay on its side.
+    let files = list_images(&clean.clean_dir)?;
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.to_string_lossy().into_owned())
+        .collect();
+    let stems: Vec<&str> = names.iter().map(|n| n.trim_end_matches(".png")).collect();
+    let sides = cfg.split.assign(&stems);
+    let on = |want: Side| -> Vec<PathBuf> {
+        files
+            .iter()
+            .zip(&sides)
+            .filter(|(_, side)| **side == want)
+            .map(|(f, _)| f.clone())
+            .collect()
+    };
+    let (train_files, held_out_files) = (on(Side::Train), on(Side::HeldOut));
+    if train_files.is_empty() || held_out_files.is_empty() {
+        return Err(Error::bad_input(
+            &clean.clean_dir,
+            format!(
+                "{} clean images cannot be split into train and held-out sides: gather more logos",
+                files.len()
+            ),
+        ));
+    }
+    let rows: Vec<SplitRow> = names
+        .into_iter()
+        .zip(sides)
+        .map(|(name, side)| SplitRow { name, side })
+        .collect();
+    let no_variants = AugmentConfig {
+        variants: vec![],
+        seed: 0,
+    };
+    let aug = cfg.augment.as_ref().unwrap_or(&no_variants);
     let train_dir = layout.train(size);
+    let held_out_dir = layout.held_out(size);
+    let summary = augment_files(&clean.clean_dir, &train_files, &train_dir, aug)?;
+    augment_files(&clean.clean_dir, &held_out_files, &held_out_dir, aug)?;
+    // Written last: its presence says the folders above are complete and split.
+    write_split(&layout.split(size), &rows)?;
     let (augment, preview_augment) = match &cfg.augment {
         Some(aug) => {
-            let summary = augment_folder(&clean.clean_dir, &train_dir, aug)?;
             let preview = processed.join("preview-augment.png");
             save_png(&preview, &preview_grid(&clean.clean_dir, aug, 8)?)?;
             (Some(summary), Some(preview))
         }
-        None => {
-            let summary = augment_folder(
-                &clean.clean_dir,
-                &train_dir,
-                &AugmentConfig {
-                    variants: vec![],
-                    seed: 0,
-                },
-            )?;
-            let _ = summary;
-            (None, None)
-        }
+        None => (None, None),
     };
     let seconds_augment = start.elapsed().as_secs_f64();
     let preview_clean = processed.join("preview-clean.png");
     save_png(&preview_clean, &sample_grid(&clean.clean_dir, 64, 8, 0)?)?;
     let train_images = list_images(&train_dir)?.len();
+    let held_out_images = list_images(&held_out_dir)?.len();
     Ok(DatasetReport {
         unpacked,
         clean,
         augment,
         train_dir,
         train_images,
+        train_logos: train_files.len(),
+        held_out_logos: held_out_files.len(),
+        held_out_dir,
+        held_out_images,
         preview_clean,
         preview_augment,
         seconds_unpack,
@@ -123,14 +168,15 @@ pub fn build_dataset(
     })
 }
 
-/// The training folder for `image_size`, building the default dataset first if it is missing.
+/// The training folder for `image_size`, building the default dataset first if it is missing
+/// (or was built before the train / held-out split existed).
 pub fn ensure_dataset(
     layout: &DataLayout,
     image_size: u32,
     show_progress: bool,
 ) -> Result<PathBuf> {
     let train = layout.train(image_size);
-    if train.is_dir() && !list_images(&train)?.is_empty() {
+    if layout.split(image_size).is_file() && train.is_dir() && !list_images(&train)?.is_empty() {
         return Ok(train);
     }
     let cfg = DatasetConfig {
@@ -138,7 +184,7 @@ pub fn ensure_dataset(
             image_size,
             ..CleanConfig::default()
         },
-        augment: Some(AugmentConfig::default()),
+        ..DatasetConfig::with_augmentation()
     };
     Ok(build_dataset(layout, &cfg, show_progress)?.train_dir)
 }

@@ -15,8 +15,9 @@ pub use crate::device::DeviceChoice;
 pub use crate::environment::Environment;
 pub use crate::error::{Error, Result};
 pub use crate::metrics::{
-    frechet_distance, kernel_inception_distance, memorisation, precision_recall, score_run,
-    EncoderConfig, FeatureEncoder, Features, ScoreConfig,
+    calibration_sets, density_coverage, frechet_distance, kernel_inception_distance, memorisation,
+    precision_recall, score_run, two_sample_test, EncoderConfig, FeatureEncoder, Features,
+    RealReference, ScoreConfig, TwoSampleConfig,
 };
 pub use crate::model::summary::{discriminator_table, generator_table};
 pub use crate::model::{untrained_samples, Architecture, Gan, ModelConfig};

@@ -132,13 +132,18 @@ impl SweepFile {
 pub struct TrialResult {
     pub rank: usize,
     pub trial: String,
-    pub frechet: f64,
     pub kid_x1000: f64,
+    /// Standard error of the KID estimate over its random subsets (not over training seeds).
     pub kid_se_x1000: f64,
+    pub frechet: f64,
     pub precision: f64,
     pub recall: f64,
+    pub density: f64,
+    pub coverage: f64,
+    pub two_sample_accuracy: f64,
     pub memorisation_ratio: f64,
-    pub floor_frechet: f64,
+    pub floor_kid_x1000: f64,
+    pub floor_two_sample_accuracy: f64,
     pub final_d_loss: f64,
     pub final_g_loss: f64,
     pub seconds: f64,
@@ -178,8 +183,10 @@ pub fn run_sweep(
         train_trial(config, &run, layout, device)?; // returns at once if already trained
         let report = match load_score(&run, &score_config) {
             Some(r) => r,
-            None => score_run(&run, layout, &score_config, device, &mut |e, l| {
-                say(format!("  feature encoder epoch {e}: loss {l:.4}"))
+            None => score_run(&run, layout, &score_config, device, &mut |step, loss| {
+                if step % 200 == 0 {
+                    say(format!("  feature encoder step {step}: loss {loss:.3}"))
+                }
             })?,
         };
         let last = crate::train::metrics::read_metrics(&RunDir::new(&run).metrics())?
@@ -194,23 +201,30 @@ pub fn run_sweep(
         results.push(TrialResult {
             rank: 0,
             trial: name.clone(),
-            frechet: g.frechet,
             kid_x1000: g.kid.mean * 1e3,
             kid_se_x1000: g.kid.standard_error * 1e3,
+            frechet: g.frechet,
             precision: g.precision_recall.precision,
             recall: g.precision_recall.recall,
+            density: g.density_coverage.density,
+            coverage: g.density_coverage.coverage,
+            two_sample_accuracy: g.two_sample.accuracy,
             memorisation_ratio: g.memorisation.ratio,
-            floor_frechet: f.frechet,
+            floor_kid_x1000: f.kid.mean * 1e3,
+            floor_two_sample_accuracy: f.two_sample.accuracy,
             final_d_loss: last.d_loss as f64,
             final_g_loss: last.g_loss as f64,
             seconds: train_seconds[i] + started.elapsed().as_secs_f64(),
         });
         say(format!(
-            "  Fréchet distance {:.3} (floor {:.3})",
-            g.frechet, f.frechet
+            "  KID×1000 {:.2} (held-out floor {:.2}), two-sample accuracy {:.3}",
+            g.kid.mean * 1e3,
+            f.kid.mean * 1e3,
+            g.two_sample.accuracy
         ));
     }
-    results.sort_by(|a, b| a.frechet.total_cmp(&b.frechet));
+    // Ranked by KID, the headline measure: unbiased, so comparable across sample sizes.
+    results.sort_by(|a, b| a.kid_x1000.total_cmp(&b.kid_x1000));
     for (i, r) in results.iter_mut().enumerate() {
         r.rank = i + 1;
     }
@@ -344,19 +358,23 @@ fn load_score(run: &Path, config: &ScoreConfig) -> Option<ScoreReport> {
 /// The ranked results as a Markdown table.
 pub fn results_table(results: &[TrialResult]) -> String {
     let mut out = String::from(
-        "| rank | trial | Fréchet distance ↓ (floor) | KID ×1000 ↓ | precision ↑ | recall ↑ | memorisation ratio | final D / G loss |\n|---:|---|---:|---:|---:|---:|---:|---:|\n",
+        "| rank | trial | KID ×1000 ↓ (held-out floor) | two-sample accuracy ↓ (floor) | Fréchet distance ↓ | precision ↑ | recall ↑ | density ↑ | coverage ↑ | memorisation ratio | final D / G loss |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in results {
         out.push_str(&format!(
-            "| {} | {} | {:.3} ({:.3}) | {:.2} ± {:.2} | {:.3} | {:.3} | {:.3} | {:.3} / {:.3} |\n",
+            "| {} | {} | {:.2} ± {:.2} ({:.2}) | {:.3} ({:.3}) | {:.2} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} / {:.3} |\n",
             r.rank,
             r.trial,
-            r.frechet,
-            r.floor_frechet,
             r.kid_x1000,
             r.kid_se_x1000,
+            r.floor_kid_x1000,
+            r.two_sample_accuracy,
+            r.floor_two_sample_accuracy,
+            r.frechet,
             r.precision,
             r.recall,
+            r.density,
+            r.coverage,
             r.memorisation_ratio,
             r.final_d_loss,
             r.final_g_loss
@@ -365,18 +383,18 @@ pub fn results_table(results: &[TrialResult]) -> String {
     out
 }
 
-/// Fréchet distance per trial (in rank order) beside the real-vs-real floor.
+/// KID per trial (in rank order) beside the held-out floor.
 fn scores_chart(results: &[TrialResult]) -> BarChart {
     BarChart {
-        title: "Fréchet distance of each trial, best first (lower is better)".into(),
-        value_label: "Fréchet distance in the encoder's feature space".into(),
+        title: "KID of each trial, best first (lower is better)".into(),
+        value_label: "KID ×1000 in the judge's feature space".into(),
         bars: results
             .iter()
-            .map(|r| (r.trial.clone(), r.frechet))
+            .map(|r| (r.trial.clone(), r.kid_x1000))
             .collect(),
         reference: results
             .first()
-            .map(|r| ("real vs real".to_string(), r.floor_frechet)),
+            .map(|r| ("held-out floor".to_string(), r.floor_kid_x1000)),
     }
 }
 

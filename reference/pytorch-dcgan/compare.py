@@ -24,10 +24,13 @@ import sys
 import tomllib
 
 MEASURES = [  # (label, key in score.json → value, lower is better?)
-    ("Fréchet distance", lambda s: s["frechet"], True),
     ("KID ×1000", lambda s: s["kid"]["mean"] * 1e3, True),
+    ("two-sample accuracy", lambda s: s["two_sample"]["accuracy"], True),
+    ("Fréchet distance", lambda s: s["frechet"], True),
     ("precision", lambda s: s["precision_recall"]["precision"], False),
     ("recall", lambda s: s["precision_recall"]["recall"], False),
+    ("density", lambda s: s["density_coverage"]["density"], False),
+    ("coverage", lambda s: s["density_coverage"]["coverage"], False),
     ("memorisation ratio", lambda s: s["memorisation"]["ratio"], False),
 ]
 
@@ -107,7 +110,7 @@ def main():
                           "torch_mean": statistics.mean(t), "torch_sd": sd(t),
                           "ratio": statistics.mean(c) / statistics.mean(t) if statistics.mean(t) else None,
                           "floor": get(rows[0]["floor"])}
-    lines += ["", "| measure | candle mean ± sd | PyTorch mean ± sd | candle / PyTorch | real-vs-real floor |",
+    lines += ["", "| measure | candle mean ± sd | PyTorch mean ± sd | candle / PyTorch | held-out floor |",
               "|---|---:|---:|---:|---:|"]
     for label, s in summary.items():
         ratio = f"{s['ratio']:.3f}" if s["ratio"] is not None else "—"

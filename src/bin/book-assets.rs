@@ -10,12 +10,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Parser;
 use logogan::data::clean::{examples_for_reason, CleanSummary};
-use logogan::data::pipeline::{build_dataset, sample_grid, DatasetConfig};
+use logogan::data::pipeline::{build_dataset, sample_grid, DatasetConfig, DatasetReport};
 use logogan::data::sources::VendorManifest;
 use logogan::device::{describe, DeviceChoice};
 use logogan::environment::Environment;
 use logogan::fsutil::{read_csv, save_png, write_atomic};
-use logogan::metrics::{score_run, ScoreConfig};
+use logogan::metrics::{
+    calibrate, score_run, Calibration, CalibrationConfig, RealReference, ScoreConfig,
+};
 use logogan::model::summary::{discriminator_table, generator_table};
 use logogan::model::{untrained_samples, Gan, ModelConfig};
 use logogan::paths::{default_runs_dir, project_root, DataLayout};
@@ -47,6 +49,11 @@ struct Args {
     /// Without it, the chapter's sweep snippet is left as it is.
     #[arg(long)]
     sweep: Option<PathBuf>,
+    /// Take chapter 6's calibration ladder from this folder (made by `chapter-06 calibrate`;
+    /// its calibration.json must match the default settings and the current encoder). Without
+    /// it, the ladder is scored here into runs/calibration.
+    #[arg(long)]
+    calibration: Option<PathBuf>,
     /// Take chapter 6's candle-vs-PyTorch table from this comparison folder
     /// (runs/<sweep>-torch, made by reference/pytorch-dcgan/compare.py). Without it, the
     /// chapter's comparison snippet is left as it is.
@@ -143,8 +150,7 @@ fn main() -> Result<()> {
     ch03(
         &book,
         &layout,
-        &report.clean,
-        report.train_images,
+        &report,
         report.seconds_unpack + report.clean.seconds + report.seconds_augment,
     )?;
 
@@ -192,21 +198,46 @@ fn main() -> Result<()> {
     };
     ch05(&book, &RunDir::new(&run))?;
 
-    // Chapter 6: the same run, scored beside the real-vs-real floor.
+    // Chapter 6: the judge's calibration ladder, then the same run scored beside the floor.
     let device = args.device.open()?;
-    let report = score_run(
-        &run,
-        &layout,
-        &ScoreConfig::default(),
-        &device,
-        &mut |epoch, loss| println!("  feature encoder epoch {epoch}: loss {loss:.4}"),
-    )?;
+    let score_config = ScoreConfig::default();
+    let reference = RealReference::load(&layout, &score_config, &device, &mut |step, loss| {
+        if step % 200 == 0 {
+            println!("  feature encoder step {step}: contrastive loss {loss:.3}")
+        }
+    })?;
+    let ladder = match &args.calibration {
+        Some(dir) => {
+            let ladder: Calibration = serde_json::from_str(
+                &std::fs::read_to_string(dir.join("calibration.json")).with_context(|| {
+                    format!("{}: run `chapter-06 calibrate` first", dir.display())
+                })?,
+            )?;
+            anyhow::ensure!(
+                ladder.encoder_version == reference.encoder.version
+                    && ladder.config == CalibrationConfig::default(),
+                "{}: made with other settings or another encoder; run `chapter-06 calibrate` again",
+                dir.display()
+            );
+            ladder
+        }
+        None => {
+            println!("  scoring the calibration ladder (minutes)");
+            let ladder = calibrate(&reference, &CalibrationConfig::default(), &mut |rung, _| {
+                println!("    {}", rung.label())
+            })?;
+            ladder.save(&default_runs_dir().join("calibration"), &reference)?;
+            ladder
+        }
+    };
+    ch06_calibration(&book, &ladder, args.calibration.as_deref())?;
+    let report = score_run(&run, &layout, &score_config, &device, &mut |_, _| {})?;
     let record = RunRecord::load(&RunDir::new(&run))?;
     book.snippet(
         "ch06-score.md",
         &format!(
             "{}
-*Table 6.1 — The run of chapter 5 (step {}), scored by `chapter-06 score`: generated images against one half of the real logos, and the other half against it (the floor).* <small>Made by `book-assets`: run trained on {} at commit `{}`, seed {}; scored on {}, {}.</small>\n",
+*Table 6.2 — The run of chapter 5 (step {}), scored by `chapter-06 score`: its samples and held-out logos (the floor), each against the train logos.* <small>Made by `book-assets`: run trained on {} at commit `{}`, seed {}; scored on {}, {}.</small>\n",
             report.table(),
             report.step.unwrap_or_default(),
             record.device,
@@ -224,6 +255,36 @@ fn main() -> Result<()> {
     }
     println!("done");
     Ok(())
+}
+
+/// Chapter 6: the calibration ladder's table, its KID chart and a row of every rung's images.
+fn ch06_calibration(book: &Book, ladder: &Calibration, from: Option<&Path>) -> Result<()> {
+    let dir = from
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| default_runs_dir().join("calibration"));
+    book.figure(
+        "ch06-calibration-kid.png",
+        &image::open(dir.join("calibration-kid.png"))?.to_rgb8(),
+    )?;
+    book.figure(
+        "ch06-calibration-sets.png",
+        &upscale(&image::open(dir.join("calibration-sets.png"))?.to_rgb8(), 2),
+    )?;
+    let p = Provenance::here(ladder.config.score.seed);
+    let held = ladder.checks.iter().filter(|c| c.held).count();
+    book.snippet(
+        "ch06-calibration.md",
+        &format!(
+            "![eight images of every rung, one rung per row](figures/ch06-calibration-sets.png)\n\n\
+             *Figure 6.1 — The ladder's sets, one row each, top to bottom in the order of the table.*\n\n\
+             {}\n*Table 6.1 — The calibration ladder: every set against the train logos, {held} of {} orderings held.* <small>Made by `chapter-06 calibrate` and `book-assets`: {}.</small>\n\n\
+             ![KID of every rung beside the held-out floor](figures/ch06-calibration-kid.png)\n\n\
+             *Figure 6.2 — KID of every rung (lower is better), the held-out floor as a line.*\n",
+            ladder.table(),
+            ladder.checks.len(),
+            p.caption()
+        ),
+    )
 }
 
 /// Chapter 6: a finished sweep's ranked table, its chart, and the baseline's grid beside the
@@ -263,12 +324,12 @@ fn ch06_sweep(book: &Book, sweep: &Path) -> Result<()> {
     book.snippet(
         "ch06-sweep.md",
         &format!(
-            "{table}\n*Table 6.2 — The stability ladder `{name}`: {} trials of {steps} steps at {size}×{size}, ranked by Fréchet distance (the real-vs-real floor in brackets).* <small>Made by `book-assets --sweep`: {}.</small>\n\n\
-             ![Fréchet distance of every trial beside the floor](figures/ch06-sweep-scores.png)\n\n\
-             *Figure 6.1 — The same ranking as a chart.*\n\n\
+            "{table}\n*Table 6.3 — The stability ladder `{name}`: {} trials of {steps} steps at {size}×{size}, ranked by KID (the held-out floor in brackets).* <small>Made by `book-assets --sweep`: {}.</small>\n\n\
+             ![KID of every trial beside the floor](figures/ch06-sweep-scores.png)\n\n\
+             *Figure 6.3 — The same ranking as a chart.*\n\n\
              | baseline | best: `{}` |\n|:---:|:---:|\n\
              | ![baseline samples](figures/ch06-sweep-baseline.png) | ![samples of the best trial](figures/ch06-sweep-best.png) |\n\n\
-             *Figure 6.2 — Final samples of the baseline and of the best trial, from the same fixed noise.* <small>{}.</small>\n",
+             *Figure 6.4 — Final samples of the baseline and of the best trial, from the same fixed noise.* <small>{}.</small>\n",
             results.len(),
             p.caption(),
             best.trial,
@@ -298,7 +359,7 @@ fn ch06_reference(book: &Book, reference: &Path) -> Result<()> {
     book.snippet(
         "ch06-reference.md",
         &format!(
-            "{table}\n*Table 6.3 — The candle baseline and its PyTorch twin, trained on the same images with the same settings, scored by the same code.* <small>Made by `reference/pytorch-dcgan/compare.py` and `book-assets --reference`: candle on {} at commit `{}`, {}.</small>\n",
+            "{table}\n*Table 6.4 — The candle baseline and its PyTorch twin, trained on the same images with the same settings, scored by the same code.* <small>Made by `reference/pytorch-dcgan/compare.py` and `book-assets --reference`: candle on {} at commit `{}`, {}.</small>\n",
             record.device,
             record.commit,
             &record.started[..10]
@@ -306,22 +367,20 @@ fn ch06_reference(book: &Book, reference: &Path) -> Result<()> {
     )
 }
 
-fn ch03(
-    book: &Book,
-    layout: &DataLayout,
-    clean: &CleanSummary,
-    train_images: usize,
-    seconds: f64,
-) -> Result<()> {
+fn ch03(book: &Book, layout: &DataLayout, report: &DatasetReport, seconds: f64) -> Result<()> {
     let p = Provenance::here(0);
+    let clean: &CleanSummary = &report.clean;
     book.snippet("ch03-summary.md", &clean.table())?;
     book.snippet(
         "ch03-counts.md",
         &format!(
-            "{} raw logos → **{} clean** 64×64 images → **{} training images** after augmentation, in {:.0} s on this machine's {}.\n",
+            "{} raw logos → **{} clean** 64×64 images → **{} train logos**, **{} training images** after augmentation, and **{} held-out logos** ({} images) that no model trains on; in {:.0} s on this machine's {}.\n",
             clean.rows.len(),
             clean.kept,
-            train_images,
+            report.train_logos,
+            report.train_images,
+            report.held_out_logos,
+            report.held_out_images,
             seconds,
             describe(&candle_core::Device::Cpu)
         ),

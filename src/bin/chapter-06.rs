@@ -1,9 +1,12 @@
 //! Chapter 6 — Tuning: judging a trained run with numbers.
 //!
-//! `cargo run --release --bin chapter-06 -- score runs/<name>` generates samples from the run,
-//! looks at them and at the real logos through a feature encoder trained on the real logos
-//! (trained once and cached, versioned by a hash of its settings and data), and prints Fréchet
-//! distance, KID, precision/recall and a memorisation check, each beside its real-vs-real floor.
+//! `cargo run --release --bin chapter-06 -- calibrate` proves the judge first: it scores sets
+//! whose right order is known (held-out logos, blurred, noisy, washed-out logos, blobs, repeated
+//! logos, copies) and checks the orderings. `score runs/<name>` generates samples from the run,
+//! looks at them and at the real logos through a contrastive encoder trained on the train logos
+//! (trained once and cached, versioned by a hash of its settings and data), and prints KID,
+//! Fréchet distance, precision/recall, density/coverage, a two-sample test and a memorisation
+//! check, each beside the held-out floor.
 //! `chapter-06 -- sweep data/sweeps/stability.toml` trains, scores and ranks several short runs.
 //! `score-images <file.npy>` judges images made by another program (e.g. the PyTorch reference in
 //! `reference/pytorch-dcgan`), and `export-training-set` gives that program the exact images a run
@@ -15,7 +18,7 @@ use anyhow::Result;
 use candle_core::Device;
 use clap::{Parser, Subcommand};
 use logogan::device::{describe, DeviceChoice};
-use logogan::metrics::{score_run, ScoreConfig};
+use logogan::metrics::{calibrate, score_run, CalibrationConfig, RealReference, ScoreConfig};
 use logogan::paths::{default_runs_dir, display_path, DataLayout};
 use logogan::sweep::{results_table, run_sweep, sweep_dir, SweepFile};
 use logogan::train::Trainer;
@@ -32,6 +35,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Prove the judge: score sets whose right order is known and check every ordering.
+    Calibrate(CalibrateArgs),
     /// Score a trained run against the real logos.
     Score(ScoreArgs),
     /// Run, score and rank the trials of a sweep file (TOML); resumable.
@@ -42,6 +47,16 @@ enum Command {
     /// Write the exact images a run trained on as a .npy of u8 (N, 3, S, S), for the PyTorch
     /// reference to train on the same data.
     ExportTrainingSet(ExportArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct CalibrateArgs {
+    /// Where to write calibration.{md,csv,json}, the chart and the sets' grid.
+    /// Default: <runs folder>/calibration.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    scoring: ScoringArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -88,15 +103,16 @@ struct ScoreArgs {
 
 #[derive(clap::Args, Debug)]
 struct ScoringArgs {
-    /// Generated images to score (real images per half are capped at the same number).
-    #[arg(long, default_value_t = 1000)]
-    samples: usize,
+    /// Images per set (generated, held-out, train reference); fewer when there are fewer
+    /// held-out logos.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(20..=100_000))]
+    samples: u64,
     /// Size of the random subsets of the KID estimate.
     #[arg(long, default_value_t = 500)]
     kid_subset_size: usize,
-    /// Epochs of the feature encoder's training (only when it is not cached yet).
-    #[arg(long)]
-    encoder_epochs: Option<usize>,
+    /// Training steps of the feature encoder (only when it is not cached yet).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    encoder_steps: Option<u64>,
     /// Filters of the encoder's first layer.
     #[arg(long)]
     encoder_filters: Option<usize>,
@@ -112,13 +128,13 @@ struct ScoringArgs {
 impl ScoringArgs {
     fn config(&self) -> ScoreConfig {
         let mut config = ScoreConfig {
-            samples: self.samples,
+            samples: self.samples as usize,
             kid_subset_size: self.kid_subset_size,
             seed: self.seed,
             ..ScoreConfig::default()
         };
-        if let Some(e) = self.encoder_epochs {
-            config.encoder.epochs = e;
+        if let Some(steps) = self.encoder_steps {
+            config.encoder.steps = steps as usize;
         }
         if let Some(f) = self.encoder_filters {
             config.encoder.filters = f;
@@ -135,22 +151,75 @@ impl ScoringArgs {
 }
 
 /// Prints the encoder's progress the first time it is trained.
-fn encoder_progress(epochs: usize) -> impl FnMut(usize, f32) {
-    move |epoch, loss| {
-        println!(
-            "feature encoder (first use): epoch {epoch}/{epochs} reconstruction loss {loss:.4}"
-        )
+fn encoder_progress(steps: usize) -> impl FnMut(usize, f32) {
+    move |step, loss| {
+        if step % 200 == 0 || step == steps {
+            println!("feature encoder (first use): step {step}/{steps} contrastive loss {loss:.3}")
+        }
     }
 }
 
 fn main() -> Result<()> {
     logogan::allocator::tune_for_tensors();
     match Cli::parse().command {
+        Command::Calibrate(args) => calibrate_judge(args),
         Command::Score(args) => score(args),
         Command::Sweep(args) => sweep(args),
         Command::ScoreImages(args) => score_images(args),
         Command::ExportTrainingSet(args) => export_training_set(args),
     }
+}
+
+fn calibrate_judge(args: CalibrateArgs) -> Result<()> {
+    let (s, score) = (&args.scoring, args.scoring.config());
+    let device = s.device.open()?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_runs_dir().join("calibration"));
+    let start = std::time::Instant::now();
+    let reference = RealReference::load(
+        &s.layout(),
+        &score,
+        &device,
+        &mut encoder_progress(score.encoder.steps),
+    )?;
+    println!(
+        "judge: encoder {} ({:.0} s), {} train and {} held-out images; scoring the ladder on {}",
+        reference.encoder.version,
+        start.elapsed().as_secs_f64(),
+        reference.train.len(),
+        reference.held_out.len(),
+        describe(&device)
+    );
+    let config = CalibrationConfig {
+        score,
+        ..CalibrationConfig::default()
+    };
+    let result = calibrate(&reference, &config, &mut |rung, scores| {
+        println!(
+            "  {:<38} KID×1000 {:>8.2}  two-sample {:.3}",
+            rung.label(),
+            scores.kid.mean * 1e3,
+            scores.two_sample.accuracy
+        )
+    })?;
+    result.save(&out, &reference)?;
+    println!(
+        "
+{}",
+        result.table()
+    );
+    println!(
+        "written: calibration.{{md,csv,json}}, calibration-kid.{{png,svg}} and \
+         calibration-sets.png in {} ({:.0} s in all)",
+        display_path(&out),
+        start.elapsed().as_secs_f64()
+    );
+    if !result.all_held() {
+        anyhow::bail!("the judge failed the ladder: the orderings marked ✗ above did not hold");
+    }
+    Ok(())
 }
 
 fn sweep(args: SweepArgs) -> Result<()> {
@@ -199,7 +268,7 @@ fn score(args: ScoreArgs) -> Result<()> {
         &s.layout(),
         &config,
         &device,
-        &mut encoder_progress(config.encoder.epochs),
+        &mut encoder_progress(config.encoder.steps),
     )?;
     println!("\n{}", report.table());
     println!(
@@ -223,7 +292,7 @@ fn score_images(args: ScoreImagesArgs) -> Result<()> {
         &s.layout(),
         &config,
         &device,
-        &mut encoder_progress(config.encoder.epochs),
+        &mut encoder_progress(config.encoder.steps),
     )?;
     println!("\n{}", report.table());
     println!(

@@ -1,12 +1,16 @@
-//! The metrics' eyes: a small convolutional autoencoder trained on the real cleaned logos, whose
-//! bottleneck turns an image into a feature vector.
+//! The judge's eyes: a small convolutional network trained *contrastively* (SimCLR, Chen et al.
+//! 2020) on the train side of the real logos, whose pooled activations turn an image into a
+//! feature vector.
 //!
-//! Why not Inception-v3, the network behind the published FID numbers: its weights cannot be
-//! downloaded here, and it was trained on photographs of 1 000 object classes, so on flat logos
-//! on white it mostly measures things logos do not have. Why an autoencoder rather than a
-//! contrastive model: it needs no augmentation policy or large batches, trains in minutes on a
-//! CPU, is deterministic from its seed, and its features must keep what a reconstruction needs:
-//! the layout of shapes and colours, which is what we want generated logos to get right.
+//! Why not Inception-v3, the network behind published FID numbers: its weights cannot be
+//! downloaded here, and it was trained on photographs, so on flat logos on white it mostly
+//! measures things logos do not have. Why not an autoencoder (this course's first judge): trained
+//! to reconstruct pixels with a squared error, it learnt that a low-contrast average-looking
+//! image is "close to everything", so blobs landed in the middle of the real logos' feature cloud
+//! and scored precision 1.000. A contrastive encoder is trained to tell *every logo from every
+//! other one* while calling two views of one logo the same (see [`super::views`]): its features
+//! must carry what makes a logo this logo — shapes, edges, layout — and a blob, which is no logo,
+//! has nothing to match.
 //!
 //! The weights are *versioned*: the file name carries a hash of the encoder's settings and of
 //! the exact pixels it was trained on, so scores computed with different eyes are never mixed,
@@ -14,16 +18,21 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Tensor};
+use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{VarBuilder, VarMap};
+use image::RgbImage;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 
 use super::distances::Features;
+use super::views::{view, ViewConfig};
 use crate::data::dataset::ImageDataset;
 use crate::error::{Error, IoResultExt, Result};
 use crate::fsutil::sha256_hex;
 use crate::model::config::upsamplings;
 use crate::model::layers::{batch_norm, conv4, init_dcgan, Activation, ConvBlock};
-use crate::model::{ConvAlgorithm, Generator, GeneratorConfig};
+use crate::model::ConvAlgorithm;
 use crate::train::adam::{Adam, AdamConfig};
 
 /// Settings of the feature encoder.
@@ -31,13 +40,17 @@ use crate::train::adam::{Adam, AdamConfig};
 pub struct EncoderConfig {
     /// Images are scored at this size (generated images of other sizes are resized).
     pub image_size: usize,
-    /// Length of a feature vector.
-    pub feature_dim: usize,
     /// Filters of the first convolution; they double at every halving.
     pub filters: usize,
-    pub epochs: usize,
+    /// Output of the projection head the contrastive loss sees (not the features).
+    pub projection_dim: usize,
+    /// Training steps, and logos per step (each seen in two views).
+    pub steps: usize,
     pub batch_size: usize,
     pub lr: f64,
+    /// Softmax temperature of the contrastive loss.
+    pub temperature: f64,
+    pub views: ViewConfig,
     pub seed: u64,
 }
 
@@ -45,11 +58,13 @@ impl Default for EncoderConfig {
     fn default() -> Self {
         Self {
             image_size: 32,
-            feature_dim: 64,
             filters: 32,
-            epochs: 8,
-            batch_size: 64,
+            projection_dim: 64,
+            steps: 1000,
+            batch_size: 128,
             lr: 1e-3,
+            temperature: 0.2,
+            views: ViewConfig::default(),
             seed: 0,
         }
     }
@@ -64,41 +79,55 @@ impl EncoderConfig {
             ));
         }
         for (field, v) in [
-            ("encoder.feature_dim", self.feature_dim),
             ("encoder.filters", self.filters),
-            ("encoder.epochs", self.epochs),
+            ("encoder.projection_dim", self.projection_dim),
+            ("encoder.steps", self.steps),
         ] {
             if v == 0 {
                 return Err(Error::config(field, "must be at least 1"));
             }
         }
-        if self.batch_size < 2 {
+        if !(2..=4096).contains(&self.batch_size) {
             return Err(Error::config(
                 "encoder.batch_size",
-                "batch-norm needs at least 2",
+                "must be from 2 (the loss needs other logos to tell apart) to 4096",
             ));
         }
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return Err(Error::config("encoder.lr", "must be a positive number"));
+        for (field, v) in [
+            ("encoder.lr", self.lr),
+            ("encoder.temperature", self.temperature),
+        ] {
+            if !(v > 0.0 && v.is_finite()) {
+                return Err(Error::config(field, "must be a positive number"));
+            }
         }
         Ok(())
     }
+
+    /// Length of a feature vector: the pooled outputs of the last two blocks.
+    pub fn feature_dim(&self) -> usize {
+        6 * self.filters
+    }
 }
 
-/// The encoder half: strided convolutions from an image to a `(B, feature_dim)` vector.
+/// The encoder: three strided convolution blocks, their last two outputs averaged over the
+/// image and joined into one vector.
 pub struct FeatureEncoder {
     blocks: Vec<ConvBlock>,
+    /// The projection head's two weight matrices (training only).
+    head: (Tensor, Tensor),
     pub config: EncoderConfig,
     /// Hash of the settings and the training pixels: names the weights file.
     pub version: String,
     vars: VarMap,
 }
 
+// ANCHOR: encoder_network
 fn encoder_blocks(config: &EncoderConfig, vb: &VarBuilder) -> Result<Vec<ConvBlock>> {
-    let steps = upsamplings(config.image_size).expect("validated");
-    let mut blocks = Vec::with_capacity(steps + 1);
+    let mut blocks = Vec::new();
     let mut channels = 3;
-    for i in 0..steps {
+    // 32×32 → 16×16 → 8×8 → 4×4, filters f, 2f, 4f.
+    for i in 0..3 {
         let out = config.filters << i;
         let vb = vb.pp(format!("enc{i}"));
         blocks.push(ConvBlock {
@@ -109,31 +138,44 @@ fn encoder_blocks(config: &EncoderConfig, vb: &VarBuilder) -> Result<Vec<ConvBlo
         });
         channels = out;
     }
-    // 4×4 → 1×1 with feature_dim channels: the code.
-    let vb = vb.pp(format!("enc{steps}"));
-    blocks.push(ConvBlock {
-        conv: conv4(
-            channels,
-            config.feature_dim,
-            1,
-            0,
-            ConvAlgorithm::Gemm,
-            vb.pp("conv"),
-        )?,
-        norm: None,
-        activation: Activation::Identity,
-        spectral: None,
-    });
     Ok(blocks)
 }
 
+/// `x` (B, 3, S, S) → `(B, 6f)`: the mean over the image of the last two blocks' activations.
 fn encode(blocks: &[ConvBlock], x: &Tensor, train: bool) -> Result<Tensor> {
     let mut x = x.transpose(0, 1)?; // channel-major between layers, as in the GAN
-    for block in blocks {
-        x = block.forward_channel_major(&x, train, false)?;
+    let mut pooled = Vec::new();
+    for (i, block) in blocks.iter().enumerate() {
+        x = block.forward_channel_major(&x, train, false)?; // (C, B, H, W)
+        if i + 2 >= blocks.len() {
+            pooled.push(x.mean(D::Minus1)?.mean(D::Minus1)?.t()?); // (B, C)
+        }
     }
-    Ok(x.transpose(0, 1)?.flatten_from(1)?) // (B, feature_dim, 1, 1) → (B, feature_dim)
+    Ok(Tensor::cat(&pooled, 1)?)
 }
+// ANCHOR_END: encoder_network
+
+/// Rows scaled to length 1.
+fn l2_normalise(x: &Tensor) -> Result<Tensor> {
+    let norm = (x.sqr()?.sum_keepdim(1)? + 1e-12)?.sqrt()?;
+    Ok(x.broadcast_div(&norm)?)
+}
+
+// ANCHOR: contrastive_loss
+/// The NT-Xent loss of SimCLR. `z` is `(2B, P)`: rows `i` and `i + B` are two views of one logo.
+/// Each row must pick its partner out of the other `2B − 1` rows by cosine similarity / τ: a
+/// cross-entropy over a softmax that excludes the row itself.
+pub fn contrastive_loss(z: &Tensor, temperature: f64) -> Result<Tensor> {
+    let n = z.dim(0)?; // 2B
+    let z = l2_normalise(z)?;
+    let similarity = (z.matmul(&z.t()?)? / temperature)?; // (2B, 2B)
+    let itself = (Tensor::eye(n, DType::F32, z.device())? * 1e4)?;
+    let log_p = candle_nn::ops::log_softmax(&(similarity - itself)?, D::Minus1)?;
+    let partner: Vec<u32> = (0..n).map(|i| ((i + n / 2) % n) as u32).collect();
+    let partner = Tensor::from_vec(partner, (n, 1), z.device())?;
+    Ok(log_p.gather(&partner, 1)?.mean_all()?.neg()?)
+}
+// ANCHOR_END: contrastive_loss
 
 /// A stable fingerprint of a dataset's file names and pixels.
 pub fn dataset_fingerprint(data: &ImageDataset) -> Result<String> {
@@ -156,21 +198,27 @@ impl FeatureEncoder {
         Ok((dir.join(format!("encoder-{version}.safetensors")), version))
     }
 
-    /// Load the encoder for `config` and `data` from `dir`, or train it (and save it there).
-    /// `on_epoch(epoch, mean reconstruction loss)` reports training.
+    /// Load the encoder for `config` and `data` from `dir`, or train it (and save it there,
+    /// atomically). `on_progress(step, mean loss since the last call)` reports training.
     pub fn load_or_train(
         dir: &Path,
         config: &EncoderConfig,
         data: &ImageDataset,
-        on_epoch: &mut dyn FnMut(usize, f32),
+        on_progress: &mut dyn FnMut(usize, f32),
     ) -> Result<Self> {
         config.validate()?;
         let (path, version) = Self::weights_path(dir, config, data)?;
         let vars = VarMap::new();
         let vb = VarBuilder::from_varmap(&vars, DType::F32, data.device());
         let blocks = encoder_blocks(config, &vb)?;
+        let (f, p) = (config.feature_dim(), config.projection_dim);
+        let head = (
+            vb.get((f, f), "head.0.weight")?,
+            vb.get((f, p), "head.1.weight")?,
+        );
         let mut encoder = Self {
             blocks,
+            head,
             config: config.clone(),
             version,
             vars,
@@ -184,7 +232,7 @@ impl FeatureEncoder {
             })?;
             return Ok(encoder);
         }
-        encoder.train(data, on_epoch)?;
+        encoder.train(data, on_progress)?;
         std::fs::create_dir_all(dir).at(dir)?;
         let temp = path.with_extension("safetensors.tmp");
         encoder.vars.save(&temp)?;
@@ -192,9 +240,14 @@ impl FeatureEncoder {
         Ok(encoder)
     }
 
-    /// Train encoder + decoder to reconstruct `data` (mean squared error, Adam).
-    fn train(&mut self, data: &ImageDataset, on_epoch: &mut dyn FnMut(usize, f32)) -> Result<()> {
-        let c = &self.config;
+    // ANCHOR: encoder_training
+    /// Train with the contrastive loss: every step, `batch_size` logos, two random views each.
+    fn train(
+        &mut self,
+        data: &ImageDataset,
+        on_progress: &mut dyn FnMut(usize, f32),
+    ) -> Result<()> {
+        let c = self.config.clone();
         if data.image_size != c.image_size {
             return Err(Error::config(
                 "encoder.image_size",
@@ -210,62 +263,68 @@ impl FeatureEncoder {
                 format!("more than the {} images", data.len()),
             ));
         }
-        let device = data.device().clone();
-        let decoder_vars = VarMap::new();
-        let decoder = Generator::new(
-            &GeneratorConfig {
-                latent_dim: c.feature_dim,
-                image_size: c.image_size,
-                channels: 3,
-                base_filters: c.filters,
-                conv: ConvAlgorithm::Gemm,
-            },
-            VarBuilder::from_varmap(&decoder_vars, DType::F32, &device),
-        )?;
         init_dcgan(&self.vars, c.seed)?;
-        init_dcgan(&decoder_vars, c.seed ^ 0x5eed)?;
-        let adam = AdamConfig {
-            lr: c.lr,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-        };
-        let mut opt_e = Adam::new(&self.vars, adam)?;
-        let mut opt_d = Adam::new(&decoder_vars, adam)?;
-        for epoch in 0..c.epochs {
-            let order = data.epoch_order(c.seed, epoch as u64);
-            let mut total = 0f32;
-            let batches = order.len() / c.batch_size;
-            for batch in order.chunks_exact(c.batch_size) {
-                let x = data.get(batch)?; // (B, 3, S, S) in [-1, 1]
-                let code = encode(&self.blocks, &x, true)?; // (B, feature_dim)
-                let reconstruction = decoder.forward_t(&code, true)?; // (B, 3, S, S)
-                let loss = (reconstruction - &x)?.sqr()?.mean_all()?;
-                let grads = loss.backward()?;
-                opt_e.step(&grads)?;
-                opt_d.step(&grads)?;
-                total += loss.to_scalar::<f32>()?;
+        let mut optimiser = Adam::new(
+            &self.vars,
+            AdamConfig {
+                lr: c.lr,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+            },
+        )?;
+        let images = data.to_images()?;
+        let device = data.device().clone();
+        let per_epoch = data.len() / c.batch_size;
+        let (mut total, mut count) = (0f32, 0usize);
+        for step in 0..c.steps {
+            let order = data.epoch_order(c.seed, (step / per_epoch) as u64);
+            let start = (step % per_epoch) * c.batch_size;
+            let logos = &order[start..start + c.batch_size];
+            // Views 0..B are the first view of each logo, B..2B the second.
+            let views: Vec<RgbImage> = (0..2 * c.batch_size)
+                .into_par_iter()
+                .map(|k| {
+                    let mut rng = ChaCha8Rng::seed_from_u64(c.seed ^ 0x5eed_7e3);
+                    rng.set_stream((step * 2 * c.batch_size + k) as u64);
+                    view(
+                        &images[logos[k % c.batch_size] as usize],
+                        &c.views,
+                        &mut rng,
+                    )
+                })
+                .collect();
+            let x = images_to_tensor(&views, &device)?; // (2B, 3, S, S)
+            let h = encode(&self.blocks, &x, true)?; // (2B, 6f)
+            let z = h.matmul(&self.head.0)?.relu()?.matmul(&self.head.1)?; // (2B, P)
+            let loss = contrastive_loss(&z, c.temperature)?;
+            optimiser.step(&loss.backward()?)?;
+            total += loss.to_scalar::<f32>()?;
+            count += 1;
+            if (step + 1) % 50 == 0 || step + 1 == c.steps {
+                on_progress(step + 1, total / count as f32);
+                (total, count) = (0.0, 0);
             }
-            on_epoch(epoch + 1, total / batches as f32);
         }
         Ok(())
     }
+    // ANCHOR_END: encoder_training
 
     /// Feature vectors of `images` `(N, 3, S, S)` in [-1, 1] (any S: resized to the encoder's
-    /// size), computed in batches in inference mode.
+    /// size), computed in batches in inference mode, each scaled to length 1.
     pub fn features(&self, images: &Tensor) -> Result<Features> {
         let (n, _, h, w) = images.dims4()?;
         let s = self.config.image_size;
-        let mut data = Vec::with_capacity(n * self.config.feature_dim);
+        let mut data = Vec::with_capacity(n * self.config.feature_dim());
         for start in (0..n).step_by(256) {
             let mut x = images.narrow(0, start, 256.min(n - start))?;
             if (h, w) != (s, s) {
                 x = resize(&x, s)?;
             }
-            let f = encode(&self.blocks, &x, false)?.to_dtype(DType::F64)?;
+            let f = l2_normalise(&encode(&self.blocks, &x, false)?)?.to_dtype(DType::F64)?;
             data.extend(f.flatten_all()?.to_vec1::<f64>()?);
         }
-        Features::new(n, self.config.feature_dim, data)
+        Features::new(n, self.config.feature_dim(), data)
     }
 
     /// Feature vectors of every image of `data`.
@@ -275,13 +334,53 @@ impl FeatureEncoder {
     }
 }
 
+/// RGB images of one size → `(N, 3, S, S)` `f32` in [-1, 1] on `device`.
+pub fn images_to_tensor(images: &[RgbImage], device: &Device) -> Result<Tensor> {
+    let names = vec![String::new(); images.len()];
+    let data = ImageDataset::from_images(images, names, device)?;
+    data.get(&(0..images.len() as u32).collect::<Vec<_>>())
+}
+
 /// Resize a batch to `size`×`size`: average pooling when shrinking by a whole factor, nearest
 /// neighbour when growing.
-fn resize(x: &Tensor, size: usize) -> Result<Tensor> {
+pub fn resize(x: &Tensor, size: usize) -> Result<Tensor> {
     let (_, _, h, _) = x.dims4()?;
     Ok(if h > size && h % size == 0 {
         x.avg_pool2d(h / size)?
     } else {
         x.upsample_nearest2d(size, size)?
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_contrastive_loss_rewards_finding_the_partner() {
+        let dev = Device::Cpu;
+        // Four logos in two views: partners equal → low loss; partners orthogonal → high.
+        let a = Tensor::new(
+            &[
+                [1f32, 0., 0., 0.],
+                [0., 1., 0., 0.],
+                [0., 0., 1., 0.],
+                [0., 0., 0., 1.],
+            ],
+            &dev,
+        )
+        .unwrap();
+        let matched = Tensor::cat(&[&a, &a], 0).unwrap();
+        let shuffled = Tensor::cat(&[&a, &a.roll(1, 0).unwrap()], 0).unwrap();
+        let good = contrastive_loss(&matched, 0.2).unwrap();
+        let bad = contrastive_loss(&shuffled, 0.2).unwrap();
+        let (good, bad) = (
+            good.to_scalar::<f32>().unwrap(),
+            bad.to_scalar::<f32>().unwrap(),
+        );
+        // Matched: the partner has similarity 1/τ = 5, the 6 others 0: −log(e⁵ / (e⁵ + 6)).
+        let expected = -(5f32.exp() / (5f32.exp() + 6.0)).ln();
+        assert!((good - expected).abs() < 1e-4, "{good} vs {expected}");
+        assert!(bad > good + 3.0, "{bad} vs {good}");
+    }
 }

@@ -1,20 +1,22 @@
-//! Scoring a trained run: generate samples, look at them and at the real logos through the
-//! feature encoder, and compute every measure twice: generated vs real, and real vs real (two
-//! disjoint halves of the real logos, same sample count), the floor that sampling noise alone
-//! gives. A score means something only next to its floor.
+//! Scoring generated images: look at them and at real logos through the feature encoder, and
+//! compute every measure twice — generated vs the train logos, and *held-out* logos (which no
+//! model trained on) vs the train logos: the floor, what a perfect generator would score with
+//! this many images. A score means something only next to its floor.
 
 use std::path::Path;
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::distances::{
-    frechet_distance, kernel_inception_distance, memorisation, precision_recall, Features, Kid,
-    Memorisation, PrecisionRecall,
+    density_coverage, frechet_distance, kernel_inception_distance, memorisation, precision_recall,
+    DensityCoverage, Features, Kid, Memorisation, PrecisionRecall,
 };
-use super::encoder::{EncoderConfig, FeatureEncoder};
+use super::encoder::{resize, EncoderConfig, FeatureEncoder};
+use super::two_sample::{two_sample_test, TwoSample, TwoSampleConfig};
+use crate::data::augment::is_variant_name;
 use crate::data::dataset::ImageDataset;
 use crate::data::pipeline::ensure_dataset;
 use crate::error::{Error, Result};
@@ -24,19 +26,23 @@ use crate::train::generate::TrainedGenerator;
 use crate::train::RunDir;
 use crate::viz::{image_grid, tensor_to_images};
 
-/// How a run is scored.
+/// How images are scored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ScoreConfig {
-    /// Generated images (and real images per half, at most).
+    /// Images per set (generated, held-out, train reference), at most: fewer when the held-out
+    /// side or the generated set is smaller.
     pub samples: usize,
     /// KID: random subsets and their size.
     pub kid_subsets: usize,
     pub kid_subset_size: usize,
-    /// Neighbours that set the manifold radii of precision and recall.
+    /// Neighbours that set the manifold radii of precision and recall (the paper's 3)…
     pub k: usize,
-    /// Seeds the noise of the samples and the real halves.
+    /// …and of density and coverage (the paper's 5).
+    pub density_k: usize,
+    /// Seeds the noise of the samples and the choice of reference images.
     pub seed: u64,
     pub encoder: EncoderConfig,
+    pub two_sample: TwoSampleConfig,
 }
 
 impl Default for ScoreConfig {
@@ -46,22 +52,27 @@ impl Default for ScoreConfig {
             kid_subsets: 50,
             kid_subset_size: 500,
             k: 3,
+            density_k: 5,
             seed: 0,
             encoder: EncoderConfig::default(),
+            two_sample: TwoSampleConfig::default(),
         }
     }
 }
 
-/// The measures of one comparison.
+/// The measures of one set of images against the train logos.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Scores {
-    pub frechet: f64,
     pub kid: Kid,
+    pub frechet: f64,
     pub precision_recall: PrecisionRecall,
+    pub density_coverage: DensityCoverage,
+    /// Accuracy of a classifier telling these images from held-out logos (0.5 ideal).
+    pub two_sample: TwoSample,
     pub memorisation: Memorisation,
 }
 
-/// A run's scores beside the real-vs-real floor.
+/// A set's scores beside the held-out floor.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ScoreReport {
     /// The run folder, or the file of images that was scored.
@@ -71,141 +82,219 @@ pub struct ScoreReport {
     pub samples: usize,
     pub encoder_version: String,
     pub generated: Scores,
+    /// Held-out logos scored the same way: the best a generator can hope for.
     pub real_floor: Scores,
     pub config: ScoreConfig,
 }
 
-/// Compare `other` with the reference half `reference`, memorisation against all `real`.
-fn compare(
-    reference: &Features,
-    other: &Features,
-    real: &Features,
-    c: &ScoreConfig,
-) -> Result<Scores> {
-    Ok(Scores {
-        frechet: frechet_distance(reference, other)?,
-        kid: kernel_inception_distance(reference, other, c.kid_subsets, c.kid_subset_size, c.seed)?,
-        precision_recall: precision_recall(reference, other, c.k)?,
-        memorisation: memorisation(real, other)?,
-    })
+/// Per-dimension mean and 1/spread of the train features: every set is standardised with them,
+/// so KID's polynomial kernel sees numbers of order 1 and no dimension dominates the distances.
+struct Standardiser {
+    mean: Vec<f64>,
+    scale: Vec<f64>,
 }
 
-// ANCHOR: score_features
-/// Score generated features against real ones. Features are first standardised with the real
-/// set's per-dimension mean and spread (so KID's polynomial kernel sees numbers of order 1 and no
-/// dimension dominates the distances). The real set is split into two disjoint halves A and B
-/// (seeded); generated images are compared with A, and B with A gives the floor. For
-/// memorisation the floor's "generated" images are B, compared with A only (they are part of the
-/// real set, so against all of it they would be their own nearest neighbours).
-pub fn score_features(
-    real: &Features,
-    generated: &Features,
-    config: &ScoreConfig,
-) -> Result<(Scores, Scores)> {
-    let (real, generated) = (&standardise(real, real), &standardise(real, generated));
-    let half = real.rows / 2;
-    let n = config.samples.min(half).min(generated.rows);
-    if n <= config.k + 1 {
-        return Err(Error::Metric(format!(
-            "{n} images per set are too few to score: use more samples (and at least {} real images)",
-            2 * (config.k + 2)
-        )));
+impl Standardiser {
+    fn fit(reference: &Features) -> Self {
+        let (n, d) = (reference.rows as f64, reference.dim);
+        let mut mean = vec![0.0; d];
+        let mut var = vec![0.0; d];
+        for i in 0..reference.rows {
+            for (j, v) in reference.row(i).iter().enumerate() {
+                mean[j] += v / n;
+            }
+        }
+        for i in 0..reference.rows {
+            for (j, v) in reference.row(i).iter().enumerate() {
+                var[j] += (v - mean[j]).powi(2) / n;
+            }
+        }
+        let scale = var
+            .iter()
+            .map(|v| if *v > 0.0 { 1.0 / v.sqrt() } else { 1.0 })
+            .collect();
+        Self { mean, scale }
     }
-    let mut order: Vec<usize> = (0..real.rows).collect();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(config.seed));
-    let a = real.select(&order[..n]);
-    let b = real.select(&order[half..half + n]);
-    let generated = generated.select(&(0..n).collect::<Vec<_>>());
-    let model = compare(&a, &generated, real, config)?;
-    let floor = compare(&a, &b, &a, config)?;
-    Ok((model, floor))
-}
-// ANCHOR_END: score_features
 
-/// `f` with every dimension shifted and scaled by the mean and standard deviation of `reference`.
-fn standardise(reference: &Features, f: &Features) -> Features {
-    let (n, d) = (reference.rows as f64, reference.dim);
-    let mut mean = vec![0.0; d];
-    let mut var = vec![0.0; d];
-    for i in 0..reference.rows {
-        for (j, v) in reference.row(i).iter().enumerate() {
-            mean[j] += v / n;
+    fn apply(&self, f: &Features) -> Features {
+        let d = f.dim;
+        let data = f
+            .data
+            .iter()
+            .enumerate()
+            .map(|(k, v)| (v - self.mean[k % d]) * self.scale[k % d])
+            .collect();
+        Features {
+            rows: f.rows,
+            dim: d,
+            data,
         }
     }
-    for i in 0..reference.rows {
-        for (j, v) in reference.row(i).iter().enumerate() {
-            var[j] += (v - mean[j]).powi(2) / n;
-        }
-    }
-    let scale: Vec<f64> = var
-        .iter()
-        .map(|v| if *v > 0.0 { 1.0 / v.sqrt() } else { 1.0 })
-        .collect();
-    let data = f
-        .data
-        .iter()
-        .enumerate()
-        .map(|(k, v)| (v - mean[k % d]) * scale[k % d])
-        .collect();
-    Features {
-        rows: f.rows,
-        dim: d,
-        data,
-    }
 }
 
-/// The real side of every comparison: the feature encoder (trained on the real logos first if it
-/// is not cached yet) and the real logos' features.
+/// Generated images as a PNG would store them: rounded to the 256 levels real images have, so
+/// the two-sample classifier cannot tell them apart by quantisation alone.
+pub fn quantise(images: &Tensor) -> Result<Tensor> {
+    Ok(((images.clamp(-1f32, 1f32)? + 1.0)? * 127.5)?
+        .round()?
+        .affine(2.0 / 255.0, -1.0)?)
+}
+
+/// The real side of every comparison: the feature encoder (trained on the train logos first if
+/// it is not cached yet), the train logos and the held-out logos, with their features.
 pub struct RealReference {
     pub encoder: FeatureEncoder,
-    pub features: Features,
+    /// The GAN's training images (train side, with augmented variants), at the encoder's size.
+    pub train: ImageDataset,
+    pub train_features: Features,
+    /// The held-out side (augmented the same way): never trained on.
+    pub held_out: ImageDataset,
+    pub held_out_features: Features,
+    standardiser: Standardiser,
 }
 
 impl RealReference {
-    /// The clean real logos of `layout` at the encoder's size, seen through the encoder.
+    /// The real logos of `layout` at the encoder's size, split into train and held-out, seen
+    /// through the encoder. `on_encoder_step(step, loss)` reports the encoder's training.
     pub fn load(
         layout: &DataLayout,
         config: &ScoreConfig,
         device: &Device,
-        on_encoder_epoch: &mut dyn FnMut(usize, f32),
+        on_encoder_step: &mut dyn FnMut(usize, f32),
     ) -> Result<Self> {
         let size = config.encoder.image_size;
         ensure_dataset(layout, size as u32, false)?;
-        let real_images = ImageDataset::load(&layout.clean(size as u32), size, device)?;
+        let train = ImageDataset::load(&layout.train(size as u32), size, device)?;
+        let held_out = ImageDataset::load(&layout.held_out(size as u32), size, device)?;
         let encoder = FeatureEncoder::load_or_train(
             &layout.processed(size as u32),
             &config.encoder,
-            &real_images,
-            on_encoder_epoch,
+            &train,
+            on_encoder_step,
         )?;
-        let features = encoder.dataset_features(&real_images)?;
-        Ok(Self { encoder, features })
+        let train_features = encoder.dataset_features(&train)?;
+        let held_out_features = encoder.dataset_features(&held_out)?;
+        let standardiser = Standardiser::fit(&train_features);
+        Ok(Self {
+            encoder,
+            train,
+            train_features,
+            held_out,
+            held_out_features,
+            standardiser,
+        })
     }
 
-    /// Score `generated` images `(N, 3, S, S)` in [-1, 1] (any S), as [`score_features`] does.
-    pub fn score(&self, generated: &Tensor, config: &ScoreConfig) -> Result<(Scores, Scores)> {
-        let generated = self.encoder.features(generated)?;
-        score_features(&self.features, &generated, config)
+    /// Images per set when scoring `available` images with `config`.
+    pub fn set_size(&self, available: usize, config: &ScoreConfig) -> usize {
+        config.samples.min(self.held_out.len()).min(available)
     }
 
-    fn report(
+    /// `n` rows of `total`, chosen with `seed` (the same rows for every set scored).
+    fn rows(total: usize, n: usize, seed: u64) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..total as u32).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        order.truncate(n);
+        order
+    }
+
+    /// The `n` train logos every set is compared with (chosen with `seed`).
+    pub fn train_rows(&self, n: usize, seed: u64) -> Vec<u32> {
+        Self::rows(self.train.len(), n, seed)
+    }
+
+    /// The `n` held-out logos of the floor (chosen with `seed`).
+    pub fn held_out_rows(&self, n: usize, seed: u64) -> Vec<u32> {
+        Self::rows(self.held_out.len(), n, seed ^ 1)
+    }
+
+    /// The clean logos of `data` without their augmented variants, as a batch of images: the
+    /// real side of a two-sample test. One image per logo, because a classifier that trained on
+    /// a logo would recognise its mirrored or recoloured copy in the test fold, and tell real
+    /// sets apart by memory.
+    fn originals(data: &ImageDataset) -> Result<Tensor> {
+        let rows: Vec<u32> = (0..data.len() as u32)
+            .filter(|&i| !is_variant_name(&data.names[i as usize]))
+            .collect();
+        data.get(&rows)
+    }
+
+    // ANCHOR: score_set
+    /// Score `images` `(N, 3, S, S)` in [-1, 1] (any S; the first `n` are used) against `n` train
+    /// logos chosen with the seed. The two-sample test tells them from held-out logos (one image
+    /// per logo; as many of each set as there are held-out logos, at most `n`).
+    pub fn score(&self, images: &Tensor, n: usize, config: &ScoreConfig) -> Result<Scores> {
+        if n <= config.k.max(config.density_k) + 1 || n < 20 {
+            return Err(Error::Metric(format!(
+                "{n} images per set are too few to score: use at least 20 (more samples, or a \
+                 data set with more held-out logos)"
+            )));
+        }
+        let s = self.encoder.config.image_size;
+        let mut images = quantise(&images.narrow(0, 0, n)?.to_dtype(DType::F32)?)?;
+        if images.dim(2)? != s {
+            images = resize(&images, s)?;
+        }
+        let z = |f: &Features| self.standardiser.apply(f);
+        let reference_rows = self.train_rows(n, config.seed);
+        let reference = z(&self.train_features.select(
+            &reference_rows
+                .iter()
+                .map(|&i| i as usize)
+                .collect::<Vec<_>>(),
+        ));
+        let features = z(&self.encoder.features(&images)?);
+        let c = config;
+        Ok(Scores {
+            kid: kernel_inception_distance(
+                &reference,
+                &features,
+                c.kid_subsets,
+                c.kid_subset_size,
+                c.seed,
+            )?,
+            frechet: frechet_distance(&reference, &features)?,
+            precision_recall: precision_recall(&reference, &features, c.k)?,
+            density_coverage: density_coverage(&reference, &features, c.density_k)?,
+            two_sample: two_sample_test(&Self::originals(&self.held_out)?, &images, &c.two_sample)?,
+            memorisation: memorisation(
+                &z(&self.train_features),
+                &features,
+                &z(&self.held_out_features),
+            )?,
+        })
+    }
+    // ANCHOR_END: score_set
+
+    /// The floor: `n` held-out logos scored as if generated (their two-sample test pits
+    /// held-out logos against train logos, the only other real images there are).
+    pub fn floor(&self, n: usize, config: &ScoreConfig) -> Result<Scores> {
+        let held = self.held_out.get(&self.held_out_rows(n, config.seed))?;
+        let mut scores = self.score(&held, n, config)?;
+        scores.two_sample = two_sample_test(
+            &Self::originals(&self.held_out)?,
+            &Self::originals(&self.train)?,
+            &config.two_sample,
+        )?;
+        Ok(scores)
+    }
+
+    /// Score `generated` beside the floor and describe where the images came from.
+    pub fn report(
         &self,
         source: &Path,
         step: Option<u64>,
         generated: &Tensor,
         config: &ScoreConfig,
     ) -> Result<ScoreReport> {
-        let (model, floor) = self.score(generated, config)?;
+        let n = self.set_size(generated.dim(0)?, config);
         Ok(ScoreReport {
             run: source.display().to_string(),
             step,
-            samples: config
-                .samples
-                .min(self.features.rows / 2)
-                .min(generated.dim(0)?),
+            samples: n,
             encoder_version: self.encoder.version.clone(),
-            generated: model,
-            real_floor: floor,
+            generated: self.score(generated, n, config)?,
+            real_floor: self.floor(n, config)?,
             config: config.clone(),
         })
     }
@@ -219,10 +308,16 @@ pub fn score_run(
     layout: &DataLayout,
     config: &ScoreConfig,
     device: &Device,
-    on_encoder_epoch: &mut dyn FnMut(usize, f32),
+    on_encoder_step: &mut dyn FnMut(usize, f32),
 ) -> Result<ScoreReport> {
     let generator = TrainedGenerator::load(run_dir, device)?;
-    let reference = RealReference::load(layout, config, device, on_encoder_epoch)?;
+    if config.samples < 20 {
+        return Err(Error::config(
+            "samples",
+            format!("{} is too few to score: use at least 20", config.samples),
+        ));
+    }
+    let reference = RealReference::load(layout, config, device, on_encoder_step)?;
     let mut batches = Vec::new();
     for start in (0..config.samples).step_by(256) {
         let z = generator.noise(
@@ -248,12 +343,12 @@ pub fn score_images(
     layout: &DataLayout,
     config: &ScoreConfig,
     device: &Device,
-    on_encoder_epoch: &mut dyn FnMut(usize, f32),
+    on_encoder_step: &mut dyn FnMut(usize, f32),
 ) -> Result<ScoreReport> {
     let data = ImageDataset::load_npy(images, device)?;
     let n = data.len().min(config.samples);
     let generated = data.get(&(0..n as u32).collect::<Vec<_>>())?;
-    let reference = RealReference::load(layout, config, device, on_encoder_epoch)?;
+    let reference = RealReference::load(layout, config, device, on_encoder_step)?;
     let report = reference.report(images, None, &generated, config)?;
     report.save(&images.with_extension("score"))?; // samples.npy → samples.score.{md,json}
     let tiles = tensor_to_images(&generated.narrow(0, 0, n.min(64))?)?;
@@ -279,60 +374,63 @@ impl ScoreReport {
         write_atomic(&with(".md"), self.table().as_bytes())
     }
 
-    /// The scores as a Markdown table, each beside its real-vs-real floor.
+    /// The scores as a Markdown table, each beside its held-out floor.
     pub fn table(&self) -> String {
-        let (g, f) = (&self.generated, &self.real_floor);
-        let rows = [
-            (
-                "Fréchet distance ↓",
-                format!("{:.3}", g.frechet),
-                format!("{:.3}", f.frechet),
-            ),
-            (
-                "KID ×1000 ↓",
-                format!(
-                    "{:.2} ± {:.2}",
-                    g.kid.mean * 1e3,
-                    g.kid.standard_error * 1e3
-                ),
-                format!(
-                    "{:.2} ± {:.2}",
-                    f.kid.mean * 1e3,
-                    f.kid.standard_error * 1e3
-                ),
-            ),
-            (
-                "precision ↑",
-                format!("{:.3}", g.precision_recall.precision),
-                format!("{:.3}", f.precision_recall.precision),
-            ),
-            (
-                "recall ↑",
-                format!("{:.3}", g.precision_recall.recall),
-                format!("{:.3}", f.precision_recall.recall),
-            ),
-            (
-                "memorisation ratio (≈1 healthy, ≪1 copies)",
-                format!("{:.3}", g.memorisation.ratio),
-                format!("{:.3}", f.memorisation.ratio),
-            ),
-            (
-                "near-copies",
-                format!("{:.1}%", 100.0 * g.memorisation.near_copies),
-                format!("{:.1}%", 100.0 * f.memorisation.near_copies),
-            ),
-        ];
         let generated = match self.step {
             Some(step) => format!("generated (step {step})"),
             None => "generated".to_string(),
         };
         let mut out = format!(
-            "| measure ({} images per set, encoder {}) | {generated} | real vs real |\n|---|---:|---:|\n",
+            "| measure ({} images per set, encoder {}) | {generated} | held-out real (floor) |\n|---|---:|---:|\n",
             self.samples, self.encoder_version
         );
-        for (name, a, b) in rows {
+        for (name, a, b) in score_rows(&self.generated, &self.real_floor) {
             out.push_str(&format!("| {name} | {a} | {b} |\n"));
         }
         out
     }
+}
+
+/// The rows of a score table: each measure's name (with which way is better) and its value in
+/// `a` and `b`.
+pub fn score_rows(a: &Scores, b: &Scores) -> Vec<(&'static str, String, String)> {
+    type Show = fn(&Scores) -> String;
+    let measures: [(&str, Show); 9] = [
+        ("KID ×1000 ↓", |s| {
+            format!(
+                "{:.2} ± {:.2}",
+                s.kid.mean * 1e3,
+                s.kid.standard_error * 1e3
+            )
+        }),
+        ("Fréchet distance ↓", |s| format!("{:.2}", s.frechet)),
+        ("precision ↑", |s| {
+            format!("{:.3}", s.precision_recall.precision)
+        }),
+        ("recall ↑", |s| {
+            format!("{:.3}", s.precision_recall.recall)
+        }),
+        ("density (≈1 for real) ↑", |s| {
+            format!("{:.3}", s.density_coverage.density)
+        }),
+        ("coverage ↑", |s| {
+            format!("{:.3}", s.density_coverage.coverage)
+        }),
+        ("two-sample accuracy (0.5 ideal, 1 all fake) ↓", |s| {
+            format!(
+                "{:.3} ± {:.3}",
+                s.two_sample.accuracy, s.two_sample.standard_error
+            )
+        }),
+        ("memorisation ratio (≈1 healthy, ≪1 copies)", |s| {
+            format!("{:.3}", s.memorisation.ratio)
+        }),
+        ("near-copies (5% for held-out logos)", |s| {
+            format!("{:.1}%", 100.0 * s.memorisation.near_copies)
+        }),
+    ];
+    measures
+        .iter()
+        .map(|(name, show)| (*name, show(a), show(b)))
+        .collect()
 }

@@ -52,9 +52,11 @@ enum Command {
 
 #[derive(clap::Args, Debug)]
 struct TrainArgs {
-    /// Settings to start from: default (64 px, 25 epochs), quick (32 px, a few CPU minutes), tiny.
-    #[arg(long, value_enum, default_value_t = Preset::Default)]
-    preset: Preset,
+    /// Settings to start from: default (64 px, 25 epochs; the choice on a GPU), laptop (32 px,
+    /// about half an hour on two CPU cores; the choice without a GPU), quick (32 px, a few CPU
+    /// minutes, blobs), tiny (smoke tests).
+    #[arg(long, value_enum)]
+    preset: Option<Preset>,
     /// Network design.
     #[arg(long, value_enum, default_value_t = Architecture::Logogan)]
     model: Architecture,
@@ -171,9 +173,9 @@ fn main() -> Result<()> {
     }
 }
 
-fn config_from(args: &TrainArgs) -> TrainConfig {
+fn config_from(args: &TrainArgs, preset: Preset) -> TrainConfig {
     Overrides {
-        preset: Some(args.preset),
+        preset: Some(preset),
         model: Some(args.model),
         size: args.size,
         latent_dim: args.latent_dim,
@@ -225,7 +227,18 @@ fn train(args: TrainArgs) -> Result<()> {
             Trainer::resume(run.clone(), &data, args.epochs)?
         }
         None => {
-            let config = config_from(&args);
+            let preset = args.preset.unwrap_or_else(|| {
+                if device.is_cpu() {
+                    println!(
+                        "no GPU: training the `laptop` preset (32×32, about half an hour on two \
+                         cores); `--preset default` trains the 64×64 model (hours on a CPU)"
+                    );
+                    Preset::Laptop
+                } else {
+                    Preset::Default
+                }
+            });
+            let config = config_from(&args, preset);
             config.validate()?;
             let size = config.image_size();
             let train_dir = ensure_dataset(&layout, size as u32, true)?;
@@ -252,7 +265,7 @@ fn train(args: TrainArgs) -> Result<()> {
             .progress_chars("=> "),
     );
     let on_cpu = device.is_cpu();
-    let preset = args.preset;
+    let chosen_preset = args.preset;
     let result = trainer.train(args.stop_after, &mut |event| match event {
         TrainEvent::Started { first_step, total_steps, steps_per_epoch, images } => {
             bar.set_length(total_steps);
@@ -262,9 +275,9 @@ fn train(args: TrainArgs) -> Result<()> {
         TrainEvent::Estimate { seconds_per_step, remaining_seconds } => {
             let eta = format_duration(remaining_seconds);
             bar.suspend(|| println!("measured {seconds_per_step:.2} s/step → about {eta} for the rest of the run"));
-            if on_cpu && remaining_seconds > 1800.0 && preset != Preset::Quick {
+            if on_cpu && remaining_seconds > 3600.0 && chosen_preset == Some(Preset::Default) {
                 bar.suspend(|| {
-                    println!("on a CPU this is long: `--preset quick` trains a smaller model in a few minutes");
+                    println!("on a CPU this is long: `--preset laptop` makes 32×32 logos in about half an hour");
                     println!("(Ctrl-C stops; `--resume <run>` continues from the last checkpoint)");
                 });
             }

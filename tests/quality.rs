@@ -172,10 +172,13 @@ fn a_run_is_scored_beside_the_held_out_floor_and_the_encoder_is_cached() {
     ] {
         assert!(v.is_finite(), "{report:?}");
     }
-    // A generator trained for 12 steps makes noise a classifier spots at once; held-out
-    // logos are nearer the train logos than its images are.
+    // A generator trained for 12 steps makes noise: a classifier spots it more often than it
+    // tells held-out logos from train logos, and held-out logos are nearer the train logos.
     assert!(g.kid.mean > f.kid.mean, "{report:?}");
-    assert!(g.two_sample.accuracy > 0.9, "{report:?}");
+    assert!(
+        g.two_sample.accuracy > f.two_sample.accuracy + 0.1,
+        "{report:?}"
+    );
     for p in [g.precision_recall, f.precision_recall] {
         assert!((0.0..=1.0).contains(&p.precision) && (0.0..=1.0).contains(&p.recall));
     }

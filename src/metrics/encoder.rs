@@ -37,6 +37,7 @@ use crate::train::adam::{Adam, AdamConfig};
 
 /// Settings of the feature encoder.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct EncoderConfig {
     /// Images are scored at this size (generated images of other sizes are resized).
     pub image_size: usize,

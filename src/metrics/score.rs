@@ -28,6 +28,7 @@ use crate::viz::{image_grid, tensor_to_images};
 
 /// How images are scored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ScoreConfig {
     /// Images per set (generated, held-out, train reference), at most: fewer when the held-out
     /// side or the generated set is smaller.
@@ -146,6 +147,7 @@ pub struct RealReference {
     pub encoder: FeatureEncoder,
     /// The GAN's training images (train side, with augmented variants), at the encoder's size.
     pub train: ImageDataset,
+    /// Their features, standardised (see [`Standardiser`]), like every set's features.
     pub train_features: Features,
     /// The held-out side (augmented the same way): never trained on.
     pub held_out: ImageDataset,
@@ -173,8 +175,9 @@ impl RealReference {
             on_encoder_step,
         )?;
         let train_features = encoder.dataset_features(&train)?;
-        let held_out_features = encoder.dataset_features(&held_out)?;
         let standardiser = Standardiser::fit(&train_features);
+        let train_features = standardiser.apply(&train_features);
+        let held_out_features = standardiser.apply(&encoder.dataset_features(&held_out)?);
         Ok(Self {
             encoder,
             train,
@@ -235,15 +238,13 @@ impl RealReference {
         if images.dim(2)? != s {
             images = resize(&images, s)?;
         }
-        let z = |f: &Features| self.standardiser.apply(f);
-        let reference_rows = self.train_rows(n, config.seed);
-        let reference = z(&self.train_features.select(
-            &reference_rows
-                .iter()
-                .map(|&i| i as usize)
-                .collect::<Vec<_>>(),
-        ));
-        let features = z(&self.encoder.features(&images)?);
+        let rows: Vec<usize> = self
+            .train_rows(n, config.seed)
+            .iter()
+            .map(|&i| i as usize)
+            .collect();
+        let reference = self.train_features.select(&rows);
+        let features = self.standardiser.apply(&self.encoder.features(&images)?);
         let c = config;
         Ok(Scores {
             kid: kernel_inception_distance(
@@ -257,11 +258,7 @@ impl RealReference {
             precision_recall: precision_recall(&reference, &features, c.k)?,
             density_coverage: density_coverage(&reference, &features, c.density_k)?,
             two_sample: two_sample_test(&Self::originals(&self.held_out)?, &images, &c.two_sample)?,
-            memorisation: memorisation(
-                &z(&self.train_features),
-                &features,
-                &z(&self.held_out_features),
-            )?,
+            memorisation: memorisation(&self.train_features, &features, &self.held_out_features)?,
         })
     }
     // ANCHOR_END: score_set

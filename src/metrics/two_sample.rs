@@ -20,6 +20,7 @@ use crate::train::adam::{Adam, AdamConfig};
 
 /// Settings of the two-sample test.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TwoSampleConfig {
     /// Cross-validation folds: each image is tested once, by a classifier trained without it.
     pub folds: usize,

@@ -14,6 +14,7 @@ use crate::data::augment::{mirror, recolour};
 
 /// How far the views may move a logo away from itself.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ViewConfig {
     /// Chance that a view is rescaled (else it is only shifted by whole pixels).
     pub rescale_probability: f64,

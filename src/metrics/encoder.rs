@@ -286,7 +286,7 @@ impl FeatureEncoder {
             let views: Vec<RgbImage> = (0..2 * c.batch_size)
                 .into_par_iter()
                 .map(|k| {
-                    let mut rng = ChaCha8Rng::seed_from_u64(c.seed ^ 0x5eed_7e3);
+                    let mut rng = ChaCha8Rng::seed_from_u64(c.seed ^ 0x05ee_d7e3);
                     rng.set_stream((step * 2 * c.batch_size + k) as u64);
                     view(
                         &images[logos[k % c.batch_size] as usize],

@@ -125,12 +125,18 @@ pub struct FeatureEncoder {
 
 // ANCHOR: encoder_network
 fn encoder_blocks(config: &EncoderConfig, vb: &VarBuilder) -> Result<Vec<ConvBlock>> {
+    // 32×32 → 16×16 → 8×8 → 4×4, filters f, 2f, 4f.
+    strided_blocks(config.filters, "enc", vb)
+}
+
+/// Three 4×4 stride-2 convolution blocks with batch-norm and LeakyReLU(0.2), filters `f`, `2f`,
+/// `4f`, named `<prefix>0` … `<prefix>2`: the judge's encoder and its two-sample classifier.
+pub(crate) fn strided_blocks(f: usize, prefix: &str, vb: &VarBuilder) -> Result<Vec<ConvBlock>> {
     let mut blocks = Vec::new();
     let mut channels = 3;
-    // 32×32 → 16×16 → 8×8 → 4×4, filters f, 2f, 4f.
     for i in 0..3 {
-        let out = config.filters << i;
-        let vb = vb.pp(format!("enc{i}"));
+        let out = f << i;
+        let vb = vb.pp(format!("{prefix}{i}"));
         blocks.push(ConvBlock {
             conv: conv4(channels, out, 2, 1, ConvAlgorithm::Gemm, vb.pp("conv"))?,
             norm: Some(batch_norm(out, vb.pp("norm"))?),

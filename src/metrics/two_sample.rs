@@ -13,9 +13,9 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use super::encoder::strided_blocks;
 use crate::error::{Error, Result};
-use crate::model::layers::{batch_norm, conv4, init_dcgan, Activation, ConvBlock};
-use crate::model::ConvAlgorithm;
+use crate::model::layers::{init_dcgan, ConvBlock};
 use crate::train::adam::{Adam, AdamConfig};
 
 /// Settings of the two-sample test.
@@ -68,19 +68,8 @@ struct Classifier {
 
 impl Classifier {
     fn new(c: &TwoSampleConfig, vb: &VarBuilder) -> Result<Self> {
-        let mut blocks = Vec::new();
-        let mut channels = 3;
-        for i in 0..3 {
-            let out = c.filters << i;
-            let vb = vb.pp(format!("block{i}"));
-            blocks.push(ConvBlock {
-                conv: conv4(channels, out, 2, 1, ConvAlgorithm::Gemm, vb.pp("conv"))?,
-                norm: Some(batch_norm(out, vb.pp("norm"))?),
-                activation: Activation::LeakyRelu(0.2),
-                spectral: None,
-            });
-            channels = out;
-        }
+        let blocks = strided_blocks(c.filters, "block", vb)?;
+        let channels = 4 * c.filters;
         let cells = (c.image_size / 8).pow(2); // three halvings
         let linear = vb.get((channels * cells, 1), "linear.weight")?;
         Ok(Self { blocks, linear })

@@ -13,7 +13,7 @@ use logogan::model::Architecture;
 use logogan::train::generate::TrainedGenerator;
 use logogan::train::metrics::read_metrics;
 use logogan::train::report::write_report;
-use logogan::train::{Preset, TrainConfig, Trainer};
+use logogan::train::{checkpoint, Preset, TrainConfig, Trainer};
 
 /// 40 little 32×32 "logos": coloured discs and bars on white.
 fn dataset() -> ImageDataset {
@@ -134,11 +134,28 @@ fn assert_resume_is_exact(config: TrainConfig) -> String {
     let interrupted = dir.path().join("interrupted");
     let mut first = Trainer::create(config, &data, "fixture".into(), interrupted.clone()).unwrap();
     first.train(Some(7), &mut ignore).unwrap();
+    let first_seconds = first.training_seconds();
     drop(first);
+    let saved = checkpoint::load_info(&interrupted.join("checkpoints")).unwrap();
+    assert_eq!(
+        saved.training_seconds, first_seconds,
+        "the clock is saved with the checkpoint"
+    );
+    assert!(first_seconds > 0.0);
     let mut resumed = Trainer::resume(interrupted.clone(), &data, None).unwrap();
     assert_eq!(resumed.step(), 7);
+    assert_eq!(
+        resumed.training_seconds(),
+        first_seconds,
+        "the clock resumes"
+    );
     resumed.train(None, &mut ignore).unwrap();
     assert_eq!(resumed.step(), 10);
+    let end = checkpoint::load_info(&interrupted.join("checkpoints")).unwrap();
+    assert!(
+        end.training_seconds > first_seconds,
+        "the second session adds its time"
+    );
 
     assert_eq!(
         checkpoint_bytes(&straight),

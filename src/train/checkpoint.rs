@@ -28,6 +28,10 @@ pub struct CheckpointInfo {
     pub sha256: String,
     pub generator_optimizer_steps: u64,
     pub discriminator_optimizer_steps: u64,
+    /// Wall-clock seconds spent training up to this checkpoint, summed over every session of the
+    /// run (loading data and building the networks excluded); 0 in checkpoints older than it.
+    #[serde(default)]
+    pub training_seconds: f64,
 }
 
 pub const LATEST: &str = "latest.json";
@@ -196,6 +200,7 @@ mod tests {
             sha256: String::new(),
             generator_optimizer_steps: step,
             discriminator_optimizer_steps: step,
+            training_seconds: 0.0,
         }
     }
 

@@ -110,6 +110,9 @@ pub struct Trainer {
     epoch_rows: Vec<StepMetrics>,
     order: Option<(u64, Vec<u32>)>,
     last_checkpoint: Option<u64>,
+    /// Seconds trained in earlier sessions, and when this session's `train` began.
+    seconds_before: f64,
+    session_started: Option<Instant>,
 }
 
 impl Trainer {
@@ -166,6 +169,7 @@ impl Trainer {
         }
         let (info, tensors) = checkpoint::load(&run.checkpoints(), dataset.device())?;
         let mut trainer = Self::assemble(config, dataset, run, info.step, Some(info.step))?;
+        trainer.seconds_before = info.training_seconds;
         checkpoint::restore(&trainer.core.gan.generator_vars, &tensors, "g")?;
         checkpoint::restore(&trainer.core.gan.discriminator_vars, &tensors, "d")?;
         if let Some(ema) = &trainer.core.ema {
@@ -268,7 +272,17 @@ impl Trainer {
             epoch_rows: Vec::new(),
             order: None,
             last_checkpoint,
+            seconds_before: 0.0,
+            session_started: None,
         })
+    }
+
+    /// Wall-clock seconds of training so far, over every session of the run.
+    pub fn training_seconds(&self) -> f64 {
+        self.seconds_before
+            + self
+                .session_started
+                .map_or(0.0, |t| t.elapsed().as_secs_f64())
     }
 
     /// Steps done so far.
@@ -460,6 +474,7 @@ impl Trainer {
             sha256: String::new(),
             generator_optimizer_steps: self.core.opt_g.step_count(),
             discriminator_optimizer_steps: self.core.opt_d.step_count(),
+            training_seconds: self.training_seconds(),
         };
         let path = checkpoint::save(&self.run.checkpoints(), &tensors, info)?;
         self.last_checkpoint = Some(self.step);
@@ -487,6 +502,20 @@ impl Trainer {
             images: self.dataset.len(),
         });
         let batch = self.config.batch_size as f64;
+        self.session_started = Some(Instant::now());
+        let result = self.train_session(stop_at, spe, batch, on_event);
+        self.seconds_before = self.training_seconds();
+        self.session_started = None;
+        result
+    }
+
+    fn train_session(
+        &mut self,
+        stop_at: u64,
+        spe: u64,
+        batch: f64,
+        on_event: &mut dyn FnMut(TrainEvent),
+    ) -> Result<()> {
         let mut epoch_start = Instant::now();
         let mut epoch_steps = 0u64;
         let mut estimate_from: Option<(Instant, u64)> = None;

@@ -66,6 +66,12 @@ struct TrainArgs {
     /// Length of the noise vector.
     #[arg(long)]
     latent_dim: Option<usize>,
+    /// Width of the generator: filters of its last hidden layer (doubling towards the noise).
+    #[arg(long)]
+    g_filters: Option<usize>,
+    /// Width of the discriminator: filters per layer (LogoGan) or of its first layer (classic).
+    #[arg(long)]
+    d_filters: Option<usize>,
     /// How convolutions are computed: gemm (fast) or candle (candle's own kernels).
     #[arg(long, value_enum)]
     conv: Option<ConvAlgorithm>,
@@ -89,7 +95,7 @@ struct TrainArgs {
     #[arg(long)]
     instance_noise: Option<f64>,
     /// Keep an exponential moving average of G's weights with this decay (e.g. 0.999) and
-    /// sample from it.
+    /// sample from it; 0 turns the average off.
     #[arg(long)]
     ema: Option<f64>,
     /// Differentiable augmentation (colour, translation, cutout) of D's inputs.
@@ -179,6 +185,8 @@ fn config_from(args: &TrainArgs, preset: Preset) -> TrainConfig {
         model: Some(args.model),
         size: args.size,
         latent_dim: args.latent_dim,
+        g_filters: args.g_filters,
+        d_filters: args.d_filters,
         conv: args.conv,
         epochs: args.epochs,
         batch_size: args.batch_size,

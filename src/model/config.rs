@@ -5,6 +5,9 @@
 use super::gemm_conv::ConvAlgorithm;
 use crate::error::{Error, Result};
 
+/// The widest layer a configuration may ask for.
+pub const MAX_FILTERS: usize = 4096;
+
 /// How many filters each discriminator convolution has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -187,6 +190,18 @@ impl ModelConfig {
         }
         if d.filters.filters(0) == 0 {
             return Err(Error::config("discriminator.filters", "must be at least 1"));
+        }
+        // Bounded so a typo cannot ask for terabytes: 4096 filters is 32× the course's widest.
+        for (field, value) in [
+            ("generator.base_filters", g.base_filters),
+            ("discriminator.filters", d.filters.filters(0)),
+        ] {
+            if value > MAX_FILTERS {
+                return Err(Error::config(
+                    field,
+                    format!("{value} filters is more than the {MAX_FILTERS} this course allows"),
+                ));
+            }
         }
         if !(0.0..1.0).contains(&d.leaky_slope) {
             return Err(Error::config(

@@ -238,6 +238,10 @@ pub struct Overrides {
     /// Image size (32, 64 or 128).
     pub size: Option<usize>,
     pub latent_dim: Option<usize>,
+    /// Width of the generator: filters of its last hidden layer (they double towards the noise).
+    pub g_filters: Option<usize>,
+    /// Width of the discriminator: its filters per layer (LogoGan) or first layer's (classic).
+    pub d_filters: Option<usize>,
     pub conv: Option<ConvAlgorithm>,
     pub checkpoint_every: Option<u64>,
     pub epochs: Option<usize>,
@@ -248,6 +252,7 @@ pub struct Overrides {
     pub label_smoothing: Option<f64>,
     pub loss: Option<GanLoss>,
     pub instance_noise: Option<f64>,
+    /// Decay of the generator's moving average; 0 turns the average off.
     pub ema_decay: Option<f64>,
     pub diff_augment: Option<bool>,
     pub spectral_norm: Option<bool>,
@@ -267,6 +272,8 @@ impl Overrides {
             model,
             size,
             latent_dim,
+            g_filters,
+            d_filters,
             conv,
             checkpoint_every,
             epochs,
@@ -299,6 +306,15 @@ impl Overrides {
         if let Some(n) = self.latent_dim {
             c.model.generator.latent_dim = n;
         }
+        if let Some(n) = self.g_filters {
+            c.model.generator.base_filters = n;
+        }
+        if let Some(n) = self.d_filters {
+            c.model.discriminator.filters = match c.model.discriminator.filters {
+                FilterSchedule::Constant(_) => FilterSchedule::Constant(n),
+                FilterSchedule::Doubling { .. } => FilterSchedule::Doubling { first: n },
+            };
+        }
         if let Some(conv) = self.conv {
             c.model = c.model.with_conv(conv);
         }
@@ -330,8 +346,8 @@ impl Overrides {
         if let Some(v) = self.instance_noise {
             c.instance_noise = v;
         }
-        if self.ema_decay.is_some() {
-            c.ema_decay = self.ema_decay;
+        if let Some(decay) = self.ema_decay {
+            c.ema_decay = (decay != 0.0).then_some(decay);
         }
         if let Some(v) = self.diff_augment {
             c.diff_augment = v;
@@ -355,7 +371,7 @@ mod tests {
 
     #[test]
     fn presets_are_valid() {
-        for p in [Preset::Default, Preset::Quick, Preset::Tiny] {
+        for p in [Preset::Default, Preset::Laptop, Preset::Quick, Preset::Tiny] {
             for a in [Architecture::Logogan, Architecture::Dcgan] {
                 TrainConfig::preset(p, a).validate().unwrap();
             }
@@ -367,6 +383,48 @@ mod tests {
                 .filters,
             FilterSchedule::Constant(32)
         );
+    }
+
+    #[test]
+    fn overrides_set_widths_and_turn_the_average_off() {
+        let wide = Overrides {
+            preset: Some(Preset::Laptop),
+            g_filters: Some(32),
+            d_filters: Some(64),
+            ema_decay: Some(0.0),
+            ..Overrides::default()
+        }
+        .config();
+        assert_eq!(wide.model.generator.base_filters, 32);
+        assert_eq!(
+            wide.model.discriminator.filters,
+            FilterSchedule::Constant(64)
+        );
+        assert_eq!(wide.ema_decay, None);
+        assert_eq!(
+            TrainConfig::preset(Preset::Laptop, Architecture::Logogan).ema_decay,
+            Some(0.999)
+        );
+        let classic = Overrides {
+            model: Some(Architecture::Dcgan),
+            d_filters: Some(16),
+            ..Overrides::default()
+        }
+        .config();
+        assert_eq!(
+            classic.model.discriminator.filters,
+            FilterSchedule::Doubling { first: 16 }
+        );
+        let huge = Overrides {
+            g_filters: Some(1 << 20),
+            ..Overrides::default()
+        }
+        .config();
+        assert!(huge
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("generator.base_filters"));
     }
 
     #[test]

@@ -20,6 +20,10 @@
 //! ema_decay = [0.999]
 //! ```
 //!
+//! With `seeds = [0, 1]` every trial is trained once per seed (`<trial>-seed0`, `<trial>-seed1`)
+//! and the table gives each trial's KID as mean ± standard deviation over the seeds: the spread a
+//! difference between two trials must exceed before it means anything.
+//!
 //! Trials run one after another. A sweep is resumable: a finished trial (final checkpoint and
 //! score present) is skipped, an interrupted one resumes from its last checkpoint.
 
@@ -53,7 +57,13 @@ pub struct SweepFile {
     /// Setting name → values; every combination is a trial.
     #[serde(default)]
     pub grid: BTreeMap<String, Vec<toml::Value>>,
+    /// Train every trial once per seed (empty: once, with the trial's own seed).
+    #[serde(default)]
+    pub seeds: Vec<u64>,
 }
+
+/// The most seeds a sweep may train each trial with.
+pub const MAX_SEEDS: usize = 32;
 
 impl SweepFile {
     pub fn load(path: &Path) -> Result<Self> {
@@ -62,9 +72,63 @@ impl SweepFile {
             .map_err(|e| Error::bad_input(path, format!("not a valid sweep file: {e}")))
     }
 
-    /// Every trial: the listed ones, then the grid's combinations, each over the base, each
-    /// with a unique name and a valid configuration.
+    /// Every run of the sweep: each trial (see [`Self::trials`]) once per seed of `seeds`.
     pub fn trials(&self) -> Result<Vec<(String, TrainConfig)>> {
+        Ok(self
+            .runs()?
+            .into_iter()
+            .map(|r| (r.name, r.config))
+            .collect())
+    }
+
+    /// Every run with the trial it belongs to: the listed trials, then the grid's combinations,
+    /// each over the base, each once per seed, each with a unique name and a valid configuration.
+    pub fn runs(&self) -> Result<Vec<SweepRun>> {
+        if self.seeds.len() > MAX_SEEDS {
+            return Err(Error::config(
+                "seeds",
+                format!("{} seeds: at most {MAX_SEEDS}", self.seeds.len()),
+            ));
+        }
+        if let Some(dup) = self
+            .seeds
+            .iter()
+            .enumerate()
+            .find_map(|(i, s)| self.seeds[..i].contains(s).then_some(*s))
+        {
+            return Err(Error::config(
+                "seeds",
+                format!("seed {dup} is listed twice"),
+            ));
+        }
+        let trials = self.distinct_trials()?;
+        if self.seeds.is_empty() {
+            return Ok(trials
+                .into_iter()
+                .map(|(name, config)| SweepRun {
+                    trial: name.clone(),
+                    name,
+                    config,
+                })
+                .collect());
+        }
+        let mut runs = Vec::new();
+        for (trial, config) in trials {
+            for &seed in &self.seeds {
+                runs.push(SweepRun {
+                    name: format!("{trial}-seed{seed}"),
+                    trial: trial.clone(),
+                    config: TrainConfig {
+                        seed,
+                        ..config.clone()
+                    },
+                });
+            }
+        }
+        Ok(runs)
+    }
+
+    fn distinct_trials(&self) -> Result<Vec<(String, TrainConfig)>> {
         let mut settings: Vec<Overrides> = self.trial.clone();
         let mut combos: Vec<toml::Table> = vec![toml::Table::new()];
         for (key, values) in &self.grid {
@@ -127,11 +191,28 @@ impl SweepFile {
     }
 }
 
-/// One line of the results table.
+/// One training run of a sweep: a trial, with one seed when the sweep has `seeds`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepRun {
+    /// The run's folder name: the trial's, plus `-seed<N>` when the sweep has seeds.
+    pub name: String,
+    pub trial: String,
+    pub config: TrainConfig,
+}
+
+/// One run's line of the results.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrialResult {
     pub rank: usize,
+    /// The run (its folder name).
     pub trial: String,
+    /// The trial it is a seed of (the same as `trial` without seeds).
+    pub group: String,
+    pub seed: u64,
+    /// Thousands of images shown to the discriminator (steps × batch).
+    pub kimg: f64,
+    /// Minutes of training (the training loop's own clock).
+    pub train_minutes: f64,
     pub kid_x1000: f64,
     /// Standard error of the KID estimate over its random subsets (not over training seeds).
     pub kid_se_x1000: f64,
@@ -163,7 +244,11 @@ pub fn run_sweep(
     jobs: usize,
     say: &(dyn Fn(String) + Sync),
 ) -> Result<Vec<TrialResult>> {
-    let trials = sweep.trials()?;
+    let runs = sweep.runs()?;
+    let trials: Vec<(String, TrainConfig)> = runs
+        .iter()
+        .map(|r| (r.name.clone(), r.config.clone()))
+        .collect();
     let root = sweep_dir(runs_dir, sweep);
     std::fs::create_dir_all(&root).at(&root)?;
     write_atomic(
@@ -193,6 +278,7 @@ pub fn run_sweep(
             .last()
             .cloned()
             .ok_or_else(|| Error::bad_input(&run, "the trial has no metrics"))?;
+        let info = checkpoint::load_info(&run.join("checkpoints"))?;
         let grid = RunDir::new(&run).sample(last.epoch);
         if grid.is_file() {
             std::fs::copy(&grid, root.join(format!("{name}.png"))).at(&grid)?;
@@ -201,6 +287,10 @@ pub fn run_sweep(
         results.push(TrialResult {
             rank: 0,
             trial: name.clone(),
+            group: runs[i].trial.clone(),
+            seed: config.seed,
+            kimg: info.step as f64 * config.batch_size as f64 / 1000.0,
+            train_minutes: info.training_seconds / 60.0,
             kid_x1000: g.kid.mean * 1e3,
             kid_se_x1000: g.kid.standard_error * 1e3,
             frechet: g.frechet,
@@ -228,10 +318,131 @@ pub fn run_sweep(
     for (i, r) in results.iter_mut().enumerate() {
         r.rank = i + 1;
     }
+    let summary = summarise(&results);
     crate::fsutil::write_csv(&root.join("results.csv"), &results)?;
-    write_atomic(&root.join("results.md"), results_table(&results).as_bytes())?;
-    save_chart(&root, "scores", &scores_chart(&results))?;
+    crate::fsutil::write_csv(&root.join("summary.csv"), &summary)?;
+    let text = format!("{}\n{}", summary_table(&summary), results_table(&results));
+    write_atomic(&root.join("results.md"), text.as_bytes())?;
+    save_chart(&root, "scores", &scores_chart(&summary))?;
     Ok(results)
+}
+
+/// One trial over all its seeds.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrialSummary {
+    pub rank: usize,
+    pub trial: String,
+    pub seeds: usize,
+    pub kid_x1000_mean: f64,
+    /// Standard deviation over the seeds (0 with one seed): the training run's own spread.
+    pub kid_x1000_sd: f64,
+    pub kid_x1000_min: f64,
+    pub kid_x1000_max: f64,
+    pub two_sample_accuracy_mean: f64,
+    pub precision_mean: f64,
+    pub recall_mean: f64,
+    pub coverage_mean: f64,
+    pub memorisation_ratio_mean: f64,
+    pub floor_kid_x1000: f64,
+    pub kimg: f64,
+    pub train_minutes_mean: f64,
+    /// Every seed of this trial scored a lower (better) KID than every seed of the trial ranked
+    /// first, or every seed a higher one: the difference exceeds the seed spread. False for the
+    /// first trial itself and whenever a trial has fewer than two seeds.
+    pub apart_from_best: bool,
+}
+
+/// The runs grouped by trial, ranked by mean KID.
+pub fn summarise(results: &[TrialResult]) -> Vec<TrialSummary> {
+    let mut groups: Vec<(&str, Vec<&TrialResult>)> = Vec::new();
+    for r in results {
+        match groups.iter_mut().find(|(g, _)| *g == r.group) {
+            Some((_, members)) => members.push(r),
+            None => groups.push((&r.group, vec![r])),
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let mut out: Vec<TrialSummary> = groups
+        .into_iter()
+        .map(|(trial, members)| {
+            let of = |f: fn(&TrialResult) -> f64| members.iter().map(|r| f(r)).collect::<Vec<_>>();
+            let kid = of(|r| r.kid_x1000);
+            let m = mean(&kid);
+            let sd = if kid.len() > 1 {
+                (kid.iter().map(|k| (k - m).powi(2)).sum::<f64>() / (kid.len() - 1) as f64).sqrt()
+            } else {
+                0.0
+            };
+            TrialSummary {
+                rank: 0,
+                trial: trial.to_string(),
+                seeds: members.len(),
+                kid_x1000_mean: m,
+                kid_x1000_sd: sd,
+                kid_x1000_min: kid.iter().copied().fold(f64::INFINITY, f64::min),
+                kid_x1000_max: kid.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                two_sample_accuracy_mean: mean(&of(|r| r.two_sample_accuracy)),
+                precision_mean: mean(&of(|r| r.precision)),
+                recall_mean: mean(&of(|r| r.recall)),
+                coverage_mean: mean(&of(|r| r.coverage)),
+                memorisation_ratio_mean: mean(&of(|r| r.memorisation_ratio)),
+                floor_kid_x1000: mean(&of(|r| r.floor_kid_x1000)),
+                kimg: mean(&of(|r| r.kimg)),
+                train_minutes_mean: mean(&of(|r| r.train_minutes)),
+                apart_from_best: false,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.kid_x1000_mean.total_cmp(&b.kid_x1000_mean));
+    if let Some(best) = out.first().cloned() {
+        for (i, t) in out.iter_mut().enumerate() {
+            t.rank = i + 1;
+            t.apart_from_best = i > 0
+                && t.seeds > 1
+                && best.seeds > 1
+                && (t.kid_x1000_min > best.kid_x1000_max || t.kid_x1000_max < best.kid_x1000_min);
+        }
+    }
+    out
+}
+
+/// The trials over their seeds as a Markdown table, best mean KID first.
+pub fn summary_table(summary: &[TrialSummary]) -> String {
+    let mut out = String::from(
+        "| rank | trial | seeds | KID ×1000 ↓ mean ± sd over seeds [min–max] | apart from the best? | two-sample accuracy ↓ | precision ↑ | recall ↑ | coverage ↑ | memorisation ratio | kimg | training minutes |\n|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for t in summary {
+        let apart = match (t.rank, t.seeds) {
+            (1, _) => "(best)",
+            (_, 1) => "one seed: unknown",
+            _ if t.apart_from_best => "yes",
+            _ => "no: within the seed spread",
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {:.1} ± {:.1} [{:.1}–{:.1}] | {apart} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.0} | {:.1} |\n",
+            t.rank,
+            t.trial,
+            t.seeds,
+            t.kid_x1000_mean,
+            t.kid_x1000_sd,
+            t.kid_x1000_min,
+            t.kid_x1000_max,
+            t.two_sample_accuracy_mean,
+            t.precision_mean,
+            t.recall_mean,
+            t.coverage_mean,
+            t.memorisation_ratio_mean,
+            t.kimg,
+            t.train_minutes_mean
+        ));
+    }
+    if let Some(best) = summary.first() {
+        out.push_str(&format!(
+            "\nHeld-out floor: KID ×1000 {:.1} (real logos the GAN never saw).\n",
+            best.floor_kid_x1000
+        ));
+    }
+    out
 }
 
 /// Train every trial with `jobs` worker threads, each taking the next untrained trial. After
@@ -355,14 +566,14 @@ fn load_score(run: &Path, config: &ScoreConfig) -> Option<ScoreReport> {
     (report.config == *config && report.step == Some(step)).then_some(report)
 }
 
-/// The ranked results as a Markdown table.
+/// Every run's results as a Markdown table, best KID first.
 pub fn results_table(results: &[TrialResult]) -> String {
     let mut out = String::from(
-        "| rank | trial | KID ×1000 ↓ (held-out floor) | two-sample accuracy ↓ (floor) | Fréchet distance ↓ | precision ↑ | recall ↑ | density ↑ | coverage ↑ | memorisation ratio | final D / G loss |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| rank | trial | KID ×1000 ↓ (held-out floor) | two-sample accuracy ↓ (floor) | Fréchet distance ↓ | precision ↑ | recall ↑ | density ↑ | coverage ↑ | memorisation ratio | final D / G loss | kimg | training minutes |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in results {
         out.push_str(&format!(
-            "| {} | {} | {:.2} ± {:.2} ({:.2}) | {:.3} ({:.3}) | {:.2} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} / {:.3} |\n",
+            "| {} | {} | {:.2} ± {:.2} ({:.2}) | {:.3} ({:.3}) | {:.2} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} / {:.3} | {:.0} | {:.1} |\n",
             r.rank,
             r.trial,
             r.kid_x1000,
@@ -377,28 +588,117 @@ pub fn results_table(results: &[TrialResult]) -> String {
             r.coverage,
             r.memorisation_ratio,
             r.final_d_loss,
-            r.final_g_loss
+            r.final_g_loss,
+            r.kimg,
+            r.train_minutes
         ));
     }
     out
 }
 
-/// KID per trial (in rank order) beside the held-out floor.
-fn scores_chart(results: &[TrialResult]) -> BarChart {
+/// Mean KID per trial (in rank order) beside the held-out floor.
+fn scores_chart(summary: &[TrialSummary]) -> BarChart {
     BarChart {
-        title: "KID of each trial, best first (lower is better)".into(),
+        title: "KID of each trial, best first (lower is better; mean over seeds)".into(),
         value_label: "KID ×1000 in the judge's feature space".into(),
-        bars: results
+        bars: summary
             .iter()
-            .map(|r| (r.trial.clone(), r.kid_x1000))
+            .map(|t| (t.trial.clone(), t.kid_x1000_mean))
             .collect(),
-        reference: results
+        reference: summary
             .first()
-            .map(|r| ("held-out floor".to_string(), r.floor_kid_x1000)),
+            .map(|t| ("held-out floor".to_string(), t.floor_kid_x1000)),
     }
 }
 
 /// Where a sweep's files go.
 pub fn sweep_dir(runs_dir: &Path, sweep: &SweepFile) -> PathBuf {
     runs_dir.join(crate::fsutil::safe_file_name(&sweep.name, "sweep"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(group: &str, seed: u64, kid: f64) -> TrialResult {
+        TrialResult {
+            rank: 0,
+            trial: format!("{group}-seed{seed}"),
+            group: group.into(),
+            seed,
+            kimg: 10.0,
+            train_minutes: 1.0,
+            kid_x1000: kid,
+            kid_se_x1000: 0.1,
+            frechet: 1.0,
+            precision: 0.5,
+            recall: 0.5,
+            density: 1.0,
+            coverage: 0.5,
+            two_sample_accuracy: 0.9,
+            memorisation_ratio: 1.0,
+            floor_kid_x1000: 20.0,
+            floor_two_sample_accuracy: 0.5,
+            final_d_loss: 1.0,
+            final_g_loss: 1.0,
+            seconds: 60.0,
+        }
+    }
+
+    #[test]
+    fn seeds_expand_every_trial_and_are_checked() {
+        let mut sweep: SweepFile = toml::from_str(
+            r#"
+            name = "s"
+            seeds = [3, 5]
+            [base]
+            preset = "tiny"
+            [[trial]]
+            name = "a"
+            [[trial]]
+            name = "b"
+            loss = "hinge"
+            "#,
+        )
+        .unwrap();
+        let runs = sweep.runs().unwrap();
+        let names: Vec<_> = runs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["a-seed3", "a-seed5", "b-seed3", "b-seed5"]);
+        assert_eq!(runs[1].config.seed, 5);
+        assert_eq!(runs[3].trial, "b");
+        assert_eq!(runs[3].config.loss, crate::train::loss::GanLoss::Hinge);
+        sweep.seeds = vec![1, 1];
+        assert!(sweep.runs().unwrap_err().to_string().contains("twice"));
+        sweep.seeds = (0..40).collect();
+        assert!(sweep.runs().unwrap_err().to_string().contains("seeds"));
+    }
+
+    #[test]
+    fn a_difference_counts_only_beyond_the_seed_spread() {
+        let results = [
+            result("overlaps", 0, 110.0),
+            result("overlaps", 1, 140.0),
+            result("best", 0, 100.0),
+            result("best", 1, 120.0),
+            result("worse", 0, 200.0),
+            result("worse", 1, 260.0),
+        ];
+        let summary = summarise(&results);
+        let order: Vec<_> = summary.iter().map(|t| t.trial.as_str()).collect();
+        assert_eq!(order, ["best", "overlaps", "worse"]);
+        assert_eq!(summary[0].kid_x1000_mean, 110.0);
+        assert!((summary[0].kid_x1000_sd - 200f64.sqrt()).abs() < 1e-9);
+        assert!(
+            !summary[0].apart_from_best,
+            "the best is not apart from itself"
+        );
+        assert!(!summary[1].apart_from_best, "110–140 overlaps 100–120");
+        assert!(summary[2].apart_from_best, "200–260 lies above 100–120");
+        let table = summary_table(&summary);
+        assert!(table.contains("no: within the seed spread") && table.contains("| yes |"));
+        // One seed each: no spread, so no difference can be called real.
+        let single = summarise(&[result("a", 0, 1.0), result("b", 0, 9.0)]);
+        assert!(!single[1].apart_from_best);
+        assert!(summary_table(&single).contains("unknown"));
+    }
 }

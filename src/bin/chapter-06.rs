@@ -8,20 +8,26 @@
 //! Fréchet distance, precision/recall, density/coverage, a two-sample test and a memorisation
 //! check, each beside the held-out floor.
 //! `chapter-06 -- sweep data/sweeps/stability.toml` trains, scores and ranks several short runs.
-//! `score-images <file.npy>` judges images made by another program (e.g. the PyTorch reference in
-//! `reference/pytorch-dcgan`), and `export-training-set` gives that program the exact images a run
-//! trained on.
+//! `score-images <file.npy>…` judges images made by another program (e.g. the PyTorch reference in
+//! `reference/pytorch-dcgan`), `export-training-set` gives that program the exact images a run
+//! trained on, and `export-samples` writes a run's samples in the same format (to judge a run's
+//! snapshots over time side by side with the reference's).
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 use candle_core::Device;
 use clap::{Parser, Subcommand};
+use logogan::data::dataset::ImageDataset;
 use logogan::device::{describe, DeviceChoice};
-use logogan::metrics::{calibrate, score_run, CalibrationConfig, RealReference, ScoreConfig};
+use logogan::metrics::{
+    calibrate, sample_generator, score_run, CalibrationConfig, RealReference, ScoreConfig,
+};
 use logogan::paths::{default_runs_dir, display_path, DataLayout};
-use logogan::sweep::{results_table, run_sweep, sweep_dir, SweepFile};
+use logogan::sweep::{results_table, run_sweep, summarise, summary_table, sweep_dir, SweepFile};
+use logogan::train::generate::TrainedGenerator;
 use logogan::train::Trainer;
+use logogan::viz::tensor_to_images;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -42,8 +48,11 @@ enum Command {
     /// Run, score and rank the trials of a sweep file (TOML); resumable.
     Sweep(SweepArgs),
     /// Score images made by another program (a .npy of u8 (N, 3, S, S)), e.g. the PyTorch
-    /// reference in reference/pytorch-dcgan.
+    /// reference in reference/pytorch-dcgan; several files share one real side.
     ScoreImages(ScoreImagesArgs),
+    /// Write the samples `score` would judge from a run's latest checkpoint as a .npy of u8
+    /// (N, 3, S, S), e.g. to judge a run's snapshots over time with `score-images`.
+    ExportSamples(ExportSamplesArgs),
     /// Write the exact images a run trained on as a .npy of u8 (N, 3, S, S), for the PyTorch
     /// reference to train on the same data.
     ExportTrainingSet(ExportArgs),
@@ -68,9 +77,24 @@ struct ExportArgs {
 }
 
 #[derive(clap::Args, Debug)]
+struct ExportSamplesArgs {
+    /// The run folder (runs/<name>).
+    run: PathBuf,
+    /// Where to write the .npy file.
+    out: PathBuf,
+    /// Number of images.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    samples: u64,
+    /// Seed of the noise (the same rule as `score --seed`).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(clap::Args, Debug)]
 struct ScoreImagesArgs {
-    /// The .npy file of images, u8 (N, 3, S, S).
-    images: PathBuf,
+    /// The .npy files of images, u8 (N, 3, S, S).
+    #[arg(required = true, num_args = 1..)]
+    images: Vec<PathBuf>,
     #[command(flatten)]
     scoring: ScoringArgs,
 }
@@ -167,6 +191,7 @@ fn main() -> Result<()> {
         Command::Sweep(args) => sweep(args),
         Command::ScoreImages(args) => score_images(args),
         Command::ExportTrainingSet(args) => export_training_set(args),
+        Command::ExportSamples(args) => export_samples(args),
     }
 }
 
@@ -247,9 +272,13 @@ fn sweep(args: SweepArgs) -> Result<()> {
         args.jobs as usize,
         &|line| println!("{line}"),
     )?;
-    println!("\n{}", results_table(&results));
     println!(
-        "written: results.md, results.csv, scores.png and one grid per trial in {}",
+        "\n{}\n{}",
+        summary_table(&summarise(&results)),
+        results_table(&results)
+    );
+    println!(
+        "written: results.md, results.csv, summary.csv, scores.png and one grid per run in {}",
         display_path(&sweep_dir(&runs, &file))
     );
     Ok(())
@@ -283,22 +312,42 @@ fn score_images(args: ScoreImagesArgs) -> Result<()> {
     let (s, config) = (&args.scoring, args.scoring.config());
     let device = s.device.open()?;
     println!(
-        "scoring the images in {} on {}",
-        display_path(&args.images),
+        "scoring the images in {} file(s) on {}",
+        args.images.len(),
         describe(&device)
     );
-    let report = logogan::metrics::score_images(
+    let reports = logogan::metrics::score_image_files(
         &args.images,
         &s.layout(),
         &config,
         &device,
         &mut encoder_progress(config.encoder.steps),
     )?;
-    println!("\n{}", report.table());
+    for (file, report) in args.images.iter().zip(reports) {
+        println!("\n{}\n{}", display_path(file), report.table());
+        println!(
+            "written: {}.{{md,json}} and {}",
+            display_path(&file.with_extension("score")),
+            display_path(&file.with_extension("grid.png"))
+        );
+    }
+    Ok(())
+}
+
+fn export_samples(args: ExportSamplesArgs) -> Result<()> {
+    let generator = TrainedGenerator::load(&args.run, &Device::Cpu)?;
+    let images = sample_generator(&generator, args.samples as usize, args.seed)?;
+    let images = tensor_to_images(&images)?;
+    let names = (0..images.len())
+        .map(|i| format!("sample-{i:06}"))
+        .collect();
+    ImageDataset::from_images(&images, names, &Device::Cpu)?.save_npy(&args.out)?;
     println!(
-        "written: {}.{{md,json}} and {}",
-        display_path(&args.images.with_extension("score")),
-        display_path(&args.images.with_extension("grid.png"))
+        "{} samples of {} (step {}) → {}",
+        images.len(),
+        display_path(&args.run),
+        generator.step,
+        display_path(&args.out)
     );
     Ok(())
 }

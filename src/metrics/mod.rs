@@ -15,11 +15,16 @@ pub mod score;
 pub mod two_sample;
 pub mod views;
 
-pub use calibrate::{calibrate, Calibration, CalibrationConfig, Rung};
+pub use calibrate::{
+    calibrate, place_on_ladder, Calibration, CalibrationConfig, LadderPlace, Rung,
+};
 pub use distances::{
     density_coverage, frechet_distance, kernel_inception_distance, memorisation, precision_recall,
     DensityCoverage, Features, Kid, Memorisation, PrecisionRecall,
 };
 pub use encoder::{EncoderConfig, FeatureEncoder};
-pub use score::{score_images, score_run, RealReference, ScoreConfig, ScoreReport, Scores};
+pub use score::{
+    sample_generator, score_image_files, score_images, score_run, RealReference, ScoreConfig,
+    ScoreReport, Scores,
+};
 pub use two_sample::{two_sample_test, TwoSample, TwoSampleConfig};

@@ -315,19 +315,22 @@ pub fn score_run(
         ));
     }
     let reference = RealReference::load(layout, config, device, on_encoder_step)?;
-    let mut batches = Vec::new();
-    for start in (0..config.samples).step_by(256) {
-        let z = generator.noise(
-            256.min(config.samples - start),
-            config.seed.wrapping_add(start as u64),
-        )?;
-        batches.push(generator.generator.forward_t(&z, false)?);
-    }
-    let generated = Tensor::cat(&batches, 0)?;
+    let generated = sample_generator(&generator, config.samples, config.seed)?;
     let report = reference.report(run_dir, Some(generator.step), &generated, config)?;
     let run = RunDir::new(run_dir);
     report.save(&run.root.join("score"))?;
     Ok(report)
+}
+
+/// `n` images `(n, 3, S, S)` in [-1, 1] from a trained generator in inference mode, the noise of
+/// each batch of 256 drawn from `seed + first row`: the samples `score` judges.
+pub fn sample_generator(generator: &TrainedGenerator, n: usize, seed: u64) -> Result<Tensor> {
+    let mut batches = Vec::new();
+    for start in (0..n).step_by(256) {
+        let z = generator.noise(256.min(n - start), seed.wrapping_add(start as u64))?;
+        batches.push(generator.generator.forward_t(&z, false)?);
+    }
+    Ok(Tensor::cat(&batches, 0)?)
 }
 
 /// Score images made by any program, stored as a `.npy` of `u8` `(N, 3, S, S)` (see
@@ -342,18 +345,60 @@ pub fn score_images(
     device: &Device,
     on_encoder_step: &mut dyn FnMut(usize, f32),
 ) -> Result<ScoreReport> {
-    let data = ImageDataset::load_npy(images, device)?;
-    let n = data.len().min(config.samples);
-    let generated = data.get(&(0..n as u32).collect::<Vec<_>>())?;
-    let reference = RealReference::load(layout, config, device, on_encoder_step)?;
-    let report = reference.report(images, None, &generated, config)?;
-    report.save(&images.with_extension("score"))?; // samples.npy → samples.score.{md,json}
-    let tiles = tensor_to_images(&generated.narrow(0, 0, n.min(64))?)?;
-    save_png(
-        &images.with_extension("grid.png"),
-        &image_grid(&tiles, 8, 2),
+    let mut reports = score_image_files(
+        std::slice::from_ref(&images.to_path_buf()),
+        layout,
+        config,
+        device,
+        on_encoder_step,
     )?;
-    Ok(report)
+    Ok(reports.remove(0))
+}
+
+/// [`score_images`] for several files (e.g. the snapshots of a run over time), with the real
+/// side — encoder, real features and the held-out floor — computed once for all of them.
+pub fn score_image_files(
+    files: &[std::path::PathBuf],
+    layout: &DataLayout,
+    config: &ScoreConfig,
+    device: &Device,
+    on_encoder_step: &mut dyn FnMut(usize, f32),
+) -> Result<Vec<ScoreReport>> {
+    // Read every file first: a bad one is reported before minutes of scoring.
+    let sets = files
+        .iter()
+        .map(|f| ImageDataset::load_npy(f, device))
+        .collect::<Result<Vec<_>>>()?;
+    let reference = RealReference::load(layout, config, device, on_encoder_step)?;
+    let mut floors: Vec<(usize, Scores)> = Vec::new();
+    let mut reports = Vec::with_capacity(files.len());
+    for (file, data) in files.iter().zip(&sets) {
+        let available = data.len().min(config.samples);
+        let generated = data.get(&(0..available as u32).collect::<Vec<_>>())?;
+        let n = reference.set_size(available, config);
+        let real_floor = match floors.iter().find(|(size, _)| *size == n) {
+            Some((_, floor)) => *floor,
+            None => {
+                let floor = reference.floor(n, config)?;
+                floors.push((n, floor));
+                floor
+            }
+        };
+        let report = ScoreReport {
+            run: file.display().to_string(),
+            step: None,
+            samples: n,
+            encoder_version: reference.encoder.version.clone(),
+            generated: reference.score(&generated, n, config)?,
+            real_floor,
+            config: config.clone(),
+        };
+        report.save(&file.with_extension("score"))?; // samples.npy → samples.score.{md,json}
+        let tiles = tensor_to_images(&generated.narrow(0, 0, available.min(64))?)?;
+        save_png(&file.with_extension("grid.png"), &image_grid(&tiles, 8, 2))?;
+        reports.push(report);
+    }
+    Ok(reports)
 }
 
 impl ScoreReport {

@@ -113,6 +113,43 @@ pub struct Check {
     pub held: bool,
 }
 
+/// Where a score lands among the ladder's rungs (by KID, lower is better).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LadderPlace {
+    /// The rung with the highest KID still at or below the score (None: better than every rung).
+    pub better: Option<(String, f64)>,
+    /// The rung with the lowest KID above the score (None: worse than every rung).
+    pub worse: Option<(String, f64)>,
+}
+
+impl std::fmt::Display for LadderPlace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.better, &self.worse) {
+            (Some((b, bk)), Some((w, wk))) => {
+                write!(f, "between “{b}” (KID ×1000 {bk:.1}) and “{w}” ({wk:.1})")
+            }
+            (None, Some((w, wk))) => write!(f, "better than every rung, next to “{w}” ({wk:.1})"),
+            (Some((b, bk)), None) => write!(f, "worse than every rung, next to “{b}” ({bk:.1})"),
+            (None, None) => write!(f, "nowhere: the ladder is empty"),
+        }
+    }
+}
+
+/// Where `kid` lands among `rungs` (label, KID), whatever their order.
+pub fn place_on_ladder(rungs: &[(String, f64)], kid: f64) -> LadderPlace {
+    let better = rungs
+        .iter()
+        .filter(|(_, k)| *k <= kid)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .cloned();
+    let worse = rungs
+        .iter()
+        .filter(|(_, k)| *k > kid)
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .cloned();
+    LadderPlace { better, worse }
+}
+
 /// The ladder's result.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Calibration {
@@ -335,6 +372,16 @@ impl Calibration {
         self.checks.iter().all(|c| c.held)
     }
 
+    /// Where a KID (×1000) lands on the ladder: the rungs just below and just above it.
+    pub fn place(&self, kid_x1000: f64) -> LadderPlace {
+        let rungs: Vec<(String, f64)> = self
+            .rungs
+            .iter()
+            .map(|r| (r.rung.label().to_string(), r.scores.kid.mean * 1e3))
+            .collect();
+        place_on_ladder(&rungs, kid_x1000)
+    }
+
     fn checks_of(&self, rung: Rung) -> impl Iterator<Item = &Check> {
         self.checks.iter().filter(move |c| c.rung == rung)
     }
@@ -443,5 +490,30 @@ impl Calibration {
                 self.rungs[0].scores.kid.mean * 1e3,
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_score_lands_between_its_neighbouring_rungs() {
+        let rungs: Vec<(String, f64)> = [
+            ("floor", 23.0),
+            ("heavy blur", 2496.0),
+            ("slight blur", 58.0),
+            ("noise", 597.0),
+        ]
+        .iter()
+        .map(|(l, k)| (l.to_string(), *k))
+        .collect();
+        let place = place_on_ladder(&rungs, 187.6);
+        assert_eq!(place.better, Some(("slight blur".into(), 58.0)));
+        assert_eq!(place.worse, Some(("noise".into(), 597.0)));
+        assert!(place.to_string().contains("between “slight blur”"));
+        assert_eq!(place_on_ladder(&rungs, 10.0).better, None);
+        assert_eq!(place_on_ladder(&rungs, 1e6).worse, None);
+        assert_eq!(place_on_ladder(&rungs, 597.0).better.unwrap().0, "noise");
     }
 }

@@ -1,13 +1,16 @@
-"""The PyTorch yardstick for the course's baseline: the same GAN, trained the same way on the same
-images, so its samples can be scored by the course's own metric code and compared with a candle run.
+"""The PyTorch yardstick: the same GAN as a candle run, trained the same way on the same images, so
+its samples can be scored by the course's own metric code and compared with the candle run.
 
 It is a reference, not part of the course. It reads a candle run's `config.json` and rebuilds what
 that file describes: the generator and discriminator (LogoGan or classic DCGAN, any image size),
 DCGAN initialisation, Adam with the run's learning rates and betas, a D step on a real and a fake
 batch (BCE with logits, the run's real label), a non-saturating G step on the same fakes, the run's
-batch size and epochs over shuffled epochs without the last short batch. Switches it does not mirror
-(hinge loss, instance noise, EMA, DiffAugment, spectral norm) make it stop rather than train
-something else.
+batch size and epochs over shuffled epochs without the last short batch; and, when the run has
+them, the laptop recipe's two tricks: DiffAugment of everything D sees (colour, translation,
+cutout, a fresh draw for each of D's three looks, as the candle trainer does) and an exponential
+moving average of G's weights (batch-norm statistics copied), which the samples come from.
+Switches it does not mirror (hinge loss, instance noise, spectral norm) make it stop rather than
+train something else.
 
     # 1. the exact images the candle run trained on (u8, N×3×S×S)
     cargo run --release --bin chapter-06 -- export-training-set runs/<run> runs/<run>-torch/train.npy
@@ -20,10 +23,13 @@ something else.
 
 Writes into --out: metrics.csv (step, d_loss, g_loss, d_real, d_fake), samples.npy (u8 N×3×S×S,
 from fresh noise, batch-norm in inference mode as `chapter-06 score` samples a candle run) and
-summary.json (steps, seconds, img/s, final losses, versions).
+summary.json (steps, seconds, img/s, final losses, versions). With --snapshot-every N it also
+writes snapshots/step-NNNNNNN.npy (samples after N, 2N, … steps) and snapshots.csv (step, kimg,
+training seconds so far; the clock is paused while snapshots are drawn), for time-to-quality.
 """
 import argparse
 import ast
+import copy
 import csv
 import json
 import math
@@ -41,8 +47,6 @@ import torch.nn.functional as F
 UNSUPPORTED = {  # config field -> value that means "off" in the candle run's config.json
     "loss": "bce",
     "instance_noise": 0.0,
-    "ema_decay": None,
-    "diff_augment": False,
 }
 
 
@@ -126,6 +130,67 @@ def init_dcgan(module):
             nn.init.zeros_(m.bias)
 
 
+# --- DiffAugment (Zhao et al. 2020, policy "color,translation,cutout"; ranges as the candle code) --
+
+def diff_augment(x):
+    """x (B, 3, S, S) in [-1, 1] → the same images, each randomly recoloured, shifted by up to S/8
+    pixels (zero fill) and with an S/2 square (centre anywhere, may hang over the edge) zeroed."""
+    b, _, s, _ = x.shape
+    per_image = lambda: torch.rand(b, 1, 1, 1, device=x.device)
+    x = x + (per_image() - 0.5)                                                 # brightness
+    grey = x.mean(dim=1, keepdim=True)
+    x = (x - grey) * (per_image() * 2.0) + grey                                 # saturation
+    mean = x.mean(dim=[1, 2, 3], keepdim=True)
+    x = (x - mean) * (per_image() + 0.5) + mean                                 # contrast
+    p = s // 8
+    shift = torch.randint(-p, p + 1, (b, 2), device=x.device)
+    rows = torch.arange(s, device=x.device)
+    # Output (i, j) shows input (i − dy, j − dx) of the zero-padded image.
+    src_i = (rows.view(1, s, 1) - shift[:, 0].view(b, 1, 1) + p).expand(b, s, s)
+    src_j = (rows.view(1, 1, s) - shift[:, 1].view(b, 1, 1) + p).expand(b, s, s)
+    padded = F.pad(x, [p, p, p, p])
+    side = s + 2 * p
+    index = (src_i * side + src_j).reshape(b, 1, s * s).expand(b, 3, s * s)
+    x = padded.reshape(b, 3, side * side).gather(2, index).reshape(b, 3, s, s)
+    half = s // 2
+    corner = torch.randint(0, s, (b, 2), device=x.device) - half // 2             # cutout
+    inside_i = (rows.view(1, s) >= corner[:, :1]) & (rows.view(1, s) < corner[:, :1] + half)
+    inside_j = (rows.view(1, s) >= corner[:, 1:]) & (rows.view(1, s) < corner[:, 1:] + half)
+    keep = ~(inside_i.view(b, 1, s, 1) & inside_j.view(b, 1, 1, s))
+    return x * keep.to(x.dtype)
+
+
+class Ema:
+    """An exponential moving average of G's weights, updated after every G step; batch-norm
+    running statistics are copied (they describe the current weights), as in src/train/ema.rs."""
+
+    def __init__(self, g, decay):
+        self.model, self.decay = copy.deepcopy(g), decay
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, g):
+        for own, p in zip(self.model.parameters(), g.parameters()):
+            own.lerp_(p, 1.0 - self.decay)
+        for own, b in zip(self.model.buffers(), g.buffers()):
+            own.copy_(b)
+
+
+@torch.no_grad()
+def sample(g, n, latent, dev):
+    """n images (u8, N×3×S×S) from fresh noise, batch-norm with running statistics (eval mode), as
+    candle's forward_t(z, false) when `chapter-06 score` samples a run."""
+    was_training = g.training
+    g.eval()
+    out = []
+    for start in range(0, n, 256):
+        z = torch.randn(min(256, n - start), latent, 1, 1, device=dev)
+        out.append(((g(z) + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8).cpu())
+    g.train(was_training)
+    return torch.cat(out)
+
+
 def adam(params, opt):
     return torch.optim.Adam(params, lr=opt["lr"], betas=(opt["beta1"], opt["beta2"]), eps=opt["eps"])
 
@@ -142,7 +207,13 @@ def main():
     ap.add_argument("--samples", type=int, default=1000, help="images to generate for scoring")
     ap.add_argument("--seed", type=int, default=None, help="default: the run's seed")
     ap.add_argument("--epochs", type=int, default=None, help="default: the run's epochs")
+    ap.add_argument("--snapshot-every", type=int, default=None,
+                    help="also write samples every this many steps (snapshots/), with the training time so far")
     args = ap.parse_args()
+    if args.snapshot_every is not None and not 1 <= args.snapshot_every <= 10**7:
+        sys.exit(f"--snapshot-every {args.snapshot_every}: expected a number of steps from 1 to 10^7")
+    if not 1 <= args.samples <= 100_000:
+        sys.exit(f"--samples {args.samples}: expected 1 to 100000")
 
     with open(os.path.join(args.run, "config.json")) as f:
         config = json.load(f)["config"]
@@ -176,29 +247,47 @@ def main():
     opt_g = adam(g.parameters(), config["generator_optimizer"])
     opt_d = adam(d.parameters(), config["discriminator_optimizer"])
     bce = nn.BCEWithLogitsLoss()
+    decay = config.get("ema_decay")
+    ema = Ema(g, decay) if decay else None
+    view = diff_augment if config.get("diff_augment") else (lambda x: x)
 
     os.makedirs(args.out, exist_ok=True)
-    rows, started, step = [], time.perf_counter(), 0
+    snapshots = []
+    if args.snapshot_every:
+        os.makedirs(os.path.join(args.out, "snapshots"), exist_ok=True)
+    rows, started, paused, step = [], time.perf_counter(), 0.0, 0
     print(f"torch {torch.__version__} on {dev}: {n} images of {size}×{size}, {epochs} epochs × "
-          f"{steps_per_epoch} steps of {batch}", flush=True)
+          f"{steps_per_epoch} steps of {batch}, EMA {decay}, DiffAugment {bool(config.get('diff_augment'))}",
+          flush=True)
     for epoch in range(epochs):
         order = torch.randperm(n, device=dev)
         for b in range(steps_per_epoch):
             real = images[order[b * batch:(b + 1) * batch]].float() / 127.5 - 1.0  # (B, 3, S, S) in [-1, 1]
             z = torch.randn(batch, latent, 1, 1, device=dev)
             fake = g(z)
-            real_logits, fake_logits = d(real).view(-1), d(fake.detach()).view(-1)
+            real_logits, fake_logits = d(view(real)).view(-1), d(view(fake.detach())).view(-1)
             d_loss = bce(real_logits, torch.full_like(real_logits, real_label)) + \
                 bce(fake_logits, torch.zeros_like(fake_logits))
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()
-            after = d(fake).view(-1)
+            after = d(view(fake)).view(-1)
             g_loss = bce(after, torch.ones_like(after))
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()
+            if ema:
+                ema.update(g)
             step += 1
+            if args.snapshot_every and step % args.snapshot_every == 0:
+                if dev.type == "cuda":
+                    torch.cuda.synchronize()
+                pause = time.perf_counter()
+                seconds = pause - started - paused
+                write_npy_u8(os.path.join(args.out, "snapshots", f"step-{step:07}.npy"),
+                             sample(ema.model if ema else g, args.samples, latent, dev))
+                snapshots.append((step, step * batch / 1000, seconds))
+                paused += time.perf_counter() - pause
             rows.append(torch.stack([d_loss.detach(), g_loss.detach(),
                                      torch.sigmoid(real_logits.detach()).mean(),
                                      torch.sigmoid(fake_logits.detach()).mean()]))
@@ -209,7 +298,7 @@ def main():
               f"D(x) {last[2]:.3f}, D(G(z)) {last[3]:.3f}", flush=True)
     if dev.type == "cuda":
         torch.cuda.synchronize()
-    seconds = time.perf_counter() - started
+    seconds = time.perf_counter() - started - paused
 
     metrics = torch.stack(rows).cpu().tolist()
     with open(os.path.join(args.out, "metrics.csv"), "w", newline="") as f:
@@ -218,17 +307,18 @@ def main():
         for i, r in enumerate(metrics):
             w.writerow([i + 1] + [f"{v:.6f}" for v in r])
 
-    g.eval()  # batch-norm with running statistics, as candle's forward_t(z, false)
-    with torch.no_grad():
-        out = []
-        for start in range(0, args.samples, 256):
-            z = torch.randn(min(256, args.samples - start), latent, 1, 1, device=dev)
-            out.append(((g(z) + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8).cpu())
-    write_npy_u8(os.path.join(args.out, "samples.npy"), torch.cat(out))
+    write_npy_u8(os.path.join(args.out, "samples.npy"), sample(ema.model if ema else g, args.samples, latent, dev))
+    if snapshots:
+        with open(os.path.join(args.out, "snapshots.csv"), "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["step", "kimg", "train_seconds"])
+            for step_at, kimg, secs in snapshots:
+                w.writerow([step_at, f"{kimg:.3f}", f"{secs:.2f}"])
 
     summary = {
         "run_config": os.path.join(args.run, "config.json"),
         "images": n, "epochs": epochs, "steps": step, "batch_size": batch, "seed": seed,
+        "ema_decay": decay, "diff_augment": bool(config.get("diff_augment")),
         "seconds": round(seconds, 2), "img_per_s": round(step * batch / seconds, 1),
         "final": dict(zip(["d_loss", "g_loss", "d_real", "d_fake"], metrics[-1])),
         "torch": torch.__version__, "device": str(dev),

@@ -16,12 +16,13 @@ use logogan::device::{describe, DeviceChoice};
 use logogan::environment::Environment;
 use logogan::fsutil::{read_csv, save_png, write_atomic};
 use logogan::metrics::{
-    calibrate, score_run, Calibration, CalibrationConfig, RealReference, ScoreConfig,
+    calibrate, score_run, Calibration, CalibrationConfig, RealReference, Rung, ScoreConfig,
 };
 use logogan::model::summary::{discriminator_table, generator_table};
 use logogan::model::{untrained_samples, Gan, ModelConfig};
 use logogan::paths::{default_runs_dir, project_root, DataLayout};
-use logogan::sweep::TrialResult;
+use logogan::sweep::{TrialResult, TrialSummary};
+use logogan::train::generate::TrainedGenerator;
 use logogan::train::metrics::read_metrics;
 use logogan::train::report::write_report;
 use logogan::train::run::{current_commit, now_rfc3339};
@@ -59,6 +60,10 @@ struct Args {
     /// chapter's comparison snippet is left as it is.
     #[arg(long)]
     reference: Option<PathBuf>,
+    /// Take chapter 6's time-to-quality table (candle and PyTorch) from this folder (made by
+    /// reference/pytorch-dcgan/time_to_kid.py). Without it, that snippet is left as it is.
+    #[arg(long)]
+    time_to_kid: Option<PathBuf>,
 }
 
 /// Where, when and how a picture was made.
@@ -191,12 +196,11 @@ fn main() -> Result<()> {
         &format!("{}\n", discriminator_table(&dcgan.discriminator, &dev)?),
     )?;
 
-    // Chapter 5: a real run.
-    let run = match &args.run {
-        Some(run) => run.clone(),
-        None => quick_run(&layout, args.device)?,
-    };
+    // Chapter 5: a real run, and what the quick preset's two minutes give.
+    let quick = quick_run(&layout, args.device)?;
+    let run = args.run.clone().unwrap_or_else(|| quick.clone());
     ch05(&book, &RunDir::new(&run))?;
+    ch05_quick(&book, &RunDir::new(&quick))?;
 
     // Chapter 6: the judge's calibration ladder, then the same run scored beside the floor.
     let device = args.device.open()?;
@@ -233,11 +237,26 @@ fn main() -> Result<()> {
     ch06_calibration(&book, &ladder, args.calibration.as_deref())?;
     let report = score_run(&run, &layout, &score_config, &device, &mut |_, _| {})?;
     let record = RunRecord::load(&RunDir::new(&run))?;
+    let kid = report.generated.kid.mean * 1e3;
+    let heavy_blur = ladder
+        .rungs
+        .iter()
+        .find(|r| r.rung == Rung::HeavyBlur)
+        .map(|r| r.scores.kid.mean * 1e3);
+    let verdict = match heavy_blur {
+        Some(blur) => format!(
+            "On the calibration ladder its KID ×1000 of {kid:.1} lies {}; real logos with heavy blur score {blur:.1}, so the run scores {:.1}× {} than they do.",
+            ladder.place(kid),
+            if kid < blur { blur / kid.max(1e-9) } else { kid / blur.max(1e-9) },
+            if kid < blur { "better" } else { "worse" }
+        ),
+        None => format!("On the calibration ladder its KID ×1000 of {kid:.1} lies {}.", ladder.place(kid)),
+    };
     book.snippet(
         "ch06-score.md",
         &format!(
             "{}
-*Table 6.2 — The run of chapter 5 (step {}), scored by `chapter-06 score`: its samples and held-out logos (the floor), each against the train logos.* <small>Made by `book-assets`: run trained on {} at commit `{}`, seed {}; scored on {}, {}.</small>\n",
+*Table 6.2 — The run of chapter 5 (step {}), scored by `chapter-06 score`: its samples and held-out logos (the floor), each against the train logos.* <small>Made by `book-assets`: run trained on {} at commit `{}`, seed {}; scored on {}, {}.</small>\n\n{verdict}\n",
             report.table(),
             report.step.unwrap_or_default(),
             record.device,
@@ -252,6 +271,9 @@ fn main() -> Result<()> {
     }
     if let Some(reference) = &args.reference {
         ch06_reference(&book, reference)?;
+    }
+    if let Some(dir) = &args.time_to_kid {
+        ch06_time_to_kid(&book, dir)?;
     }
     println!("done");
     Ok(())
@@ -287,14 +309,27 @@ fn ch06_calibration(book: &Book, ladder: &Calibration, from: Option<&Path>) -> R
     )
 }
 
-/// Chapter 6: a finished sweep's ranked table, its chart, and the baseline's grid beside the
-/// winner's.
+/// Chapter 6: a finished sweep's table (trials over their seeds, then every run), its chart, and
+/// one grid per trial (its first seed's run).
 fn ch06_sweep(book: &Book, sweep: &Path) -> Result<()> {
     let table = std::fs::read_to_string(sweep.join("results.md"))
         .with_context(|| format!("{}: not a finished sweep", sweep.display()))?;
     let results: Vec<TrialResult> = read_csv(&sweep.join("results.csv"))?;
-    let best = results.first().context("the sweep has no results")?;
-    let record = RunRecord::load(&RunDir::new(sweep.join(&best.trial)))?;
+    let summary: Vec<TrialSummary> = read_csv(&sweep.join("summary.csv")).with_context(|| {
+        format!(
+            "{}: made before sweeps had summaries; run it again",
+            sweep.display()
+        )
+    })?;
+    let best = summary.first().context("the sweep has no results")?;
+    let first_run = |trial: &str| -> Result<&TrialResult> {
+        results
+            .iter()
+            .filter(|r| r.group == trial)
+            .min_by_key(|r| r.seed)
+            .with_context(|| format!("no run of trial `{trial}`"))
+    };
+    let record = RunRecord::load(&RunDir::new(sweep.join(&first_run(&best.trial)?.trial)))?;
     let p = Provenance {
         device: record.device.clone(),
         commit: record.commit.clone(),
@@ -305,35 +340,88 @@ fn ch06_sweep(book: &Book, sweep: &Path) -> Result<()> {
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let size = record.config.image_size();
-    let steps = read_metrics(&RunDir::new(sweep.join(&best.trial)).metrics())?
-        .last()
-        .map_or(0, |m| m.step);
     book.figure(
         "ch06-sweep-scores.png",
         &image::open(sweep.join("scores.png"))?.to_rgb8(),
     )?;
-    let grid = |trial: &str| -> Result<image::RgbImage> {
-        Ok(image::open(sweep.join(format!("{trial}.png")))?.to_rgb8())
-    };
     let scale = (256 / size as u32).clamp(1, 2);
-    book.figure(
-        "ch06-sweep-baseline.png",
-        &upscale(&grid("baseline")?, scale),
-    )?;
-    book.figure("ch06-sweep-best.png", &upscale(&grid(&best.trial)?, scale))?;
+    let (mut header, mut images) = (String::from("|"), String::from("|"));
+    for t in &summary {
+        let run = first_run(&t.trial)?;
+        let file = format!("ch06-sweep-{}.png", t.trial);
+        let grid = image::open(sweep.join(format!("{}.png", run.trial)))?.to_rgb8();
+        book.figure(&file, &upscale(&grid, scale))?;
+        header.push_str(&format!(" `{}` (seed {}) |", t.trial, run.seed));
+        images.push_str(&format!(" ![samples of {}](figures/{file}) |", t.trial));
+    }
+    let seeds = summary.iter().map(|t| t.seeds).max().unwrap_or(1);
     book.snippet(
         "ch06-sweep.md",
         &format!(
-            "{table}\n*Table 6.3 — The stability ladder `{name}`: {} trials of {steps} steps at {size}×{size}, ranked by KID (the held-out floor in brackets).* <small>Made by `book-assets --sweep`: {}.</small>\n\n\
-             ![KID of every trial beside the floor](figures/ch06-sweep-scores.png)\n\n\
+            "{table}\n*Table 6.3 — The sweep `{name}` at {size}×{size}: {} trials × {seeds} seeds, ranked by mean KID; \"apart from the best\" says whether every seed of a trial scored on one side of every seed of the best.* <small>Made by `chapter-06 sweep` and `book-assets --sweep`: {}.</small>\n\n\
+             ![mean KID of every trial beside the floor](figures/ch06-sweep-scores.png)\n\n\
              *Figure 6.3 — The same ranking as a chart.*\n\n\
-             | baseline | best: `{}` |\n|:---:|:---:|\n\
-             | ![baseline samples](figures/ch06-sweep-baseline.png) | ![samples of the best trial](figures/ch06-sweep-best.png) |\n\n\
-             *Figure 6.4 — Final samples of the baseline and of the best trial, from the same fixed noise.* <small>{}.</small>\n",
-            results.len(),
+             {header}\n|{}\n{images}\n\n\
+             *Figure 6.4 — Final samples of each trial (its first seed), from the same fixed noise.* <small>{}.</small>\n",
+            summary.len(),
             p.caption(),
-            best.trial,
+            ":---:|".repeat(summary.len()),
             p.caption()
+        ),
+    )
+}
+
+/// Chapter 6: time to quality, candle beside PyTorch (reference/pytorch-dcgan/time_to_kid.py),
+/// with the last snapshot's samples of each.
+fn ch06_time_to_kid(book: &Book, dir: &Path) -> Result<()> {
+    let table = std::fs::read_to_string(dir.join("time-to-kid.md")).with_context(|| {
+        format!(
+            "{}: run reference/pytorch-dcgan/time_to_kid.py first",
+            dir.display()
+        )
+    })?;
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("time-to-kid.json"))?)?;
+    let last_step = |side: &str| -> Result<u64> {
+        json[side]
+            .as_array()
+            .and_then(|rows| rows.last())
+            .and_then(|r| r["step"].as_u64())
+            .with_context(|| format!("time-to-kid.json without {side} snapshots"))
+    };
+    let (candle_step, torch_step) = (last_step("candle")?, last_step("torch")?);
+    let grid = |path: PathBuf| -> Result<image::RgbImage> {
+        Ok(image::open(&path)
+            .with_context(|| format!("{}: missing; run time_to_kid.py again", path.display()))?
+            .to_rgb8())
+    };
+    book.figure(
+        "ch06-time-candle.png",
+        &upscale(
+            &grid(dir.join(format!("candle-snapshots/step-{candle_step:07}.grid.png")))?,
+            2,
+        ),
+    )?;
+    book.figure(
+        "ch06-time-torch.png",
+        &upscale(
+            &grid(dir.join(format!("torch/snapshots/step-{torch_step:07}.grid.png")))?,
+            2,
+        ),
+    )?;
+    let record = RunRecord::load(&RunDir::new(dir.join("candle")))?;
+    let heading_end = table.find("\n\n").map_or(0, |i| i + 2); // drop the file's own title
+    book.snippet(
+        "ch06-time-to-kid.md",
+        &format!(
+            "{}\n*Table 6.4 — Time to quality: the same recipe in candle and in PyTorch, one after the other on the same cores, judged at the same steps.* <small>Made by `reference/pytorch-dcgan/time_to_kid.py` and `book-assets --time-to-kid`: candle on {} at commit `{}`, {}.</small>\n\n\
+             | candle, step {candle_step} | PyTorch, step {torch_step} |\n|:---:|:---:|\n\
+             | ![candle samples](figures/ch06-time-candle.png) | ![PyTorch samples](figures/ch06-time-torch.png) |\n\n\
+             *Figure 6.5 — The first 64 judged samples of each framework's last snapshot.*\n",
+            &table[heading_end..],
+            record.device,
+            record.commit,
+            &record.started[..10]
         ),
     )
 }
@@ -528,22 +616,60 @@ fn ch05(book: &Book, run: &RunDir) -> Result<()> {
         "Figure 5.5 — Every epoch's grid, animated.",
         &p,
     )?;
+    // `chapter-05 generate`: fresh noise, not the fixed grid, and a walk between two points.
+    let g = TrainedGenerator::load(&run.root, &candle_core::Device::Cpu)?;
+    let fresh = g.images(&g.noise(64, 1)?)?;
+    book.figure(
+        "ch05-generated.png",
+        &upscale(&image_grid(&fresh, 8, 2), scale),
+    )?;
+    let strip = g.interpolate(3, 7, 10)?;
+    book.figure(
+        "ch05-interpolation.png",
+        &upscale(&image_grid(&strip, strip.len(), 2), scale),
+    )?;
+    book.snippet(
+        "ch05-generate.md",
+        &format!(
+            "![64 samples from fresh noise](figures/ch05-generated.png)\n\n\
+             *Figure 5.6 — `chapter-05 generate --checkpoint {0} --seed 1`: 64 samples from noise the run never showed (step {1}{2}).* <small>Made by `book-assets`: {3}.</small>\n\n\
+             ![ten samples along the way from one noise vector to another](figures/ch05-interpolation.png)\n\n\
+             *Figure 5.7 — `--interpolate 3,7`: ten points on the great circle from the noise of seed 3 to that of seed 7.*\n",
+            run.root.file_name().map_or_else(String::new, |n| format!("runs/{}", n.to_string_lossy())),
+            g.step,
+            if g.record.config.ema_decay.is_some() { ", averaged generator" } else { "" },
+            p.caption()
+        ),
+    )?;
+
     let c = &record.config;
+    let info = logogan::train::checkpoint::load_info(&run.checkpoints())?;
+    let minutes = if info.training_seconds > 0.0 {
+        format!("{:.1} min", info.training_seconds / 60.0)
+    } else {
+        "not recorded (a run older than the training clock)".into()
+    };
     book.snippet(
         "ch05-run.md",
         &format!(
-            "| setting | value |\n|---|---|\n| model | {} ({}×{}) |\n| images | {} |\n| epochs × steps | {} × {} |\n| batch | {} |\n| Adam | lr {}, β₁ {}, β₂ {} |\n| device | {} |\n| final D loss / G loss | {:.3} / {:.3} |\n| final D(x) / D(G(z)) | {:.3} / {:.3} |\n",
+            "| setting | value |\n|---|---|\n| model | {} ({}×{}), G width {}, D width {} |\n| images | {} |\n| epochs × steps | {} × {} |\n| batch · images shown | {} · {:.0} kimg |\n| Adam | lr {}, β₁ {}, β₂ {} |\n| averaged generator · DiffAugment | {} · {} |\n| device · training time | {} · {} |\n| final D loss / G loss | {:.3} / {:.3} |\n| final D(x) / D(G(z)) | {:.3} / {:.3} |\n",
             if c.model.discriminator.batch_norm_first { "LogoGan" } else { "DCGAN" },
             size,
             size,
+            c.model.generator.base_filters,
+            c.model.discriminator.filters.filters(0),
             record.images,
             epochs,
             last.step / epochs.max(1),
             c.batch_size,
+            last.step as f64 * c.batch_size as f64 / 1000.0,
             c.generator_optimizer.lr,
             c.generator_optimizer.beta1,
             c.generator_optimizer.beta2,
+            c.ema_decay.map_or("no".into(), |d| format!("decay {d}")),
+            if c.diff_augment { "yes" } else { "no" },
             record.device,
+            minutes,
             last.d_loss,
             last.g_loss,
             last.d_real,
@@ -551,4 +677,31 @@ fn ch05(book: &Book, run: &RunDir) -> Result<()> {
         ),
     )?;
     Ok(())
+}
+
+/// Chapter 5: what the quick preset's two minutes give (its last grid), for comparison.
+fn ch05_quick(book: &Book, run: &RunDir) -> Result<()> {
+    let record = RunRecord::load(run)?;
+    let rows = read_metrics(&run.metrics())?;
+    let last = rows.last().context("the quick run has no metrics")?;
+    let grid = image::open(run.sample(last.epoch))?.to_rgb8();
+    book.figure("ch05-quick.png", &upscale(&grid, 2))?;
+    let p = Provenance {
+        device: record.device.clone(),
+        commit: record.commit.clone(),
+        seed: record.config.seed,
+        date: record.started[..10].to_string(),
+    };
+    book.figure_with_caption(
+        "ch05-quick.md",
+        "ch05-quick.png",
+        "colour blobs: the quick preset's samples",
+        &format!(
+            "Figure 5.8 — What two minutes give: `--preset quick` ({} of the images, {} steps ≈ {:.0} kimg), the same fixed noise.",
+            record.images,
+            last.step,
+            last.step as f64 * record.config.batch_size as f64 / 1000.0
+        ),
+        &p,
+    )
 }

@@ -22,7 +22,9 @@
 //!
 //! With `seeds = [0, 1]` every trial is trained once per seed (`<trial>-seed0`, `<trial>-seed1`)
 //! and the table gives each trial's KID as mean ± standard deviation over the seeds: the spread a
-//! difference between two trials must exceed before it means anything.
+//! difference between two trials must exceed before it means anything. `score_trained_generator =
+//! true` also scores, for runs with an averaged generator, the generator they trained (as the trial
+//! `<trial>-trained-g`): what the average adds, without a second training run.
 //!
 //! Trials run one after another. A sweep is resumable: a finished trial (final checkpoint and
 //! score present) is skipped, an interrupted one resumes from its last checkpoint.
@@ -36,7 +38,7 @@ use crate::data::dataset::ImageDataset;
 use crate::data::pipeline::ensure_dataset;
 use crate::error::{Error, IoResultExt, Result};
 use crate::fsutil::write_atomic;
-use crate::metrics::score::{score_run, ScoreConfig, ScoreReport};
+use crate::metrics::score::{score_run, score_run_trained_generator, ScoreConfig, ScoreReport};
 use crate::paths::DataLayout;
 use crate::train::checkpoint;
 use crate::train::config::Overrides;
@@ -60,7 +62,14 @@ pub struct SweepFile {
     /// Train every trial once per seed (empty: once, with the trial's own seed).
     #[serde(default)]
     pub seeds: Vec<u64>,
+    /// For runs with an averaged generator, also score the generator they trained, as a trial
+    /// of its own named `<trial>-trained-g` (what the average adds, without training again).
+    #[serde(default)]
+    pub score_trained_generator: bool,
 }
+
+/// Appended to a trial's name for the scores of its trained (not averaged) generator.
+pub const TRAINED_G: &str = "-trained-g";
 
 /// The most seeds a sweep may train each trial with.
 pub const MAX_SEEDS: usize = 32;
@@ -283,35 +292,60 @@ pub fn run_sweep(
         if grid.is_file() {
             std::fs::copy(&grid, root.join(format!("{name}.png"))).at(&grid)?;
         }
-        let (g, f) = (&report.generated, &report.real_floor);
-        results.push(TrialResult {
-            rank: 0,
-            trial: name.clone(),
-            group: runs[i].trial.clone(),
-            seed: config.seed,
-            kimg: info.step as f64 * config.batch_size as f64 / 1000.0,
-            train_minutes: info.training_seconds / 60.0,
-            kid_x1000: g.kid.mean * 1e3,
-            kid_se_x1000: g.kid.standard_error * 1e3,
-            frechet: g.frechet,
-            precision: g.precision_recall.precision,
-            recall: g.precision_recall.recall,
-            density: g.density_coverage.density,
-            coverage: g.density_coverage.coverage,
-            two_sample_accuracy: g.two_sample.accuracy,
-            memorisation_ratio: g.memorisation.ratio,
-            floor_kid_x1000: f.kid.mean * 1e3,
-            floor_two_sample_accuracy: f.two_sample.accuracy,
-            final_d_loss: last.d_loss as f64,
-            final_g_loss: last.g_loss as f64,
-            seconds: train_seconds[i] + started.elapsed().as_secs_f64(),
-        });
+        let row = |report: &ScoreReport, trial: String, group: String| {
+            let (g, f) = (&report.generated, &report.real_floor);
+            TrialResult {
+                rank: 0,
+                trial,
+                group,
+                seed: config.seed,
+                kimg: info.step as f64 * config.batch_size as f64 / 1000.0,
+                train_minutes: info.training_seconds / 60.0,
+                kid_x1000: g.kid.mean * 1e3,
+                kid_se_x1000: g.kid.standard_error * 1e3,
+                frechet: g.frechet,
+                precision: g.precision_recall.precision,
+                recall: g.precision_recall.recall,
+                density: g.density_coverage.density,
+                coverage: g.density_coverage.coverage,
+                two_sample_accuracy: g.two_sample.accuracy,
+                memorisation_ratio: g.memorisation.ratio,
+                floor_kid_x1000: f.kid.mean * 1e3,
+                floor_two_sample_accuracy: f.two_sample.accuracy,
+                final_d_loss: last.d_loss as f64,
+                final_g_loss: last.g_loss as f64,
+                seconds: train_seconds[i] + started.elapsed().as_secs_f64(),
+            }
+        };
+        results.push(row(&report, name.clone(), runs[i].trial.clone()));
         say(format!(
             "  KID×1000 {:.2} (held-out floor {:.2}), two-sample accuracy {:.3}",
-            g.kid.mean * 1e3,
-            f.kid.mean * 1e3,
-            g.two_sample.accuracy
+            report.generated.kid.mean * 1e3,
+            report.real_floor.kid.mean * 1e3,
+            report.generated.two_sample.accuracy
         ));
+        // The same run without its average: what the average adds, at no training cost.
+        if sweep.score_trained_generator && config.ema_decay.is_some() {
+            let trained = match load_saved_score(&run, "score-trained-g.json", &score_config) {
+                Some(r) => r,
+                None => score_run_trained_generator(
+                    &run,
+                    layout,
+                    &score_config,
+                    device,
+                    &mut |_, _| {},
+                )?,
+            };
+            say(format!(
+                "  without the average: KID×1000 {:.2}",
+                trained.generated.kid.mean * 1e3
+            ));
+            results.push(row(
+                &trained,
+                format!("{name}{TRAINED_G}"),
+                format!("{}{TRAINED_G}", runs[i].trial),
+            ));
+        }
     }
     // Ranked by KID, the headline measure: unbiased, so comparable across sample sizes.
     results.sort_by(|a, b| a.kid_x1000.total_cmp(&b.kid_x1000));
@@ -560,7 +594,11 @@ fn train_trial(
 
 /// The trial's saved score, if it was made with `config` on its final checkpoint.
 fn load_score(run: &Path, config: &ScoreConfig) -> Option<ScoreReport> {
-    let text = std::fs::read_to_string(run.join("score.json")).ok()?;
+    load_saved_score(run, "score.json", config)
+}
+
+fn load_saved_score(run: &Path, file: &str, config: &ScoreConfig) -> Option<ScoreReport> {
+    let text = std::fs::read_to_string(run.join(file)).ok()?;
     let report: ScoreReport = serde_json::from_str(&text).ok()?;
     let step = checkpoint::load_info(&run.join("checkpoints")).ok()?.step;
     (report.config == *config && report.step == Some(step)).then_some(report)

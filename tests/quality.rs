@@ -308,6 +308,8 @@ fn a_sweep_trains_scores_ranks_and_resumes() {
         samples: 30,
         ..tiny_scores()
     });
+    // The EMA trial is also scored through the generator it trained, as a fourth row.
+    sweep.score_trained_generator = true;
     assert_eq!(
         sweep
             .trials()
@@ -319,11 +321,28 @@ fn a_sweep_trains_scores_ranks_and_resumes() {
     );
     let runs = dir.path().join("runs");
     let results = run_sweep(&sweep, &runs, &layout, &Device::Cpu, 1, &|_| {}).unwrap();
-    assert_eq!(results.len(), 3);
+    assert_eq!(results.len(), 4);
     assert_eq!(
         results.iter().map(|r| r.rank).collect::<Vec<_>>(),
-        [1, 2, 3]
+        [1, 2, 3, 4]
     );
+    let averaged = results.iter().find(|r| r.trial == "ema_decay_0.9").unwrap();
+    let trained = results
+        .iter()
+        .find(|r| r.trial == "ema_decay_0.9-trained-g")
+        .unwrap();
+    assert_eq!(trained.group, "ema_decay_0.9-trained-g");
+    assert_ne!(
+        averaged.kid_x1000, trained.kid_x1000,
+        "another generator, other samples"
+    );
+    // Without the average the run is the baseline's training (EMA never feeds back), so its
+    // trained generator scores exactly as the baseline does.
+    let baseline = results.iter().find(|r| r.trial == "baseline").unwrap();
+    assert_eq!(trained.kid_x1000, baseline.kid_x1000);
+    assert!(runs
+        .join("tiny/ema_decay_0.9/score-trained-g.json")
+        .is_file());
     assert!(
         results.windows(2).all(|w| w[0].kid_x1000 <= w[1].kid_x1000),
         "ranked by KID"
@@ -332,6 +351,7 @@ fn a_sweep_trains_scores_ranks_and_resumes() {
     for f in [
         "results.md",
         "results.csv",
+        "summary.csv",
         "scores.png",
         "scores.svg",
         "sweep.json",

@@ -345,14 +345,19 @@ fn ch06_sweep(book: &Book, sweep: &Path) -> Result<()> {
         &image::open(sweep.join("scores.png"))?.to_rgb8(),
     )?;
     let scale = (256 / size as u32).clamp(1, 2);
-    let (mut header, mut images) = (String::from("|"), String::from("|"));
+    let (mut header, mut images, mut columns) = (String::from("|"), String::from("|"), 0);
     for t in &summary {
         let run = first_run(&t.trial)?;
         let file = format!("ch06-sweep-{}.png", t.trial);
-        let grid = image::open(sweep.join(format!("{}.png", run.trial)))?.to_rgb8();
+        let path = sweep.join(format!("{}.png", run.trial));
+        if !path.is_file() {
+            continue; // a trained-G row: its run's grid shows the average
+        }
+        let grid = image::open(&path)?.to_rgb8();
         book.figure(&file, &upscale(&grid, scale))?;
         header.push_str(&format!(" `{}` (seed {}) |", t.trial, run.seed));
         images.push_str(&format!(" ![samples of {}](figures/{file}) |", t.trial));
+        columns += 1;
     }
     let seeds = summary.iter().map(|t| t.seeds).max().unwrap_or(1);
     book.snippet(
@@ -365,7 +370,7 @@ fn ch06_sweep(book: &Book, sweep: &Path) -> Result<()> {
              *Figure 6.4 — Final samples of each trial (its first seed), from the same fixed noise.* <small>{}.</small>\n",
             summary.len(),
             p.caption(),
-            ":---:|".repeat(summary.len()),
+            ":---:|".repeat(columns),
             p.caption()
         ),
     )

@@ -88,6 +88,9 @@ struct ExportSamplesArgs {
     /// Seed of the noise (the same rule as `score --seed`).
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Sample the generator the run trained, not its moving average (what the average adds).
+    #[arg(long)]
+    no_average: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -335,7 +338,11 @@ fn score_images(args: ScoreImagesArgs) -> Result<()> {
 }
 
 fn export_samples(args: ExportSamplesArgs) -> Result<()> {
-    let generator = TrainedGenerator::load(&args.run, &Device::Cpu)?;
+    let generator = if args.no_average {
+        TrainedGenerator::load_trained(&args.run, &Device::Cpu)?
+    } else {
+        TrainedGenerator::load(&args.run, &Device::Cpu)?
+    };
     let images = sample_generator(&generator, args.samples as usize, args.seed)?;
     let images = tensor_to_images(&images)?;
     let names = (0..images.len())

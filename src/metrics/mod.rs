@@ -24,7 +24,7 @@ pub use distances::{
 };
 pub use encoder::{EncoderConfig, FeatureEncoder};
 pub use score::{
-    sample_generator, score_image_files, score_images, score_run, RealReference, ScoreConfig,
-    ScoreReport, Scores,
+    sample_generator, score_image_files, score_images, score_run, score_run_trained_generator,
+    RealReference, ScoreConfig, ScoreReport, Scores,
 };
 pub use two_sample::{two_sample_test, TwoSample, TwoSampleConfig};

@@ -308,6 +308,47 @@ pub fn score_run(
     on_encoder_step: &mut dyn FnMut(usize, f32),
 ) -> Result<ScoreReport> {
     let generator = TrainedGenerator::load(run_dir, device)?;
+    score_generator(
+        &generator,
+        run_dir,
+        "score",
+        layout,
+        config,
+        device,
+        on_encoder_step,
+    )
+}
+
+/// [`score_run`] for the generator the run trained rather than its moving average (what the
+/// average adds): writes `score-trained-g.md` and `.json` into the run.
+pub fn score_run_trained_generator(
+    run_dir: &Path,
+    layout: &DataLayout,
+    config: &ScoreConfig,
+    device: &Device,
+    on_encoder_step: &mut dyn FnMut(usize, f32),
+) -> Result<ScoreReport> {
+    let generator = TrainedGenerator::load_trained(run_dir, device)?;
+    score_generator(
+        &generator,
+        run_dir,
+        "score-trained-g",
+        layout,
+        config,
+        device,
+        on_encoder_step,
+    )
+}
+
+fn score_generator(
+    generator: &TrainedGenerator,
+    run_dir: &Path,
+    file_stem: &str,
+    layout: &DataLayout,
+    config: &ScoreConfig,
+    device: &Device,
+    on_encoder_step: &mut dyn FnMut(usize, f32),
+) -> Result<ScoreReport> {
     if config.samples < 20 {
         return Err(Error::config(
             "samples",
@@ -315,10 +356,9 @@ pub fn score_run(
         ));
     }
     let reference = RealReference::load(layout, config, device, on_encoder_step)?;
-    let generated = sample_generator(&generator, config.samples, config.seed)?;
+    let generated = sample_generator(generator, config.samples, config.seed)?;
     let report = reference.report(run_dir, Some(generator.step), &generated, config)?;
-    let run = RunDir::new(run_dir);
-    report.save(&run.root.join("score"))?;
+    report.save(&RunDir::new(run_dir).root.join(file_stem))?;
     Ok(report)
 }
 

@@ -23,15 +23,23 @@ pub struct TrainedGenerator {
 }
 
 impl TrainedGenerator {
-    /// Load the generator of the run in `run_dir`.
+    /// Load the generator of the run in `run_dir`: its averaged copy when the run kept one.
     pub fn load(run_dir: &Path, device: &Device) -> Result<Self> {
+        Self::load_weights(run_dir, device, true)
+    }
+
+    /// Load the generator the run trained, never its average (e.g. to see what the average adds).
+    pub fn load_trained(run_dir: &Path, device: &Device) -> Result<Self> {
+        Self::load_weights(run_dir, device, false)
+    }
+
+    fn load_weights(run_dir: &Path, device: &Device, averaged: bool) -> Result<Self> {
         let run = RunDir::new(run_dir);
         let record = RunRecord::load(&run)?;
         let (info, tensors) = checkpoint::load(&run.checkpoints(), device)?;
         let (varmap, vb) = new_varmap(device);
         let generator = Generator::new(&record.config.model.generator, vb)?;
-        // Sample from the averaged generator when the run kept one.
-        let prefix = if tensors.keys().any(|k| k.starts_with("g_ema.")) {
+        let prefix = if averaged && tensors.keys().any(|k| k.starts_with("g_ema.")) {
             "g_ema"
         } else {
             "g"

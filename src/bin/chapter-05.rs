@@ -72,7 +72,8 @@ struct TrainArgs {
     /// Width of the discriminator: filters per layer (LogoGan) or of its first layer (classic).
     #[arg(long)]
     d_filters: Option<usize>,
-    /// How convolutions are computed: gemm (fast) or candle (candle's own kernels).
+    /// How convolutions are computed: gemm (fast), composed (the same algorithm in candle's
+    /// tensor ops, portable) or candle (candle's own kernels).
     #[arg(long, value_enum)]
     conv: Option<ConvAlgorithm>,
     #[arg(long)]
@@ -141,8 +142,8 @@ struct GenerateArgs {
     #[arg(long)]
     checkpoint: PathBuf,
     /// Number of images.
-    #[arg(long, default_value_t = 64)]
-    n: usize,
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    n: u64,
     /// Seed of the noise.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -150,8 +151,8 @@ struct GenerateArgs {
     #[arg(long, value_delimiter = ',')]
     interpolate: Option<Vec<u64>>,
     /// Images in the interpolation strip.
-    #[arg(long, default_value_t = 10)]
-    frames: usize,
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(2..=256))]
+    frames: u64,
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
     /// Output folder. Default: <run>/generated.
@@ -331,8 +332,9 @@ fn generate(args: GenerateArgs) -> Result<()> {
     let out = args
         .out
         .unwrap_or_else(|| RunDir::new(&args.checkpoint).generated());
-    let images = g.images(&g.noise(args.n, args.seed)?)?;
-    let columns = (args.n as f64).sqrt().ceil() as usize;
+    let n = args.n as usize;
+    let images = g.images(&g.noise(n, args.seed)?)?;
+    let columns = (n as f64).sqrt().ceil() as usize;
     save_png(
         &out.join(format!("grid-seed{}.png", args.seed)),
         &image_grid(&images, columns, 2),
@@ -351,7 +353,7 @@ fn generate(args: GenerateArgs) -> Result<()> {
             seeds.len() == 2,
             "--interpolate takes two seeds, like 3,7 (got {seeds:?})"
         );
-        let strip = g.interpolate(seeds[0], seeds[1], args.frames)?;
+        let strip = g.interpolate(seeds[0], seeds[1], args.frames as usize)?;
         let path = out.join(format!("interpolation-{}-{}.png", seeds[0], seeds[1]));
         save_png(&path, &image_grid(&strip, strip.len(), 2))?;
         println!(

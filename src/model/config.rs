@@ -5,7 +5,7 @@
 use super::gemm_conv::ConvAlgorithm;
 use crate::error::{Error, Result};
 
-/// The widest layer a configuration may ask for.
+/// The widest layer (and the longest noise vector) a configuration may ask for.
 pub const MAX_FILTERS: usize = 4096;
 
 /// How many filters each discriminator convolution has.
@@ -195,11 +195,12 @@ impl ModelConfig {
         for (field, value) in [
             ("generator.base_filters", g.base_filters),
             ("discriminator.filters", d.filters.filters(0)),
+            ("generator.latent_dim", g.latent_dim),
         ] {
             if value > MAX_FILTERS {
                 return Err(Error::config(
                     field,
-                    format!("{value} filters is more than the {MAX_FILTERS} this course allows"),
+                    format!("{value} is more than the {MAX_FILTERS} this course allows"),
                 ));
             }
         }

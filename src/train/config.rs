@@ -188,7 +188,11 @@ impl TrainConfig {
         if !(self.real_label > 0.5 && self.real_label <= 1.0) {
             return Err(Error::config(
                 "real_label",
-                format!("{} is not in (0.5, 1]", self.real_label),
+                format!(
+                    "{} is not in (0.5, 1] (label smoothing {} is not in [0, 0.5): --label-smoothing s sets real_label = 1 − s)",
+                    self.real_label,
+                    1.0 - self.real_label
+                ),
             ));
         }
         if self.loss == GanLoss::Hinge && self.real_label != 1.0 {

@@ -650,9 +650,16 @@ fn ch05(book: &Book, run: &RunDir) -> Result<()> {
     let c = &record.config;
     let info = logogan::train::checkpoint::load_info(&run.checkpoints())?;
     let minutes = if info.training_seconds > 0.0 {
-        format!("{:.1} min", info.training_seconds / 60.0)
+        format!("{:.1} min of training", info.training_seconds / 60.0)
     } else {
-        "not recorded (a run older than the training clock)".into()
+        // A run older than the training clock: the wall clock from its start to its last grid.
+        let started = humantime::parse_rfc3339(&record.started)?;
+        let ended = std::fs::metadata(run.sample(epochs))?.modified()?;
+        let seconds = ended.duration_since(started)?.as_secs_f64();
+        format!(
+            "{:.1} min wall clock (start to last grid)",
+            seconds / 60.0
+        )
     };
     book.snippet(
         "ch05-run.md",

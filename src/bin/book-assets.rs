@@ -21,7 +21,7 @@ use logogan::metrics::{
 use logogan::model::summary::{discriminator_table, generator_table};
 use logogan::model::{untrained_samples, Gan, ModelConfig};
 use logogan::paths::{default_runs_dir, project_root, DataLayout};
-use logogan::sweep::{TrialResult, TrialSummary};
+use logogan::sweep::{TrialResult, TrialSummary, TRAINED_G};
 use logogan::train::generate::TrainedGenerator;
 use logogan::train::metrics::read_metrics;
 use logogan::train::report::write_report;
@@ -329,7 +329,9 @@ fn ch06_sweep(book: &Book, sweep: &Path) -> Result<()> {
             .min_by_key(|r| r.seed)
             .with_context(|| format!("no run of trial `{trial}`"))
     };
-    let record = RunRecord::load(&RunDir::new(sweep.join(&first_run(&best.trial)?.trial)))?;
+    // A trained-G row is a second scoring of a run folder, named without the suffix.
+    let folder = |run: &TrialResult| sweep.join(run.trial.trim_end_matches(TRAINED_G));
+    let record = RunRecord::load(&RunDir::new(folder(first_run(&best.trial)?)))?;
     let p = Provenance {
         device: record.device.clone(),
         commit: record.commit.clone(),
@@ -367,7 +369,7 @@ fn ch06_sweep(book: &Book, sweep: &Path) -> Result<()> {
              ![mean KID of every trial beside the floor](figures/ch06-sweep-scores.png)\n\n\
              *Figure 6.3 — The same ranking as a chart.*\n\n\
              {header}\n|{}\n{images}\n\n\
-             *Figure 6.4 — Final samples of each trial (its first seed), from the same fixed noise.* <small>{}.</small>\n",
+             *Figure 6.4 — Final samples of each trial (its first seed), from the same fixed noise, drawn through the average when the run kept one.* <small>{}.</small>\n",
             summary.len(),
             p.caption(),
             ":---:|".repeat(columns),
@@ -656,10 +658,7 @@ fn ch05(book: &Book, run: &RunDir) -> Result<()> {
         let started = humantime::parse_rfc3339(&record.started)?;
         let ended = std::fs::metadata(run.sample(epochs))?.modified()?;
         let seconds = ended.duration_since(started)?.as_secs_f64();
-        format!(
-            "{:.1} min wall clock (start to last grid)",
-            seconds / 60.0
-        )
+        format!("{:.1} min wall clock (start to last grid)", seconds / 60.0)
     };
     book.snippet(
         "ch05-run.md",

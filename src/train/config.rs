@@ -407,10 +407,20 @@ mod tests {
             FilterSchedule::Constant(64)
         );
         assert_eq!(wide.ema_decay, None);
-        assert_eq!(
-            TrainConfig::preset(Preset::Laptop, Architecture::Logogan).ema_decay,
-            Some(0.999)
-        );
+        // A base that keeps an average (as the laptop sweep's does), and a trial that drops it.
+        let averaged = Overrides {
+            preset: Some(Preset::Laptop),
+            ema_decay: Some(0.999),
+            ..Overrides::default()
+        };
+        assert_eq!(averaged.config().ema_decay, Some(0.999));
+        let dropped = averaged.overlay(&Overrides {
+            ema_decay: Some(0.0),
+            ..Overrides::default()
+        });
+        assert_eq!(dropped.config().ema_decay, None);
+        let laptop = TrainConfig::preset(Preset::Laptop, Architecture::Logogan);
+        assert!(laptop.diff_augment && laptop.ema_decay.is_none());
         let classic = Overrides {
             model: Some(Architecture::Dcgan),
             d_filters: Some(16),

@@ -84,6 +84,16 @@ impl Provenance {
         }
     }
 
+    /// Where and when a training run was made, from its `config.json`.
+    fn of_run(record: &RunRecord) -> Self {
+        Self {
+            device: record.device.clone(),
+            commit: record.commit.clone(),
+            seed: record.config.seed,
+            date: record.started[..10].to_string(),
+        }
+    }
+
     fn caption(&self) -> String {
         format!(
             "device {}, commit `{}`, seed {}, {}",
@@ -332,12 +342,7 @@ fn ch06_sweep(book: &Book, sweep: &Path) -> Result<()> {
     // A trained-G row is a second scoring of a run folder, named without the suffix.
     let folder = |run: &TrialResult| sweep.join(run.trial.trim_end_matches(TRAINED_G));
     let record = RunRecord::load(&RunDir::new(folder(first_run(&best.trial)?)))?;
-    let p = Provenance {
-        device: record.device.clone(),
-        commit: record.commit.clone(),
-        seed: record.config.seed,
-        date: record.started[..10].to_string(),
-    };
+    let p = Provenance::of_run(&record);
     let name = sweep
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
@@ -554,12 +559,7 @@ fn quick_run(layout: &DataLayout, device: DeviceChoice) -> Result<PathBuf> {
 
 fn ch05(book: &Book, run: &RunDir) -> Result<()> {
     let record = RunRecord::load(run).with_context(|| format!("reading {}", run.root.display()))?;
-    let p = Provenance {
-        device: record.device.clone(),
-        commit: record.commit.clone(),
-        seed: record.config.seed,
-        date: record.started[..10].to_string(),
-    };
+    let p = Provenance::of_run(&record);
     write_report(run)?;
     let rows = read_metrics(&run.metrics())?;
     let last = rows.last().context("the run has no metrics")?;
@@ -697,12 +697,7 @@ fn ch05_quick(book: &Book, run: &RunDir) -> Result<()> {
     let last = rows.last().context("the quick run has no metrics")?;
     let grid = image::open(run.sample(last.epoch))?.to_rgb8();
     book.figure("ch05-quick.png", &upscale(&grid, 2))?;
-    let p = Provenance {
-        device: record.device.clone(),
-        commit: record.commit.clone(),
-        seed: record.config.seed,
-        date: record.started[..10].to_string(),
-    };
+    let p = Provenance::of_run(&record);
     book.figure_with_caption(
         "ch05-quick.md",
         "ch05-quick.png",

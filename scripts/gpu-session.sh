@@ -4,13 +4,13 @@
 # first). The binaries are built here, without a GPU, into target/cuda (kept apart from the CPU
 # build), from the repository root:
 #
-#   CARGO_TARGET_DIR=target/cuda ../shared/cuda/build-cuda.sh --release --features cuda \
-#       --bin chapter-05 --bin chapter-06 --bin bench-train --bin bench-layers
-#   CARGO_TARGET_DIR=target/cuda ../shared/cuda/build-cuda.sh --release --features cuda --lib --tests
+#   CARGO_TARGET_DIR=target/cuda scripts/build-cuda.sh --release --features cuda \
+#       --bin chapter-05 --bin chapter-06 --example bench-train --example bench-layers
+#   CARGO_TARGET_DIR=target/cuda scripts/build-cuda.sh --release --features cuda --lib --tests
 #   scripts/gpu-session.sh pack      # strips and gzips them into .gpu/ (gitignored), with the test binary
 #
 # There (the repository's tree travels), with the folders that hold the CUDA runtime libraries
-# (see ../shared/cuda/run-on-gpu.md) and the commit the binaries were built from. All of .gpu/ is
+# (see book/src/appendix-cuda.md) and the commit the binaries were built from. All of .gpu/ is
 # more than one call may carry (64 MiB), so carry the files of the phases at hand; carried files
 # stay on the machine while it is warm:
 #   tests: .gpu/lib-tests.gz   bench: .gpu/bench-train.gz .gpu/bench-layers.gz .gpu/torch_dcgan.py
@@ -31,18 +31,22 @@
 #   reference  the candle baseline and the PyTorch reference on the same data, three seeds each,
 #              scored by the same code: reference.log, reference-gpu.tar.gz. Resumable.
 set -uo pipefail
-bins=(chapter-05 chapter-06 bench-train bench-layers)
+bins=(chapter-05 chapter-06)        # the course's chapters (src/bin/)
+tools=(bench-train bench-layers)    # the project's tools (examples/)
 
 if [[ ${1:-} == pack ]]; then
   mkdir -p .gpu
   for b in "${bins[@]}"; do
     strip -o ".gpu/$b" "target/cuda/release/$b" && gzip -f ".gpu/$b"
   done
+  for b in "${tools[@]}"; do
+    strip -o ".gpu/$b" "target/cuda/release/examples/$b" && gzip -f ".gpu/$b"
+  done
   # The library's unit-test executable (the newest, if several builds left one).
   test_bin=$(find target/cuda/release/deps -maxdepth 1 -type f -executable -name 'logogan-*' \
     -printf '%T@ %p\n' | sort -rn | head -1 | cut -d' ' -f2)
   strip -o .gpu/lib-tests "$test_bin" && gzip -f .gpu/lib-tests
-  cp ../shared/bench/torch_dcgan.py .gpu/
+  cp reference/bench/torch_dcgan.py .gpu/
   du -sh .gpu
   exit 0
 fi

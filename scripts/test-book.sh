@@ -32,7 +32,7 @@ fi
 
 step "book assets are in place"
 for f in book/src/generated/ch05-run.md book/src/figures/ch05-loss.png; do
-  [[ -s $f ]] || { echo "$f is missing: run cargo run --release --bin book-assets" >&2; exit 1; }
+  [[ -s $f ]] || { echo "$f is missing: run cargo run --release --example book-assets" >&2; exit 1; }
 done
 
 step "mdbook build"

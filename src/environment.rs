@@ -24,7 +24,7 @@ impl Environment {
     /// Probe the machine. Opening a CUDA device is tried only in CUDA builds.
     pub fn detect() -> Self {
         let mut features = Vec::new();
-        if cfg!(feature = "cuda") {
+        if crate::ops::CUDA_BUILD {
             features.push("cuda");
         }
         if cfg!(feature = "gather") {

@@ -11,23 +11,39 @@
 //!   recall, memorisation);
 //! * [`sweep`]: several short runs that differ in a few settings, scored and ranked;
 //! * [`viz`]: image grids, charts, GIFs and inline figures;
-//! * [`environment`]: what the machine and the build can do.
+//! * [`environment`]: what the machine and the build can do;
+//! * [`ops`]: the speed engine (GEMM convolutions, fused kernels, in-place Adam, the allocator),
+//!   apart from the course's code, which uses only its public API.
 //!
 //! A notebook needs a single `use logogan::prelude::*;`.
 
-pub mod allocator;
+#[forbid(unsafe_code)]
 pub mod data;
+#[forbid(unsafe_code)]
 pub mod device;
+#[forbid(unsafe_code)]
 pub mod environment;
+#[forbid(unsafe_code)]
 pub mod error;
+#[forbid(unsafe_code)]
 pub mod fsutil;
+#[forbid(unsafe_code)]
 pub mod metrics;
+#[forbid(unsafe_code)]
 pub mod model;
+/// The only module with `unsafe` code (FFI to the allocator, CUDA launches).
+pub mod ops;
+#[forbid(unsafe_code)]
 pub mod paths;
+#[forbid(unsafe_code)]
 pub mod prelude;
+#[forbid(unsafe_code)]
 pub mod progress;
+#[forbid(unsafe_code)]
 pub mod sweep;
+#[forbid(unsafe_code)]
 pub mod train;
+#[forbid(unsafe_code)]
 pub mod viz;
 
 pub use error::{Error, Result};

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The convolution layers' GEMMs timed in PyTorch: the same list, shapes and operand layouts as
-`cargo run --release --bin bench-layers -- --gemms`, so the two tables compare the matrix
+`cargo run --release --example bench-layers -- --gemms`, so the two tables compare the matrix
 libraries (the `gemm` crate or cuBLAS under candle; MKL/oneDNN or cuBLAS under PyTorch) at the
 training step's shapes.
 

@@ -37,7 +37,7 @@ struct Args {
 }
 
 fn main() -> Result<()> {
-    logogan::allocator::tune_for_tensors();
+    logogan::ops::allocator::tune_for_tensors();
     let args = Args::parse();
     println!("{}\n", Environment::detect());
     let layout = args.data_dir.map(DataLayout::new).unwrap_or_default();

@@ -93,7 +93,7 @@ struct DownloadArgs {
 }
 
 fn main() -> Result<()> {
-    logogan::allocator::tune_for_tensors();
+    logogan::ops::allocator::tune_for_tensors();
     let args = Args::parse();
     let layout = args
         .data_dir

@@ -36,7 +36,7 @@ struct Args {
 }
 
 fn main() -> Result<()> {
-    logogan::allocator::tune_for_tensors();
+    logogan::ops::allocator::tune_for_tensors();
     let args = Args::parse();
     let device = args.device.open()?;
     let mut config = ModelConfig::new(args.model, args.size);

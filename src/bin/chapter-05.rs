@@ -161,7 +161,7 @@ struct GenerateArgs {
 }
 
 fn main() -> Result<()> {
-    logogan::allocator::tune_for_tensors();
+    logogan::ops::allocator::tune_for_tensors();
     let cli = Cli::parse();
     match cli.command {
         None => train(cli.train),

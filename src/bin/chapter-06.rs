@@ -187,7 +187,7 @@ fn encoder_progress(steps: usize) -> impl FnMut(usize, f32) {
 }
 
 fn main() -> Result<()> {
-    logogan::allocator::tune_for_tensors();
+    logogan::ops::allocator::tune_for_tensors();
     match Cli::parse().command {
         Command::Calibrate(args) => calibrate_judge(args),
         Command::Score(args) => score(args),

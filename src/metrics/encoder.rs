@@ -31,8 +31,9 @@ use crate::data::dataset::ImageDataset;
 use crate::error::{Error, IoResultExt, Result};
 use crate::fsutil::sha256_hex;
 use crate::model::config::upsamplings;
-use crate::model::layers::{batch_norm, conv4, init_dcgan, Activation, ConvBlock};
+use crate::model::layers::{batch_norm, conv4, init_dcgan, Activation, ConvBlock, Pass};
 use crate::model::ConvAlgorithm;
+use crate::ops::ChannelMajor;
 use crate::train::adam::{Adam, AdamConfig};
 
 /// Settings of the feature encoder.
@@ -150,12 +151,13 @@ pub(crate) fn strided_blocks(f: usize, prefix: &str, vb: &VarBuilder) -> Result<
 
 /// `x` (B, 3, S, S) → `(B, 6f)`: the mean over the image of the last two blocks' activations.
 fn encode(blocks: &[ConvBlock], x: &Tensor, train: bool) -> Result<Tensor> {
-    let mut x = x.transpose(0, 1)?; // channel-major between layers, as in the GAN
+    let mut x = ChannelMajor::from_batch(x)?; // the engine's layout, as in the GAN
     let mut pooled = Vec::new();
     for (i, block) in blocks.iter().enumerate() {
-        x = block.forward_channel_major(&x, train, false)?; // (C, B, H, W)
+        x = block.forward(&x, Pass::from_train(train))?; // conv → BN → LeakyReLU
         if i + 2 >= blocks.len() {
-            pooled.push(x.mean(D::Minus1)?.mean(D::Minus1)?.t()?); // (B, C)
+            let map = x.tensor(); // (C, B, H, W)
+            pooled.push(map.mean(D::Minus1)?.mean(D::Minus1)?.t()?); // (B, C)
         }
     }
     Ok(Tensor::cat(&pooled, 1)?)

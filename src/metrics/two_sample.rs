@@ -15,7 +15,8 @@ use rand_chacha::ChaCha8Rng;
 
 use super::encoder::strided_blocks;
 use crate::error::{Error, Result};
-use crate::model::layers::{init_dcgan, ConvBlock};
+use crate::model::layers::{init_dcgan, ConvBlock, Pass};
+use crate::ops::ChannelMajor;
 use crate::train::adam::{Adam, AdamConfig};
 
 /// Settings of the two-sample test.
@@ -77,11 +78,11 @@ impl Classifier {
 
     /// `x` (B, 3, S, S) → logits `(B,)`: positive says "real".
     fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let mut x = x.transpose(0, 1)?;
+        let mut x = ChannelMajor::from_batch(x)?; // the engine's layout, as in the GAN
         for block in &self.blocks {
-            x = block.forward_channel_major(&x, train, false)?; // (C, B, H, W)
+            x = block.forward(&x, Pass::from_train(train))?; // conv → BN → LeakyReLU
         }
-        let features = x.transpose(0, 1)?.flatten_from(1)?; // (B, C·H·W)
+        let features = x.to_batch()?.flatten_from(1)?; // (B, C·H·W)
         Ok(features.matmul(&self.linear)?.squeeze(1)?)
     }
 }

@@ -2,8 +2,8 @@
 //! structs, built by [`ModelConfig::logogan`] and [`ModelConfig::dcgan`]: one code path, two
 //! settings.
 
-use super::gemm_conv::ConvAlgorithm;
 use crate::error::{Error, Result};
+use crate::ops::ConvAlgorithm;
 
 /// The widest layer (and the longest noise vector) a configuration may ask for.
 pub const MAX_FILTERS: usize = 4096;

@@ -21,7 +21,8 @@ use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::config::{upsamplings, DiscriminatorConfig};
-use super::layers::{batch_norm, conv4, Activation, ConvBlock, SpectralNorm};
+use super::layers::{batch_norm, conv4, Activation, ConvBlock, Pass, SpectralNorm};
+use crate::ops::ChannelMajor;
 
 /// The discriminator network.
 #[derive(Debug, Clone)]
@@ -90,14 +91,14 @@ impl Discriminator {
 
     /// Images `(B, C, S, S)` → logits `(B,)`.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        self.forward_with(x, train, false, &mut |_, _| ())
+        self.forward_pass(x, Pass::from_train(train), &mut |_, _| ())
     }
 
     /// Like [`Self::forward_t`] with D's parameters held constant: the logits' gradients reach
     /// `x` (and through it the generator), but none are computed for D's weights. What the
     /// generator's update uses: it would throw D's weight gradients away.
-    pub fn forward_frozen(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        self.forward_with(x, train, true, &mut |_, _| ())
+    pub fn forward_frozen(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_pass(x, Pass::Frozen, &mut |_, _| ())
     }
 
     /// Like [`Self::forward_t`], calling `observe(layer index, output)` after every layer.
@@ -107,31 +108,26 @@ impl Discriminator {
         train: bool,
         observe: &mut dyn FnMut(usize, &Tensor),
     ) -> Result<Tensor> {
-        self.forward_with(x, train, false, observe)
+        self.forward_pass(x, Pass::from_train(train), observe)
     }
 
     // ANCHOR: discriminator_forward
-    fn forward_with(
+    fn forward_pass(
         &self,
         x: &Tensor,
-        train: bool,
-        frozen: bool,
+        pass: Pass,
         observe: &mut dyn FnMut(usize, &Tensor),
     ) -> Result<Tensor> {
-        // Between layers, activations are channel-major (C, B, H, W): see ConvBlock.
-        let mut x = x.transpose(0, 1)?;
+        let mut x = ChannelMajor::from_batch(x)?; // the engine's layout, see ConvBlock
         let last = self.blocks.len() - 1;
-        for (i, block) in self.blocks.iter().enumerate() {
-            // conv → BN → LeakyReLU (nothing after the last)
-            x = block.forward_channel_major(&x, train, frozen)?;
-            if i == last {
-                x = x.flatten_all()?; // (1, B, 1, 1) → (B,): one logit per image
-                observe(i, &x);
-            } else {
-                observe(i, &x.transpose(0, 1)?); // shown as (B, C, H, W)
-            }
+        for (i, block) in self.blocks[..last].iter().enumerate() {
+            x = block.forward(&x, pass)?; // conv → BN → LeakyReLU
+            observe(i, &x.to_batch()?); // (B, C, H, W)
         }
-        Ok(x)
+        let logits = self.blocks[last].forward(&x, pass)?; // conv 4×4 → 1×1, nothing after
+        let logits = logits.tensor().flatten_all()?; // (1, B, 1, 1) → (B,): one logit per image
+        observe(last, &logits);
+        Ok(logits)
     }
     // ANCHOR_END: discriminator_forward
 
@@ -225,7 +221,7 @@ mod tests {
                 let fake = gan.generator.forward_t(&z, true).unwrap();
                 let d = &gan.discriminator;
                 let logits = if frozen {
-                    d.forward_frozen(&fake, true)
+                    d.forward_frozen(&fake)
                 } else {
                     d.forward_t(&fake, true)
                 }

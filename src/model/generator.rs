@@ -19,7 +19,8 @@ use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::config::{upsamplings, GeneratorConfig};
-use super::layers::{batch_norm, conv_transpose4, Activation, ConvBlock};
+use super::layers::{batch_norm, conv_transpose4, Activation, ConvBlock, Pass};
+use crate::ops::ChannelMajor;
 
 /// The generator network.
 #[derive(Debug, Clone)]
@@ -100,16 +101,16 @@ impl Generator {
         observe: &mut dyn FnMut(usize, &Tensor),
     ) -> Result<Tensor> {
         let z = match z.rank() {
-            2 => z.unsqueeze(2)?.unsqueeze(3)?,
+            2 => z.unsqueeze(2)?.unsqueeze(3)?, // (B, latent_dim) → (B, latent_dim, 1, 1)
             _ => z.clone(),
         };
-        // Between layers, activations are channel-major (C, B, H, W): see ConvBlock.
-        let mut x = z.transpose(0, 1)?; // (latent_dim, B, 1, 1)
+        let pass = Pass::from_train(train);
+        let mut x = ChannelMajor::from_batch(&z)?; // the engine's layout, see ConvBlock
         for (i, block) in self.blocks.iter().enumerate() {
-            x = block.forward_channel_major(&x, train, false)?; // convT → BN → ReLU (tanh at the end)
-            observe(i, &x.transpose(0, 1)?); // shown as (B, C, H, W)
+            x = block.forward(&x, pass)?; // convT → BN → ReLU (tanh at the end)
+            observe(i, &x.to_batch()?); // (B, C, H, W)
         }
-        x.transpose(0, 1) // (B, C, S, S)
+        x.to_batch() // (B, C, S, S)
     }
     // ANCHOR_END: generator_forward
 

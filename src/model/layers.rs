@@ -13,8 +13,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
-use super::cpu_kernels::{batch_norm_act_train_channel_major, Slope};
-use super::gemm_conv::{self, ConvAlgorithm};
+use crate::ops::batch_norm::{BN_EPS, BN_MOMENTUM};
+use crate::ops::{convolve, fused_batch_norm_act, ChannelMajor, Params};
+pub use crate::ops::{ConvAlgorithm, Direction};
 
 /// A 4×4 convolution without bias: weight `(out, in, 4, 4)`.
 pub fn conv4(
@@ -67,9 +68,6 @@ pub fn batch_norm(channels: usize, vb: VarBuilder) -> Result<BatchNorm> {
     )
 }
 
-const BN_EPS: f64 = 1e-5;
-const BN_MOMENTUM: f64 = 0.1;
-
 /// The non-linearity that ends a block.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Activation {
@@ -112,15 +110,6 @@ impl Activation {
     }
 }
 
-/// Which way a convolution layer changes the picture's side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// A strided convolution: the side shrinks (the discriminator).
-    Down,
-    /// A transposed convolution: the side grows (the generator).
-    Up,
-}
-
 /// A convolution or a transposed convolution without bias, computed by `algorithm`.
 #[derive(Debug, Clone)]
 pub struct Conv {
@@ -142,40 +131,24 @@ impl Conv {
 }
 
 impl Conv {
-    /// The convolution with weight `w` in place of its own (e.g. spectrally normalised).
-    pub fn forward_with(&self, x: &Tensor, w: &Tensor) -> Result<Tensor> {
-        let (s, p) = (self.stride, self.padding);
-        match (self.direction, self.algorithm) {
-            (Direction::Down, ConvAlgorithm::Gemm) => gemm_conv::conv2d(x, w, s, p),
-            (Direction::Up, ConvAlgorithm::Gemm) => gemm_conv::conv_transpose2d(x, w, s, p),
-            (Direction::Down, ConvAlgorithm::Composed) => gemm_conv::conv2d_composed(x, w, s, p),
-            (Direction::Up, ConvAlgorithm::Composed) => {
-                gemm_conv::conv_transpose2d_composed(x, w, s, p)
-            }
-            (Direction::Down, ConvAlgorithm::Candle) => x.conv2d(w, p, s, 1, 1),
-            (Direction::Up, ConvAlgorithm::Candle) => x.conv_transpose2d(w, p, 0, s, 1),
-        }
-    }
-}
-
-impl Conv {
-    /// The convolution with weight `w` on a channel-major `x` (C, B, H, W) → `(O, B, H', W')`.
-    pub fn forward_channel_major(&self, x: &Tensor, w: &Tensor) -> Result<Tensor> {
-        let (s, p) = (self.stride, self.padding);
-        match (self.direction, self.algorithm) {
-            (Direction::Down, ConvAlgorithm::Gemm) => gemm_conv::conv2d_channel_major(x, w, s, p),
-            (Direction::Up, ConvAlgorithm::Gemm) => {
-                gemm_conv::conv_transpose2d_channel_major(x, w, s, p)
-            }
-            // The other algorithms work on (B, C, H, W).
-            _ => self.forward_with(&x.transpose(0, 1)?, w)?.transpose(0, 1),
-        }
+    /// The convolution with weight `w` in place of its own (e.g. spectrally normalised), on
+    /// channel-major activations `(C, B, H, W)` → `(O, B, H', W')`.
+    pub fn forward_with(&self, x: &ChannelMajor, w: &Tensor) -> Result<ChannelMajor> {
+        convolve(
+            x,
+            w,
+            self.direction,
+            (self.stride, self.padding),
+            self.algorithm,
+        )
     }
 }
 
 impl Module for Conv {
+    /// `x` (B, C, H, W) → `(B, O, H', W')`.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.forward_with(x, &self.weight)
+        self.forward_with(&ChannelMajor::from_batch(x)?, &self.weight)?
+            .to_batch()
     }
 }
 
@@ -230,46 +203,86 @@ pub struct ConvBlock {
     pub spectral: Option<SpectralNorm>,
 }
 
-impl ConvBlock {
-    /// `x` (B, C, H, W) → `(B, O, H', W')`.
-    pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        self.forward_channel_major(&x.transpose(0, 1)?, train, false)?
-            .transpose(0, 1)
-    }
+/// How a network runs in a forward pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// Training this network: batch-norm uses the batch's statistics (and updates its running
+    /// averages); gradients are computed for every parameter.
+    Train,
+    /// Training the other network through this one (D in the generator's update): the batch's
+    /// statistics as in training, but this network's parameters are constants.
+    Frozen,
+    /// Sampling or scoring: batch-norm uses its running statistics; nothing is updated.
+    Eval,
+}
 
-    // ANCHOR: block_forward
-    /// The block on channel-major activations, `x` (C, B, H, W) → `(O, B, H', W')`: the layout
-    /// the GEMM convolutions write and read, so that layers hand their outputs on without copies
-    /// (see [`super::cpu_kernels`]). With `frozen`, the block's parameters are constants:
-    /// gradients reach `x` but none are computed for the weights.
-    pub fn forward_channel_major(&self, x: &Tensor, train: bool, frozen: bool) -> Result<Tensor> {
-        let param = |t: &Tensor| if frozen { t.detach() } else { t.clone() };
-        let w = match &self.spectral {
-            Some(sn) => sn.normalise(&param(&self.conv.weight), train)?,
-            None => param(&self.conv.weight),
-        };
-        let x = self.conv.forward_channel_major(x, &w)?; // (O, B, H', W')
-        match (&self.norm, self.activation.slope()) {
-            // Training on the CPU: batch-norm and (Leaky)ReLU as one fused kernel.
-            (Some(norm), Some(slope))
-                if train && x.device().is_cpu() && self.conv.algorithm == ConvAlgorithm::Gemm =>
-            {
-                fused_batch_norm_act(norm, &x, slope, frozen)
-            }
-            // candle-nn's batch-norm wants (B, C, H, W).
-            (Some(norm), _) => {
-                let x = x.transpose(0, 1)?;
-                let y = if frozen {
-                    frozen_batch_norm(norm)?.forward_t(&x, train)?
-                } else {
-                    norm.forward_t(&x, train)?
-                };
-                self.activation.apply(&y)?.transpose(0, 1)
-            }
-            (None, _) => self.activation.apply(&x),
+impl Pass {
+    /// [`Pass::Train`] or [`Pass::Eval`], from candle's `train` flag.
+    pub fn from_train(train: bool) -> Self {
+        if train {
+            Pass::Train
+        } else {
+            Pass::Eval
         }
     }
+
+    /// True when batch-norm normalises with the batch's own statistics.
+    pub fn uses_batch_statistics(self) -> bool {
+        self != Pass::Eval
+    }
+
+    fn params(self) -> Params {
+        match self {
+            Pass::Frozen => Params::Constant,
+            Pass::Train | Pass::Eval => Params::Learnt,
+        }
+    }
+}
+
+impl ConvBlock {
+    // ANCHOR: block_forward
+    /// Convolution → batch-norm → activation, on activations in the engine's channel-major
+    /// layout (see [`ChannelMajor`]): `(C, B, H, W)` → `(O, B, H', W')`.
+    pub fn forward(&self, x: &ChannelMajor, pass: Pass) -> Result<ChannelMajor> {
+        let x = self.conv.forward_with(x, &self.weight(pass)?)?; // (O, B, H', W')
+        let Some(norm) = &self.norm else {
+            return x.map(|x| self.activation.apply(x)); // an output layer: no batch-norm
+        };
+        let fusable = pass.uses_batch_statistics() && self.conv.algorithm == ConvAlgorithm::Gemm;
+        if let (true, Some(slope)) = (fusable, self.activation.slope()) {
+            // Speed: batch-norm and (Leaky)ReLU as one kernel where the engine has one (the
+            // other convolution algorithms stay the plain references it is checked against).
+            if let Some(y) = fused_batch_norm_act(norm, &x, slope, pass.params())? {
+                return Ok(y);
+            }
+        }
+        let norm = match pass {
+            Pass::Frozen => frozen_batch_norm(norm)?,
+            Pass::Train | Pass::Eval => norm.clone(),
+        };
+        let y = norm.forward_t(&x.to_batch()?, pass.uses_batch_statistics())?; // (B, O, H', W')
+        ChannelMajor::from_batch(&self.activation.apply(&y)?)
+    }
     // ANCHOR_END: block_forward
+
+    /// `x` (B, C, H, W) → `(B, O, H', W')`.
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward(&ChannelMajor::from_batch(x)?, Pass::from_train(train))?
+            .to_batch()
+    }
+
+    /// The convolution's weight for this pass: spectrally normalised if the block asks for it
+    /// (refining σ's estimate in training), a constant in a frozen pass.
+    fn weight(&self, pass: Pass) -> Result<Tensor> {
+        let w = match pass {
+            Pass::Frozen => self.conv.weight.detach(),
+            Pass::Train | Pass::Eval => self.conv.weight.clone(),
+        };
+        match &self.spectral {
+            Some(sn) => sn.normalise(&w, pass.uses_batch_statistics()),
+            None => Ok(w),
+        }
+    }
 
     /// Learnable parameters (batch-norm's running statistics are not learnt).
     pub fn parameter_count(&self) -> usize {
@@ -298,38 +311,6 @@ fn frozen_batch_norm(norm: &BatchNorm) -> Result<BatchNorm> {
     )?;
     debug_assert_eq!(BN_MOMENTUM, 0.1, "BatchNorm::new uses momentum 0.1");
     Ok(frozen)
-}
-
-/// Training-mode batch-norm + (Leaky)ReLU of a channel-major `x` (C, B, H, W) through the fused
-/// CPU kernel, updating the running statistics as candle-nn's `BatchNorm` does (PyTorch's rule:
-/// the unbiased variance enters the running average). `frozen`: γ and β get no gradient.
-fn fused_batch_norm_act(norm: &BatchNorm, x: &Tensor, slope: f32, frozen: bool) -> Result<Tensor> {
-    let (gamma, beta) = norm
-        .weight_and_bias()
-        .ok_or_else(|| candle_core::Error::Msg("fused batch-norm needs γ and β".into()))?;
-    let (gamma, beta) = if frozen {
-        (gamma.detach(), beta.detach())
-    } else {
-        (gamma.clone(), beta.clone())
-    };
-    let (y, mean, var) =
-        batch_norm_act_train_channel_major(x, &gamma, &beta, BN_EPS, Slope(slope))?;
-    let n = (x.elem_count() / mean.len()) as f64;
-    let m = BN_MOMENTUM;
-    for (running, batch, correction) in [
-        (norm.running_mean(), mean, 1.0),
-        (norm.running_var(), var, n / (n - 1.0)),
-    ] {
-        let old = running.to_vec1::<f32>()?;
-        let new: Vec<f32> = old
-            .iter()
-            .zip(&batch)
-            .map(|(&r, &b)| ((r as f64) * (1.0 - m) + (b as f64) * correction * m) as f32)
-            .collect();
-        // The running statistics are variables of the VarMap: set them in place.
-        Var::from_tensor(running)?.set(&Tensor::from_vec(new, batch.len(), running.device())?)?;
-    }
-    Ok(y)
 }
 
 /// True for the names of batch-norm running statistics and spectral-norm estimates: state, not

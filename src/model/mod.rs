@@ -6,18 +6,14 @@
 //! * [`Gan`]: both networks with their variables, built and initialised from a seed.
 
 pub mod config;
-pub mod cpu_kernels;
-#[cfg(feature = "cuda")]
-pub mod cuda_kernels;
 pub mod discriminator;
-pub mod gemm_conv;
 pub mod generator;
 pub mod layers;
 pub mod summary;
 
+pub use crate::ops::ConvAlgorithm;
 pub use config::{Architecture, DiscriminatorConfig, FilterSchedule, GeneratorConfig, ModelConfig};
 pub use discriminator::Discriminator;
-pub use gemm_conv::ConvAlgorithm;
 pub use generator::Generator;
 
 use candle_core::Device;

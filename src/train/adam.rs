@@ -14,13 +14,11 @@
 
 use std::collections::HashMap;
 
-use candle_core::{
-    backprop::GradStore, CpuStorage, DType, InplaceOp2, InplaceOp3, Layout, Result, Tensor, Var,
-};
+use candle_core::{backprop::GradStore, DType, Result, Tensor, Var};
 use candle_nn::VarMap;
-use rayon::prelude::*;
 
 use crate::model::layers::is_running_stat;
+use crate::ops::adam::{adam_update_in_place, AdamStep};
 
 /// Adam's hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -106,8 +104,20 @@ impl Adam {
                 continue;
             };
             if g.device().is_cpu() && g.dtype() == DType::F32 {
-                // The same arithmetic in three in-place passes, without temporaries.
-                fused_cpu_update(slot, &g.contiguous()?, &self.config, step_size, sqrt_bias2)?;
+                // Speed: the same arithmetic in three in-place passes, without temporaries.
+                let step = AdamStep {
+                    beta1,
+                    beta2,
+                    eps,
+                    step_size,
+                    sqrt_bias2,
+                };
+                let (p, m, v) = (
+                    slot.param.as_tensor(),
+                    slot.m.as_tensor(),
+                    slot.v.as_tensor(),
+                );
+                adam_update_in_place(p, m, v, &g.contiguous()?, step)?;
                 continue;
             }
             let m = ((slot.m.as_tensor() * beta1)? + (g * (1.0 - beta1))?)?;
@@ -146,141 +156,6 @@ impl Adam {
         self.step = step;
         Ok(())
     }
-}
-
-/// `moment ← β·moment + (1 − β)·g` (or `g²`), in place, on the CPU.
-struct MomentUpdate {
-    beta: f32,
-    square: bool,
-}
-
-/// `param ← param − step_size · m / (sqrt(v) / sqrt_bias2 + eps)`, in place, on the CPU.
-struct ApplyUpdate {
-    step_size: f32,
-    sqrt_bias2: f32,
-    eps: f32,
-}
-
-/// The f32 slice of a contiguous CPU tensor operand.
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
-    let Some((start, end)) = l.contiguous_offsets() else {
-        candle_core::bail!("fused Adam: expected contiguous tensors")
-    };
-    Ok(&s.as_slice::<f32>()?[start..end])
-}
-
-fn f32_slice_mut<'a>(s: &'a mut CpuStorage, l: &Layout) -> Result<&'a mut [f32]> {
-    let Some((start, end)) = l.contiguous_offsets() else {
-        candle_core::bail!("fused Adam: expected contiguous tensors")
-    };
-    match s {
-        CpuStorage::F32(v) => Ok(&mut v[start..end]),
-        _ => candle_core::bail!("fused Adam: expected f32 tensors"),
-    }
-}
-
-const CHUNK: usize = 1 << 14;
-
-impl InplaceOp2 for MomentUpdate {
-    fn name(&self) -> &'static str {
-        "logogan-adam-moment"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &mut CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<()> {
-        let (moment, g) = (f32_slice_mut(s1, l1)?, f32_slice(s2, l2)?);
-        let (beta, rest) = (self.beta, 1.0 - self.beta);
-        let square = self.square;
-        moment
-            .par_chunks_mut(CHUNK)
-            .zip(g.par_chunks(CHUNK))
-            .for_each(|(m, g)| {
-                for (m, &g) in m.iter_mut().zip(g) {
-                    *m = *m * beta + if square { g * g } else { g } * rest;
-                }
-            });
-        Ok(())
-    }
-}
-
-impl InplaceOp3 for ApplyUpdate {
-    fn name(&self) -> &'static str {
-        "logogan-adam-apply"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &mut CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<()> {
-        let (param, m, v) = (
-            f32_slice_mut(s1, l1)?,
-            f32_slice(s2, l2)?,
-            f32_slice(s3, l3)?,
-        );
-        let (step_size, sqrt_bias2, eps) = (self.step_size, self.sqrt_bias2, self.eps);
-        param
-            .par_chunks_mut(CHUNK)
-            .zip(m.par_chunks(CHUNK).zip(v.par_chunks(CHUNK)))
-            .for_each(|(p, (m, v))| {
-                for ((p, &m), &v) in p.iter_mut().zip(m).zip(v) {
-                    *p -= m / (v.sqrt() / sqrt_bias2 + eps) * step_size;
-                }
-            });
-        Ok(())
-    }
-}
-
-/// One Adam update of `slot` from its gradient `g`, in three in-place passes on the CPU.
-fn fused_cpu_update(
-    slot: &Slot,
-    g: &Tensor,
-    config: &AdamConfig,
-    step_size: f64,
-    sqrt_bias2: f64,
-) -> Result<()> {
-    let (m, v, p) = (
-        slot.m.as_tensor(),
-        slot.v.as_tensor(),
-        slot.param.as_tensor(),
-    );
-    for t in [m, v, p] {
-        if !t.is_contiguous() {
-            candle_core::bail!("fused Adam: `{}` is not contiguous", slot.name)
-        }
-    }
-    m.inplace_op2(
-        g,
-        &MomentUpdate {
-            beta: config.beta1 as f32,
-            square: false,
-        },
-    )?;
-    v.inplace_op2(
-        g,
-        &MomentUpdate {
-            beta: config.beta2 as f32,
-            square: true,
-        },
-    )?;
-    p.inplace_op3(
-        m,
-        v,
-        &ApplyUpdate {
-            step_size: step_size as f32,
-            sqrt_bias2: sqrt_bias2 as f32,
-            eps: config.eps as f32,
-        },
-    )
 }
 
 #[cfg(test)]

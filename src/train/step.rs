@@ -95,8 +95,7 @@ impl GanStep {
 
         // 2. Generator: make the updated D call the same fakes real. D's weights are constants
         //    here: their gradients would only be thrown away.
-        let fake_logits_after =
-            d.forward_frozen(&view(&fake, DiscriminatorInput::FakeForG)?, true)?;
+        let fake_logits_after = d.forward_frozen(&view(&fake, DiscriminatorInput::FakeForG)?)?;
         let g_loss = match self.loss {
             GanLoss::Bce => bce_with_logits(&fake_logits_after, 1.0)?,
             GanLoss::Hinge => hinge_generator(&fake_logits_after)?,

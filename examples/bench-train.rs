@@ -1,20 +1,20 @@
 //! Time the real training step of this project's GAN, after warm-up, with the device
 //! synchronised, and print a table: img/s, ms/step, peak memory.
 //!
-//! The model and the step match `../shared/bench/torch_dcgan.py` (the PyTorch reference): the
+//! The model and the step match `reference/bench/torch_dcgan.py` (the PyTorch reference): the
 //! classic DCGAN at 64×64, nz 100, ngf = ndf = 64, one D step on a real and a fake batch, one G
 //! step, Adam(2e-4, 0.5, 0.999), BCE with logits, fp32, random "real" images in [-1, 1]. Run both
 //! in one command to compare on one machine:
 //!
 //! ```sh
-//! cargo run --release --bin bench-train -- --device cpu --batch 32,128
-//! python3 ../shared/bench/torch_dcgan.py cpu 2
+//! cargo run --release --example bench-train -- --device cpu --batch 32,128
+//! python3 reference/bench/torch_dcgan.py cpu 2
 //! ```
 
 use std::time::Instant;
 
 use anyhow::Result;
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 use clap::Parser;
 use logogan::device::{describe, DeviceChoice};
 use logogan::model::{Architecture, ConvAlgorithm, ModelConfig};
@@ -70,22 +70,8 @@ fn take_peak_rss() -> Option<u64> {
     Some(kib * 1024)
 }
 
-#[cfg(feature = "cuda")]
-fn gpu_used_bytes(device: &Device) -> Option<u64> {
-    if !device.is_cuda() {
-        return None;
-    }
-    let (free, total) = candle_core::cuda_backend::cudarc::driver::result::mem_get_info().ok()?;
-    Some((total - free) as u64)
-}
-
-#[cfg(not(feature = "cuda"))]
-fn gpu_used_bytes(_: &Device) -> Option<u64> {
-    None
-}
-
 fn main() -> Result<()> {
-    logogan::allocator::tune_for_tensors();
+    logogan::ops::allocator::tune_for_tensors();
     let args = Args::parse();
     let device = args.device.open()?;
     let mut config = TrainConfig::preset(args.preset.unwrap_or(Preset::Default), args.model);
@@ -146,7 +132,7 @@ fn main() -> Result<()> {
                     .and_then(|v| v.to_dtype(DType::F32)?.to_scalar::<f32>())
             })
             .transpose()?;
-        let memory = gpu_used_bytes(&device)
+        let memory = logogan::ops::gpu_memory_used(&device)
             .or_else(take_peak_rss)
             .map_or("?".into(), |b| format!("{:.0} MiB", b as f64 / 1048576.0));
         println!(

@@ -1,285 +1,18 @@
-//! Hand-written CPU kernels for the training step, as candle custom ops with their own backward:
-//! im2col and its adjoint col2im (the data movement around the convolutions' GEMMs), and
-//! batch-norm fused with its activation. im2col and col2im also run on NVIDIA GPUs (builds with
-//! the `cuda` feature), through the CUDA kernels of [`super::cuda_kernels`].
+//! Batch-norm fused with the (Leaky)ReLU after it, for training on the CPU: one candle custom
+//! op (one graph node, one multi-threaded pass forward and one backward) instead of the dozen
+//! generic tensor ops candle-nn's `BatchNorm` and the activation compose, each a full pass over
+//! memory with its own allocation and, on the way back, a zero tensor and an addition.
 //!
-//! Why: composed from candle's generic tensor ops, each of these is 5–15 ops, every one a full
-//! pass over memory with a fresh allocation, most of them single-threaded, and candle's autograd
-//! adds a zero tensor and an addition per op on the way back. Measured with `bench-layers` on
-//! two cores (batch 32), that overhead was 3–4× the GEMMs' own time. Each kernel here is one
-//! multi-threaded pass (rayon) forward and one backward.
-//!
-//! **Layout.** Activations flow between layers *channel-major*: memory `(C, B, H, W)`, shown to
-//! the rest of the code as a `(B, C, H, W)` tensor through `transpose(0, 1)` (a view, no copy).
-//! That is the layout a convolution's GEMM `(O, C·k·k) × (C·k·k, B·H·W)` produces, the layout
-//! in which batch-norm's per-channel statistics are contiguous, and the layout the next
-//! transposed convolution's GEMM reads: no copies between layers. Inputs in any layout with
-//! contiguous rows (`W` stride 1, `H` stride `W`), such as plain `(B, C, H, W)` images, work too.
-//!
-//! Each kernel is checked against candle's own operations in float64, forward and backward
-//! (tests at the end of this file and in `gemm_conv`).
+//! Checked against candle's own operations in float64, forward and backward (tests below).
 
 use std::sync::{Arc, Mutex};
 
-use candle_core::backend::BackendStorage;
-use candle_core::{
-    CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor, WithDType,
-};
+use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor, Var};
+use candle_nn::BatchNorm;
 use rayon::prelude::*;
 
-/// Geometry of a convolution with a k×k kernel, stride s, padding p on B×C×H×W inputs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConvGeometry {
-    pub batch: usize,
-    pub channels: usize,
-    pub height: usize,
-    pub width: usize,
-    pub kernel: usize,
-    pub stride: usize,
-    pub padding: usize,
-}
-
-impl ConvGeometry {
-    pub fn out_height(&self) -> usize {
-        (self.height + 2 * self.padding - self.kernel) / self.stride + 1
-    }
-    pub fn out_width(&self) -> usize {
-        (self.width + 2 * self.padding - self.kernel) / self.stride + 1
-    }
-    /// Rows of the patch matrix: C·k·k.
-    pub(super) fn rows(&self) -> usize {
-        self.channels * self.kernel * self.kernel
-    }
-    /// Columns of the patch matrix: B·Ho·Wo.
-    pub(super) fn columns(&self) -> usize {
-        self.batch * self.out_height() * self.out_width()
-    }
-}
-
-/// True when the `(B, C, H, W)` `strides` keep each image row contiguous (`W` stride 1, `H`
-/// stride `W`; size-1 dimensions may have any stride): the layouts im2col reads.
-pub fn has_contiguous_rows(strides: &[usize], h: usize, w: usize) -> bool {
-    strides.len() == 4 && (h <= 1 || strides[2] == w) && (w <= 1 || strides[3] == 1)
-}
-
-/// Strides of the batch and channel dimensions of a `(B, C, H, W)` layout whose rows are
-/// contiguous, and its start offset.
-fn image_strides(layout: &Layout, h: usize, w: usize) -> Result<(usize, usize, usize)> {
-    let stride = layout.stride();
-    if !has_contiguous_rows(stride, h, w) {
-        candle_core::bail!(
-            "expected a (B, C, H, W) tensor with contiguous rows, got dims {:?} strides {stride:?}",
-            layout.dims()
-        )
-    }
-    Ok((stride[0], stride[1], layout.start_offset()))
-}
-
-fn cpu_slice<'a, T: WithDType>(storage: &'a CpuStorage, what: &str) -> Result<&'a [T]> {
-    storage.as_slice::<T>().map_err(|_| {
-        candle_core::Error::Msg(format!("{what}: unsupported dtype {:?}", storage.dtype()))
-    })
-}
-
-/// Patch matrix of `x`: row `(c, ki, kj)`, column `(b, i, j)` holds
-/// `x[b, c, s·i + ki − p, s·j + kj − p]` (zero outside the image).
-fn im2col<T: WithDType>(x: &[T], (sb, sc, off): (usize, usize, usize), g: ConvGeometry) -> Vec<T> {
-    let (ho, wo, k) = (g.out_height(), g.out_width(), g.kernel);
-    let (h, w, s, p) = (
-        g.height as isize,
-        g.width as isize,
-        g.stride as isize,
-        g.padding as isize,
-    );
-    let mut out = vec![T::zero(); g.rows() * g.columns()];
-    out.par_chunks_mut(g.columns())
-        .enumerate()
-        .for_each(|(row, out)| {
-            let (c, ki, kj) = (row / (k * k), (row / k) % k, row % k);
-            // Output columns j whose source column s·j + kj − p lies inside the image; the rest
-            // read padding and stay zero. Splitting them off keeps the copy loop branch-free.
-            let (j0, j1) = inside(wo, s, kj as isize - p, w);
-            let first = (s * j0 as isize + kj as isize - p).max(0) as usize;
-            for b in 0..g.batch {
-                let base = off + b * sb + c * sc;
-                for i in 0..ho {
-                    let y = s * i as isize + ki as isize - p;
-                    if y < 0 || y >= h || j0 >= j1 {
-                        continue; // a row of padding: already zero
-                    }
-                    let dst = &mut out[(b * ho + i) * wo..][j0..j1];
-                    let src = &x[base + y as usize * g.width + first..];
-                    for (d, v) in dst.iter_mut().zip(src.iter().step_by(g.stride)) {
-                        *d = *v;
-                    }
-                }
-            }
-        });
-    out
-}
-
-/// The range `j0..j1` of `0..n` for which `s·j + shift` lies in `0..size`.
-fn inside(n: usize, s: isize, shift: isize, size: isize) -> (usize, usize) {
-    // s·j + shift ≥ 0  ⇔  j ≥ ceil(−shift / s);   s·j + shift ≤ size − 1  ⇔  j ≤ floor((size − 1 − shift) / s).
-    let lo = if shift >= 0 { 0 } else { (-shift + s - 1) / s };
-    let hi = if size - 1 - shift < 0 {
-        -1
-    } else {
-        (size - 1 - shift) / s
-    };
-    let (lo, hi) = (lo.max(0) as usize, (hi + 1).max(0) as usize);
-    (lo.min(n), hi.min(n).max(lo.min(n)))
-}
-
-/// The adjoint of [`im2col`]: adds every patch entry back onto the pixel it came from. Returns
-/// the image channel-major, `(C, B, H, W)`.
-fn col2im<T: WithDType>(cols: &[T], g: ConvGeometry) -> Vec<T> {
-    let (ho, wo, k) = (g.out_height(), g.out_width(), g.kernel);
-    let (h, w, s, p) = (
-        g.height as isize,
-        g.width as isize,
-        g.stride as isize,
-        g.padding as isize,
-    );
-    let n = g.columns();
-    let mut out = vec![T::zero(); g.channels * g.batch * g.height * g.width];
-    out.par_chunks_mut(g.batch * g.height * g.width)
-        .enumerate()
-        .for_each(|(c, out)| {
-            for ki in 0..k {
-                for kj in 0..k {
-                    let row = &cols[((c * k + ki) * k + kj) * n..((c * k + ki) * k + kj + 1) * n];
-                    let (j0, j1) = inside(wo, s, kj as isize - p, w);
-                    if j0 >= j1 {
-                        continue;
-                    }
-                    let first = (s * j0 as isize + kj as isize - p) as usize;
-                    for b in 0..g.batch {
-                        for i in 0..ho {
-                            let y = s * i as isize + ki as isize - p;
-                            if y < 0 || y >= h {
-                                continue;
-                            }
-                            let dst = &mut out[(b * g.height + y as usize) * g.width + first..]
-                                [..(j1 - j0 - 1) * g.stride + 1];
-                            let src = &row[(b * ho + i) * wo..][j0..j1];
-                            for (d, v) in dst.iter_mut().step_by(g.stride).zip(src) {
-                                *d += *v;
-                            }
-                        }
-                    }
-                }
-            }
-        });
-    out
-}
-
-/// `x (B, C, H, W)` → patch matrix `(C·k·k, B·Ho·Wo)`.
-struct Im2Col(ConvGeometry);
-
-impl CustomOp1 for Im2Col {
-    fn name(&self) -> &'static str {
-        "logogan-im2col"
-    }
-
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let g = self.0;
-        let strides = image_strides(layout, g.height, g.width)?;
-        let shape = Shape::from((g.rows(), g.columns()));
-        let out = match storage.dtype() {
-            DType::F32 => CpuStorage::F32(im2col(cpu_slice::<f32>(storage, "im2col")?, strides, g)),
-            DType::F64 => CpuStorage::F64(im2col(cpu_slice::<f64>(storage, "im2col")?, strides, g)),
-            dt => candle_core::bail!("im2col: unsupported dtype {dt:?}"),
-        };
-        Ok((out, shape))
-    }
-
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        storage: &candle_core::CudaStorage,
-        layout: &Layout,
-    ) -> Result<(candle_core::CudaStorage, Shape)> {
-        let g = self.0;
-        let (sb, sc, _) = image_strides(layout, g.height, g.width)?;
-        let out = super::cuda_kernels::im2col(storage, layout, (sb, sc), g)?;
-        Ok((out, Shape::from((g.rows(), g.columns()))))
-    }
-
-    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(col2im_op(grad, self.0)?))
-    }
-}
-
-/// Patch matrix `(C·k·k, B·Ho·Wo)` → image, channel-major `(C, B, H, W)`.
-pub(super) struct Col2Im(pub(super) ConvGeometry);
-
-impl Col2Im {
-    /// The kernels read a contiguous `(C·k·k, B·Ho·Wo)` matrix.
-    fn check(&self, layout: &Layout) -> Result<()> {
-        let g = self.0;
-        if layout.dims() != [g.rows(), g.columns()] || !layout.is_contiguous() {
-            candle_core::bail!(
-                "col2im: expected a contiguous ({}, {}) matrix, got {:?}",
-                g.rows(),
-                g.columns(),
-                layout.dims()
-            )
-        }
-        Ok(())
-    }
-}
-
-impl CustomOp1 for Col2Im {
-    fn name(&self) -> &'static str {
-        "logogan-col2im"
-    }
-
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let g = self.0;
-        self.check(layout)?;
-        let o = layout.start_offset();
-        let shape = Shape::from((g.channels, g.batch, g.height, g.width));
-        let out = match storage.dtype() {
-            DType::F32 => CpuStorage::F32(col2im(&cpu_slice::<f32>(storage, "col2im")?[o..], g)),
-            DType::F64 => CpuStorage::F64(col2im(&cpu_slice::<f64>(storage, "col2im")?[o..], g)),
-            dt => candle_core::bail!("col2im: unsupported dtype {dt:?}"),
-        };
-        Ok((out, shape))
-    }
-
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        storage: &candle_core::CudaStorage,
-        layout: &Layout,
-    ) -> Result<(candle_core::CudaStorage, Shape)> {
-        let g = self.0;
-        self.check(layout)?;
-        let out = super::cuda_kernels::col2im(storage, layout, g)?;
-        Ok((out, Shape::from((g.channels, g.batch, g.height, g.width))))
-    }
-
-    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        // grad is (C, B, H, W); im2col reads it as (B, C, H, W) through the transposed view.
-        Ok(Some(im2col_op(&grad.transpose(0, 1)?, self.0)?))
-    }
-}
-
-/// `x` (B, C, H, W), any layout with contiguous rows → patches `(C·k·k, B·Ho·Wo)`.
-pub fn im2col_op(x: &Tensor, g: ConvGeometry) -> Result<Tensor> {
-    x.apply_op1(Im2Col(g))
-}
-
-/// Patches `(C·k·k, B·Ho·Wo)` → image `(B, C, H, W)` (a view of channel-major memory).
-pub fn col2im_op(cols: &Tensor, g: ConvGeometry) -> Result<Tensor> {
-    col2im_channel_major(cols, g)?.transpose(0, 1)
-}
-
-/// Patches `(C·k·k, B·Ho·Wo)` → image, channel-major `(C, B, H, W)`.
-pub fn col2im_channel_major(cols: &Tensor, g: ConvGeometry) -> Result<Tensor> {
-    cols.contiguous()?.apply_op1(Col2Im(g))
-}
+use super::cpu::cpu_slice;
+use super::ChannelMajor;
 
 /// The non-linearity after a batch-norm: LeakyReLU with this negative slope (0 = ReLU).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -555,6 +288,62 @@ pub fn batch_norm_act_train_channel_major(
     Ok((y, mean, var))
 }
 
+/// Whether a layer's parameters learn in this pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Params {
+    /// Gradients are computed for them.
+    Learnt,
+    /// They are constants: gradients reach the input, none are computed for them (the
+    /// discriminator's, in the generator's update).
+    Constant,
+}
+
+/// candle-nn's batch-norm defaults, which this kernel must match: ε and the running averages'
+/// momentum (PyTorch's 1e-5 and 0.1).
+pub const BN_EPS: f64 = 1e-5;
+pub const BN_MOMENTUM: f64 = 0.1;
+
+/// Training-mode `norm` then (Leaky)ReLU with negative `slope` on channel-major `x`, through the
+/// fused CPU kernel, updating `norm`'s running statistics as candle-nn's `BatchNorm` does
+/// (PyTorch's rule: the unbiased variance enters the running average). `None` where the kernel
+/// does not run (another device): the caller composes the same from candle-nn.
+pub fn fused_batch_norm_act(
+    norm: &BatchNorm,
+    x: &ChannelMajor,
+    slope: f32,
+    params: Params,
+) -> Result<Option<ChannelMajor>> {
+    let x = x.tensor();
+    if !x.device().is_cpu() || x.dtype() != DType::F32 {
+        return Ok(None);
+    }
+    let (gamma, beta) = norm
+        .weight_and_bias()
+        .ok_or_else(|| candle_core::Error::Msg("fused batch-norm needs γ and β".into()))?;
+    let (gamma, beta) = match params {
+        Params::Constant => (gamma.detach(), beta.detach()),
+        Params::Learnt => (gamma.clone(), beta.clone()),
+    };
+    let (y, mean, var) =
+        batch_norm_act_train_channel_major(x, &gamma, &beta, BN_EPS, Slope(slope))?;
+    let n = (x.elem_count() / mean.len()) as f64;
+    let m = BN_MOMENTUM;
+    for (running, batch, correction) in [
+        (norm.running_mean(), mean, 1.0),
+        (norm.running_var(), var, n / (n - 1.0)),
+    ] {
+        let old = running.to_vec1::<f32>()?;
+        let new: Vec<f32> = old
+            .iter()
+            .zip(&batch)
+            .map(|(&r, &b)| ((r as f64) * (1.0 - m) + (b as f64) * correction * m) as f32)
+            .collect();
+        // The running statistics are variables of the VarMap: set them in place.
+        Var::from_tensor(running)?.set(&Tensor::from_vec(new, batch.len(), running.device())?)?;
+    }
+    Ok(Some(ChannelMajor(y)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -566,27 +355,6 @@ mod tests {
         let diff = (&a - &b).unwrap().abs().unwrap().max_all().unwrap();
         let scale = b.abs().unwrap().max_all().unwrap();
         diff.to_scalar::<f64>().unwrap() / scale.to_scalar::<f64>().unwrap().max(1e-30)
-    }
-
-    #[test]
-    fn inside_is_the_range_of_in_image_columns() {
-        for n in 0..9usize {
-            for s in 1..4isize {
-                for shift in -5..5isize {
-                    for size in 0..9isize {
-                        let want: Vec<usize> = (0..n)
-                            .filter(|&j| (0..size).contains(&(s * j as isize + shift)))
-                            .collect();
-                        let (lo, hi) = inside(n, s, shift, size);
-                        assert_eq!(
-                            (lo..hi).collect::<Vec<_>>(),
-                            want,
-                            "n {n} s {s} shift {shift} size {size}"
-                        );
-                    }
-                }
-            }
-        }
     }
 
     /// Batch-norm + LeakyReLU from candle's ops, in f64: the reference.
@@ -678,32 +446,5 @@ mod tests {
             let got_var = Tensor::new(var.as_slice(), &dev).unwrap();
             assert!(max_rel(&got_var, &want_var) < 1e-5, "variance {label}");
         }
-    }
-
-    #[test]
-    fn im2col_reads_any_row_contiguous_layout() {
-        // The same image as plain (B, C, H, W) and as a channel-major view gives the same patches.
-        let dev = Device::Cpu;
-        let x = Tensor::randn(0f32, 1.0, (2, 3, 6, 6), &dev).unwrap();
-        let channel_major = x
-            .transpose(0, 1)
-            .unwrap()
-            .contiguous()
-            .unwrap()
-            .transpose(0, 1)
-            .unwrap();
-        let g = ConvGeometry {
-            batch: 2,
-            channels: 3,
-            height: 6,
-            width: 6,
-            kernel: 4,
-            stride: 2,
-            padding: 1,
-        };
-        let a = im2col_op(&x, g).unwrap();
-        let b = im2col_op(&channel_major, g).unwrap();
-        assert_eq!(max_rel(&a, &b), 0.0);
-        assert_eq!(a.dims(), &[48, 2 * 3 * 3]);
     }
 }

@@ -6,7 +6,7 @@
 //! Why: candle 0.11's `conv_transpose2d` is a direct loop on CPU and on CUDA, and the backward
 //! of its `conv2d` computes the weight gradient as a convolution whose kernel is the whole
 //! feature map. Both are many times slower than a GEMM doing the same arithmetic (see
-//! `../shared/bench/README.md`: the generator's transposed convolutions are 13–20× PyTorch's).
+//! the measurements in `reference/bench/`: the generator's transposed convolutions are 13–20× PyTorch's).
 //! A GEMM is what the CPU (the `gemm` crate) and the GPU (cuBLAS) do fastest.
 //!
 //! **Convolution** with a k×k kernel, stride s and padding p, where s divides k (k = m·s; the
@@ -34,9 +34,9 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::cpu_kernels::{
-    col2im_channel_major, has_contiguous_rows, im2col_op, Col2Im, ConvGeometry,
-};
+use super::geometry::{blocks_per_kernel, conv_out, has_contiguous_rows, ConvGeometry};
+use super::patches::{col2im_channel_major, im2col_op, Col2Im};
+use super::ChannelMajor;
 
 /// Which implementation the convolution layers use.
 #[derive(
@@ -53,8 +53,8 @@ use super::cpu_kernels::{
 #[serde(rename_all = "lowercase")]
 pub enum ConvAlgorithm {
     /// im2col + one GEMM (col2im for transposed convolutions), with this crate's im2col/col2im
-    /// kernels: on the CPU ([`super::cpu_kernels`]) and on NVIDIA GPUs (`cuda` builds,
-    /// `cuda_kernels`); on other devices, the composed form.
+    /// kernels: on the CPU ([`super::cpu`]) and on NVIDIA GPUs (`cuda` builds,
+    /// `super::cuda`); on other devices, the composed form.
     #[default]
     Gemm,
     /// The same algorithm built only from candle's tensor ops (pad, reshape, stack, matmul): runs
@@ -64,24 +64,53 @@ pub enum ConvAlgorithm {
     Candle,
 }
 
-/// `m = k / s`, refusing strides that do not divide the kernel.
-fn blocks_per_kernel(kernel: usize, stride: usize) -> Result<usize> {
-    if stride == 0 || !kernel.is_multiple_of(stride) {
-        candle_core::bail!(
-            "gemm convolution needs the stride ({stride}) to divide the kernel ({kernel})"
-        )
-    }
-    Ok(kernel / stride)
+/// Which way a convolution layer changes the picture's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// A strided convolution, weight `(O, C, k, k)`: the side shrinks (the discriminator).
+    Down,
+    /// A transposed convolution, weight `(C, O, k, k)`: the side grows (the generator).
+    Up,
 }
 
-/// Output side of a convolution.
-fn conv_out(size: usize, kernel: usize, stride: usize, padding: usize) -> Result<usize> {
-    if size + 2 * padding < kernel {
-        candle_core::bail!(
-            "input side {size} + 2×{padding} padding is smaller than the kernel {kernel}"
-        )
+/// The convolution (`Down`) or transposed convolution (`Up`) of channel-major activations with
+/// weight `w`, stride `stride`, zero padding `padding`, no bias, computed by `algorithm`:
+/// `(C, B, H, W)` → `(O, B, H', W')`, one graph node with the GEMM algorithm.
+pub fn convolve(
+    x: &ChannelMajor,
+    w: &Tensor,
+    direction: Direction,
+    (stride, padding): (usize, usize),
+    algorithm: ConvAlgorithm,
+) -> Result<ChannelMajor> {
+    let (x, s, p) = (x.tensor(), stride, padding);
+    let y = match (direction, algorithm) {
+        (Direction::Down, ConvAlgorithm::Gemm) => conv2d_channel_major(x, w, s, p)?,
+        (Direction::Up, ConvAlgorithm::Gemm) => conv_transpose2d_channel_major(x, w, s, p)?,
+        // The other algorithms work on (B, C, H, W).
+        _ => {
+            convolve_batch(&x.transpose(0, 1)?, w, direction, (s, p), algorithm)?.transpose(0, 1)?
+        }
+    };
+    Ok(ChannelMajor(y))
+}
+
+/// [`convolve`] on a batch `(B, C, H, W)` → `(B, O, H', W')`.
+pub fn convolve_batch(
+    x: &Tensor,
+    w: &Tensor,
+    direction: Direction,
+    (s, p): (usize, usize),
+    algorithm: ConvAlgorithm,
+) -> Result<Tensor> {
+    match (direction, algorithm) {
+        (Direction::Down, ConvAlgorithm::Gemm) => conv2d(x, w, s, p),
+        (Direction::Up, ConvAlgorithm::Gemm) => conv_transpose2d(x, w, s, p),
+        (Direction::Down, ConvAlgorithm::Composed) => conv2d_composed(x, w, s, p),
+        (Direction::Up, ConvAlgorithm::Composed) => conv_transpose2d_composed(x, w, s, p),
+        (Direction::Down, ConvAlgorithm::Candle) => x.conv2d(w, p, s, 1, 1),
+        (Direction::Up, ConvAlgorithm::Candle) => x.conv_transpose2d(w, p, 0, s, 1),
     }
-    Ok((size + 2 * padding - kernel) / stride + 1)
 }
 
 /// Pad `x` along `dim` with `left` zeros, then pad or cut its end so the dimension is `total`.

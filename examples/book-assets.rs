@@ -133,7 +133,7 @@ impl Book {
 }
 
 fn main() -> Result<()> {
-    logogan::allocator::tune_for_tensors();
+    logogan::ops::allocator::tune_for_tensors();
     let args = Args::parse();
     let root = args
         .book

@@ -1,10 +1,10 @@
 //! Per-layer profile of the training step: forward and forward+backward time of every layer of
-//! the classic DCGAN at 64×64 (the model of `bench-train` and `../shared/bench/torch_dcgan.py`),
+//! the classic DCGAN at 64×64 (the model of `bench-train` and `reference/bench/torch_dcgan.py`),
 //! for each convolution algorithm, plus batch-norm, the activations and the optimiser.
 //! Where the step's time goes, layer by layer, before and after a change.
 //!
 //! ```sh
-//! cargo run --release --bin bench-layers -- --device cpu --batch 32
+//! cargo run --release --example bench-layers -- --device cpu --batch 32
 //! ```
 
 use std::time::Instant;
@@ -164,7 +164,7 @@ fn fwd_bwd(
 }
 
 fn main() -> Result<()> {
-    logogan::allocator::tune_for_tensors();
+    logogan::ops::allocator::tune_for_tensors();
     let args = Args::parse();
     let device = args.device.open()?;
     let (b, reps) = (args.batch, args.reps);

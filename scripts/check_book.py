@@ -5,7 +5,9 @@
 
 1. Every {{#include path:anchor}} in book/src names a file and an anchor that exist, and the
    anchored region is not empty (mdBook prints a warning and goes on; we fail).
-2. In the built HTML (book/book/html), every internal link and image resolves to a file, and
+2. Every `ANCHOR: name` in the sources (src/, examples/) is included by some page: an anchor no
+   chapter shows is a listing that went stale or a page that lost its code.
+3. In the built HTML (book/book/html), every internal link and image resolves to a file, and
    every #fragment to an id on the target page.
 """
 import html.parser
@@ -45,6 +47,27 @@ def check_includes():
             body = "\n".join(l for l in body.splitlines() if "ANCHOR" not in l)
             if not body.strip():
                 errors.append(f"{where}: anchor `{anchor}` marks an empty region")
+    return count, errors
+
+
+ANCHOR = re.compile(r"//\s*ANCHOR:\s*([A-Za-z0-9_-]+)")
+
+
+def check_orphan_anchors():
+    """Anchors in the Rust sources that no page of the book includes."""
+    included = set()
+    for page in sorted(SRC.rglob("*.md")):
+        for match in INCLUDE.finditer(page.read_text()):
+            if match.group(2):
+                target = (page.parent / match.group(1)).resolve()
+                included.add((target, match.group(2)))
+    errors, count = [], 0
+    for folder in ("src", "examples"):
+        for source in sorted((ROOT / folder).rglob("*.rs")):
+            for match in ANCHOR.finditer(source.read_text()):
+                count += 1
+                if (source.resolve(), match.group(1)) not in included:
+                    errors.append(f"{source.relative_to(ROOT)}: anchor `{match.group(1)}` is included by no page of the book (include it, or remove the anchor)")
     return count, errors
 
 
@@ -94,11 +117,12 @@ def check_html():
 
 def main():
     n_includes, include_errors = check_includes()
+    n_anchors, anchor_errors = check_orphan_anchors()
     n_links, link_errors = check_html()
-    for e in include_errors + link_errors:
+    for e in include_errors + anchor_errors + link_errors:
         print("error:", e, file=sys.stderr)
-    print(f"{n_includes} includes, {n_links} internal links and images checked")
-    if include_errors or link_errors:
+    print(f"{n_includes} includes, {n_anchors} anchors, {n_links} internal links and images checked")
+    if include_errors or anchor_errors or link_errors:
         sys.exit(1)
 
 

@@ -26,7 +26,7 @@ pub enum Error {
     #[error(
         "training diverged at step {step}: {what}. {}",
         match last_checkpoint {
-            Some(s) => format!("The last good checkpoint (step {s}) is kept: resume from it with a lower learning rate, or see the book's \"When training goes wrong\"."),
+            Some(s) => format!("The last good checkpoint (step {s}) is kept. Start a new run with a lower learning rate (a resumed run keeps its settings and would diverge again), or see the book's \"When training goes wrong\"."),
             None => "No checkpoint had been written yet: start again with a lower learning rate.".to_string(),
         }
     )]

@@ -18,6 +18,8 @@
 //! A notebook needs a single `use logogan::prelude::*;`.
 
 #[forbid(unsafe_code)]
+pub mod cli;
+#[forbid(unsafe_code)]
 pub mod data;
 #[forbid(unsafe_code)]
 pub mod device;

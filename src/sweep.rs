@@ -41,7 +41,7 @@ use crate::fsutil::write_atomic;
 use crate::metrics::score::{score_run, score_run_trained_generator, ScoreConfig, ScoreReport};
 use crate::paths::DataLayout;
 use crate::train::checkpoint;
-use crate::train::config::Overrides;
+use crate::train::config::TrainOptions;
 use crate::train::{RunDir, RunRecord, TrainConfig, Trainer};
 use crate::viz::plot::{save_chart, BarChart};
 
@@ -51,11 +51,11 @@ use crate::viz::plot::{save_chart, BarChart};
 pub struct SweepFile {
     pub name: String,
     #[serde(default)]
-    pub base: Overrides,
+    pub base: TrainOptions,
     #[serde(default)]
     pub score: Option<ScoreConfig>,
     #[serde(default)]
-    pub trial: Vec<Overrides>,
+    pub trial: Vec<TrainOptions>,
     /// Setting name → values; every combination is a trial.
     #[serde(default)]
     pub grid: BTreeMap<String, Vec<toml::Value>>,
@@ -138,7 +138,7 @@ impl SweepFile {
     }
 
     fn distinct_trials(&self) -> Result<Vec<(String, TrainConfig)>> {
-        let mut settings: Vec<Overrides> = self.trial.clone();
+        let mut settings: Vec<TrainOptions> = self.trial.clone();
         let mut combos: Vec<toml::Table> = vec![toml::Table::new()];
         for (key, values) in &self.grid {
             if values.is_empty() {
@@ -162,7 +162,7 @@ impl SweepFile {
                     .map(|(k, v)| format!("{k}={v}"))
                     .collect::<Vec<_>>()
                     .join(",");
-                let mut s: Overrides = toml::Value::Table(combo)
+                let mut s: TrainOptions = toml::Value::Table(combo)
                     .try_into()
                     .map_err(|e| Error::config("grid", format!("{e}")))?;
                 s.name = Some(name.replace('"', ""));

@@ -12,9 +12,8 @@ use logogan::model::{untrained_samples, ModelConfig};
 use logogan::paths::{default_runs_dir, display_path, DataLayout};
 use logogan::viz::{image_grid, side_by_side};
 
-// A faster allocator than glibc's for the many short-lived buffers of tensor code.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc; // see logogan::cli::init
 
 /// Show 64 real logos from the training set beside 64 images from an untrained generator, and
 /// describe the compute environment (CPU, CUDA, cargo features). Builds the dataset first if it
@@ -37,7 +36,7 @@ struct Args {
 }
 
 fn main() -> Result<()> {
-    logogan::ops::allocator::tune_for_tensors();
+    logogan::cli::init();
     let args = Args::parse();
     println!("{}\n", Environment::detect());
     let layout = args.data_dir.map(DataLayout::new).unwrap_or_default();

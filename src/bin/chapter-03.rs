@@ -11,11 +11,10 @@ use clap::Parser;
 use logogan::data::augment::{AugmentConfig, Variant};
 use logogan::data::clean::CleanConfig;
 use logogan::data::pipeline::{build_dataset, DatasetConfig};
-use logogan::paths::{display_path, DataLayout};
+use logogan::paths::DataLayout;
 
-// A faster allocator than glibc's for the many short-lived buffers of tensor code.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc; // see logogan::cli::init
 
 /// Clean the raw logos (SVG → PNG, white background, no words, no near-duplicates, square,
 /// resized) and augment them (mirror + recolour) into the training set.
@@ -46,7 +45,7 @@ struct Args {
 }
 
 fn main() -> Result<()> {
-    logogan::ops::allocator::tune_for_tensors();
+    logogan::cli::init();
     let args = Args::parse();
     let layout = args.data_dir.map(DataLayout::new).unwrap_or_default();
     let cfg = DatasetConfig {
@@ -63,55 +62,6 @@ fn main() -> Result<()> {
         split: Default::default(),
     };
     let report = build_dataset(&layout, &cfg, true)?;
-
-    for source in &report.unpacked {
-        let state = if source.already_done {
-            "already unpacked"
-        } else {
-            "unpacked"
-        };
-        println!("{:<20} {:>5} SVGs ({state})", source.id, source.total);
-    }
-    println!(
-        "\nCleaning ({} px): {:.1} s",
-        args.size, report.clean.seconds
-    );
-    print!("{}", report.clean.table());
-    println!(
-        "\n{} clean images in {}",
-        report.clean.kept,
-        display_path(&report.clean.clean_dir)
-    );
-    println!(
-        "split: {} logos train, {} held out (never trained on; the judge's floor), see {}",
-        report.train_logos,
-        report.held_out_logos,
-        display_path(&layout.split(args.size))
-    );
-    let factor = report
-        .augment
-        .as_ref()
-        .map_or(1, |_| 1 + args.variants.len());
-    println!(
-        "{} training images (×{factor}) in {}, {} held-out images in {} ({:.1} s)",
-        report.train_images,
-        display_path(&report.train_dir),
-        report.held_out_images,
-        display_path(&report.held_out_dir),
-        report.seconds_augment
-    );
-    let processed = layout.processed(args.size);
-    println!("report : {}", display_path(&processed.join("report.csv")));
-    println!("preview: {}", display_path(&report.preview_clean));
-    if let Some(p) = &report.preview_augment {
-        println!("preview: {}", display_path(p));
-    }
-    println!(
-        "data steps took {:.1} s (unpack {:.1} s, clean {:.1} s, augment {:.1} s)",
-        report.seconds_unpack + report.clean.seconds + report.seconds_augment,
-        report.seconds_unpack,
-        report.clean.seconds,
-        report.seconds_augment
-    );
+    print!("{}", report.summary(&layout, args.size));
     Ok(())
 }

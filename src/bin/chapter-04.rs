@@ -7,9 +7,8 @@ use logogan::model::summary::{discriminator_table, generator_table};
 use logogan::model::{Architecture, Gan, ModelConfig};
 use logogan::train::latent_noise;
 
-// A faster allocator than glibc's for the many short-lived buffers of tensor code.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc; // see logogan::cli::init
 
 /// Build the generator and the discriminator, print their layers (output shape and parameter
 /// count), and pass a batch of noise through both.
@@ -36,7 +35,7 @@ struct Args {
 }
 
 fn main() -> Result<()> {
-    logogan::ops::allocator::tune_for_tensors();
+    logogan::cli::init();
     let args = Args::parse();
     let device = args.device.open()?;
     let mut config = ModelConfig::new(args.model, args.size);

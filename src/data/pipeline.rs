@@ -13,7 +13,7 @@ use super::sources::{unpack_vendored, UnpackedSource};
 use super::split::{write_split, Side, SplitConfig, SplitRow};
 use crate::error::{Error, Result};
 use crate::fsutil::save_png;
-use crate::paths::DataLayout;
+use crate::paths::{display_path, DataLayout};
 use crate::viz::image_grid;
 
 /// Settings of the data pipeline.
@@ -55,6 +55,59 @@ pub struct DatasetReport {
     pub preview_augment: Option<PathBuf>,
     pub seconds_unpack: f64,
     pub seconds_augment: f64,
+}
+
+impl DatasetReport {
+    /// What was built, for a person: sources, the cleaning table, the split, the folders, the
+    /// previews and the time each step took. `size` is the images' side, `layout` where they are.
+    pub fn summary(&self, layout: &DataLayout, size: u32) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        for source in &self.unpacked {
+            let state = if source.already_done {
+                "already unpacked"
+            } else {
+                "unpacked"
+            };
+            let _ = writeln!(s, "{:<20} {:>5} SVGs ({state})", source.id, source.total);
+        }
+        let _ = writeln!(s, "\nCleaning ({size} px): {:.1} s", self.clean.seconds);
+        s += &self.clean.table();
+        let clean_dir = display_path(&self.clean.clean_dir);
+        let _ = writeln!(s, "\n{} clean images in {clean_dir}", self.clean.kept);
+        let _ = writeln!(
+            s,
+            "split: {} logos train, {} held out (never trained on; the judge's floor), see {}",
+            self.train_logos,
+            self.held_out_logos,
+            display_path(&layout.split(size))
+        );
+        let factor = self.train_images as f64 / self.train_logos.max(1) as f64;
+        let _ = writeln!(
+            s,
+            "{} training images (×{factor:.0}) in {}, {} held-out images in {} ({:.1} s)",
+            self.train_images,
+            display_path(&self.train_dir),
+            self.held_out_images,
+            display_path(&self.held_out_dir),
+            self.seconds_augment
+        );
+        let report = layout.processed(size).join("report.csv");
+        let _ = writeln!(s, "report : {}", display_path(&report));
+        let _ = writeln!(s, "preview: {}", display_path(&self.preview_clean));
+        if let Some(p) = &self.preview_augment {
+            let _ = writeln!(s, "preview: {}", display_path(p));
+        }
+        let _ = writeln!(
+            s,
+            "data steps took {:.1} s (unpack {:.1} s, clean {:.1} s, augment {:.1} s)",
+            self.seconds_unpack + self.clean.seconds + self.seconds_augment,
+            self.seconds_unpack,
+            self.clean.seconds,
+            self.seconds_augment
+        );
+        s
+    }
 }
 
 /// Chapter 2's offline default: make sure the vendored logos are unpacked into `data/raw/`.

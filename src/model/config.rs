@@ -64,6 +64,11 @@ pub struct DiscriminatorConfig {
 /// Both networks.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ModelConfig {
+    /// The design these settings started from (widths and other settings may since differ).
+    /// Configurations saved before it was recorded read it back as `None`; see
+    /// [`ModelConfig::architecture`].
+    #[serde(default)]
+    pub architecture: Option<Architecture>,
     pub generator: GeneratorConfig,
     pub discriminator: DiscriminatorConfig,
 }
@@ -91,6 +96,7 @@ impl ModelConfig {
     // ANCHOR: logogan_config
     pub fn logogan(image_size: usize) -> Self {
         Self {
+            architecture: Some(Architecture::Logogan),
             generator: GeneratorConfig {
                 latent_dim: 100,
                 image_size,
@@ -115,6 +121,7 @@ impl ModelConfig {
     // ANCHOR: dcgan_config
     pub fn dcgan(image_size: usize) -> Self {
         Self {
+            architecture: Some(Architecture::Dcgan),
             generator: GeneratorConfig {
                 latent_dim: 100,
                 image_size,
@@ -140,6 +147,16 @@ impl ModelConfig {
         self.generator.conv = algorithm;
         self.discriminator.conv = algorithm;
         self
+    }
+
+    /// The design these settings started from: the recorded one, or for configurations saved
+    /// before it was recorded, the one whose discriminator schedule they have.
+    pub fn architecture(&self) -> Architecture {
+        self.architecture
+            .unwrap_or(match self.discriminator.filters {
+                FilterSchedule::Constant(_) => Architecture::Logogan,
+                FilterSchedule::Doubling { .. } => Architecture::Dcgan,
+            })
     }
 
     pub fn new(architecture: Architecture, image_size: usize) -> Self {

@@ -1,7 +1,7 @@
 //! Everything that defines a training run, saved as `runs/<name>/config.json` before the first
 //! step, so any run can be read, repeated and resumed.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, IoResultExt, Result};
 use crate::model::{Architecture, ConvAlgorithm, FilterSchedule, ModelConfig};
 
 use super::adam::AdamConfig;
@@ -25,6 +25,18 @@ pub enum Preset {
     Quick,
     /// 32×32 with 8 filters and a handful of steps: for tests and smoke runs.
     Tiny,
+}
+
+impl Preset {
+    /// The preset of a run that names none — the one default: on a GPU the 64×64 model, on a
+    /// CPU the laptop recipe (half an hour on two cores).
+    pub fn for_device(device: &candle_core::Device) -> Preset {
+        if device.is_cpu() {
+            Preset::Laptop
+        } else {
+            Preset::Default
+        }
+    }
 }
 
 /// The settings of one run.
@@ -191,9 +203,9 @@ impl TrainConfig {
             return Err(Error::config(
                 "real_label",
                 format!(
-                    "{} is not in (0.5, 1] (label smoothing {} is not in [0, 0.5): --label-smoothing s sets real_label = 1 − s)",
-                    self.real_label,
-                    1.0 - self.real_label
+                    "{} is not in (0.5, 1]: D's target for real images, 1 or e.g. 0.9 for \
+                     one-sided label smoothing (--real-label 0.9)",
+                    self.real_label
                 ),
             ));
         }
@@ -233,44 +245,98 @@ impl TrainConfig {
     }
 }
 
-/// Overrides a trial (or the base) may change; unset ones keep the preset's value.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+/// Every training option, in one vocabulary for the command line (`chapter-05 --lr-d 4e-4`), a
+/// config file (`--config run.toml` with `lr_d = 4e-4`) and sweep files (`[base]` and each
+/// `[[trial]]`). Unset options keep the preset's value; [`TrainOptions::config`] turns them into
+/// the [`TrainConfig`] saved as the run's `config.json`. The names are `TrainConfig`'s where it
+/// has one field for the option (`epochs`, `real_label`, `ema_decay`, …).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
-pub struct Overrides {
-    /// A sweep trial's name (not a training setting).
+pub struct TrainOptions {
+    /// Run name: a folder under the runs folder (default `<model>-<size>px-<date-time>`); in a
+    /// sweep file, the trial's name.
+    #[arg(long)]
     pub name: Option<String>,
+    /// Settings to start from: default (64 px, 25 epochs; the choice on a GPU), laptop (32 px,
+    /// about half an hour on two CPU cores; the choice without a GPU), quick (32 px, a few CPU
+    /// minutes, blobs), tiny (smoke tests).
+    #[arg(long, value_enum)]
     pub preset: Option<Preset>,
+    /// Network design: logogan (the course's) or dcgan (the classic).
+    #[arg(long, value_enum)]
     pub model: Option<Architecture>,
-    /// Image size (32, 64 or 128).
+    /// Image size (32, 64 or 128); the dataset of that size is built if missing.
+    #[arg(long)]
     pub size: Option<usize>,
+    /// Length of the noise vector z.
+    #[arg(long)]
     pub latent_dim: Option<usize>,
     /// Width of the generator: filters of its last hidden layer (they double towards the noise).
+    #[arg(long)]
     pub g_filters: Option<usize>,
     /// Width of the discriminator: its filters per layer (LogoGan) or first layer's (classic).
+    #[arg(long)]
     pub d_filters: Option<usize>,
+    /// How convolutions are computed: gemm (fast), composed (the same algorithm in candle's
+    /// tensor ops, portable) or candle (candle's own kernels).
+    #[arg(long, value_enum)]
     pub conv: Option<ConvAlgorithm>,
+    /// Save a checkpoint every this many steps (and always at the end).
+    #[arg(long)]
     pub checkpoint_every: Option<u64>,
+    #[arg(long)]
     pub epochs: Option<usize>,
+    #[arg(long)]
     pub batch_size: Option<usize>,
+    /// Learning rate of both networks (Adam).
+    #[arg(long)]
     pub lr: Option<f64>,
+    /// Learning rate of the generator alone (two time-scale updates: e.g. --lr-g 1e-4 --lr-d 4e-4).
+    #[arg(long)]
     pub lr_g: Option<f64>,
+    /// Learning rate of the discriminator alone.
+    #[arg(long)]
     pub lr_d: Option<f64>,
-    pub label_smoothing: Option<f64>,
+    /// D's target for real images: 1, or e.g. 0.9 for one-sided label smoothing.
+    #[arg(long)]
+    pub real_label: Option<f64>,
+    /// The game: bce (DCGAN) or hinge.
+    #[arg(long, value_enum)]
     pub loss: Option<GanLoss>,
+    /// Instance noise: σ of the Gaussian noise added to D's inputs, annealed to 0 (e.g. 0.1).
+    #[arg(long)]
     pub instance_noise: Option<f64>,
-    /// Decay of the generator's moving average; 0 turns the average off.
+    /// Keep an exponential moving average of G's weights with this decay (e.g. 0.999) and
+    /// sample from it; 0 turns the average off.
+    #[arg(long, visible_alias = "ema")]
     pub ema_decay: Option<f64>,
+    /// Differentiable augmentation (colour, translation, cutout) of everything D sees
+    /// (`--diff-augment` or `--diff-augment false`).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub diff_augment: Option<bool>,
+    /// Spectral normalisation of the discriminator's convolutions.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub spectral_norm: Option<bool>,
+    /// Use at most this many training images.
+    #[arg(long)]
     pub max_images: Option<usize>,
+    /// Seeds the weights, the noise of every step, the order of the images.
+    #[arg(long)]
     pub seed: Option<u64>,
 }
 
-impl Overrides {
+impl TrainOptions {
+    /// Read options from a TOML file with the same names as the flags (`lr_d = 4e-4`).
+    pub fn load(path: &std::path::Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).at(path)?;
+        toml::from_str(&text)
+            .map_err(|e| Error::bad_input(path, format!("not a valid options file: {e}")))
+    }
+
     /// `other`'s values where it has them, ours elsewhere.
-    pub fn overlay(&self, other: &Overrides) -> Overrides {
+    pub fn overlay(&self, other: &TrainOptions) -> TrainOptions {
         macro_rules! pick {
-            ($($f:ident),*) => { Overrides { $($f: other.$f.clone().or_else(|| self.$f.clone()),)* } };
+            ($($f:ident),*) => { TrainOptions { $($f: other.$f.clone().or_else(|| self.$f.clone()),)* } };
         }
         pick!(
             name,
@@ -287,7 +353,7 @@ impl Overrides {
             lr,
             lr_g,
             lr_d,
-            label_smoothing,
+            real_label,
             loss,
             instance_noise,
             ema_decay,
@@ -298,13 +364,19 @@ impl Overrides {
         )
     }
 
-    /// The training configuration these settings describe (the quick preset and LogoGan's
-    /// networks where unset).
+    /// The training configuration these options describe on `device`: where no preset is
+    /// named, [`Preset::for_device`]'s; LogoGan's networks where no model is.
+    pub fn config_on(&self, device: &candle_core::Device) -> TrainConfig {
+        self.config_with(self.preset.unwrap_or(Preset::for_device(device)))
+    }
+
+    /// The training configuration these options describe on a CPU.
     pub fn config(&self) -> TrainConfig {
-        let mut c = TrainConfig::preset(
-            self.preset.unwrap_or(Preset::Quick),
-            self.model.unwrap_or(Architecture::Logogan),
-        );
+        self.config_on(&candle_core::Device::Cpu)
+    }
+
+    fn config_with(&self, preset: Preset) -> TrainConfig {
+        let mut c = TrainConfig::preset(preset, self.model.unwrap_or(Architecture::Logogan));
         if let Some(size) = self.size {
             c.model.generator.image_size = size;
             c.model.discriminator.image_size = size;
@@ -343,8 +415,8 @@ impl Overrides {
         if let Some(v) = self.lr_d {
             c.discriminator_optimizer.lr = v;
         }
-        if let Some(v) = self.label_smoothing {
-            c.real_label = 1.0 - v;
+        if let Some(v) = self.real_label {
+            c.real_label = v;
         }
         if let Some(v) = self.loss {
             c.loss = v;
@@ -392,13 +464,13 @@ mod tests {
     }
 
     #[test]
-    fn overrides_set_widths_and_turn_the_average_off() {
-        let wide = Overrides {
+    fn options_set_widths_and_turn_the_average_off() {
+        let wide = TrainOptions {
             preset: Some(Preset::Laptop),
             g_filters: Some(32),
             d_filters: Some(64),
             ema_decay: Some(0.0),
-            ..Overrides::default()
+            ..TrainOptions::default()
         }
         .config();
         assert_eq!(wide.model.generator.base_filters, 32);
@@ -408,32 +480,32 @@ mod tests {
         );
         assert_eq!(wide.ema_decay, None);
         // A base that keeps an average (as the laptop sweep's does), and a trial that drops it.
-        let averaged = Overrides {
+        let averaged = TrainOptions {
             preset: Some(Preset::Laptop),
             ema_decay: Some(0.999),
-            ..Overrides::default()
+            ..TrainOptions::default()
         };
         assert_eq!(averaged.config().ema_decay, Some(0.999));
-        let dropped = averaged.overlay(&Overrides {
+        let dropped = averaged.overlay(&TrainOptions {
             ema_decay: Some(0.0),
-            ..Overrides::default()
+            ..TrainOptions::default()
         });
         assert_eq!(dropped.config().ema_decay, None);
         let laptop = TrainConfig::preset(Preset::Laptop, Architecture::Logogan);
         assert!(laptop.diff_augment && laptop.ema_decay.is_none());
-        let classic = Overrides {
+        let classic = TrainOptions {
             model: Some(Architecture::Dcgan),
             d_filters: Some(16),
-            ..Overrides::default()
+            ..TrainOptions::default()
         }
         .config();
         assert_eq!(
             classic.model.discriminator.filters,
             FilterSchedule::Doubling { first: 16 }
         );
-        let huge = Overrides {
+        let huge = TrainOptions {
             g_filters: Some(1 << 20),
-            ..Overrides::default()
+            ..TrainOptions::default()
         }
         .config();
         assert!(huge
@@ -479,6 +551,89 @@ mod tests {
                 c.real_label = 0.9
             },
             "real_label",
+        );
+    }
+
+    #[derive(clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        options: TrainOptions,
+    }
+
+    #[test]
+    fn a_config_file_and_the_same_flags_give_the_same_config_json() {
+        use clap::Parser;
+        let flags = Flags::try_parse_from([
+            "chapter-05",
+            "--preset",
+            "laptop",
+            "--model",
+            "dcgan",
+            "--g-filters",
+            "24",
+            "--lr-d",
+            "4e-4",
+            "--real-label",
+            "0.9",
+            "--loss",
+            "hinge",
+            "--ema-decay",
+            "0.999",
+            "--diff-augment",
+            "false",
+            "--spectral-norm",
+            "--seed",
+            "7",
+        ])
+        .unwrap()
+        .options;
+        let file: TrainOptions = toml::from_str(
+            r#"
+            preset = "laptop"
+            model = "dcgan"
+            g_filters = 24
+            lr_d = 4e-4
+            real_label = 0.9
+            loss = "hinge"
+            ema_decay = 0.999
+            diff_augment = false
+            spectral_norm = true
+            seed = 7
+            "#,
+        )
+        .unwrap();
+        assert_eq!(file, flags);
+        let json = |o: &TrainOptions| serde_json::to_string_pretty(&o.config()).unwrap();
+        assert_eq!(json(&file), json(&flags));
+        let config = flags.config();
+        assert_eq!(config.model.architecture, Some(Architecture::Dcgan));
+        assert_eq!(config.discriminator_optimizer.lr, 4e-4);
+        assert!(!config.diff_augment && config.model.discriminator.spectral_norm);
+        // Flags override the file; a bare boolean flag means true.
+        let bare = Flags::try_parse_from(["chapter-05", "--diff-augment", "--ema", "0"])
+            .unwrap()
+            .options;
+        let merged = file.overlay(&bare).config();
+        assert!(merged.diff_augment);
+        assert_eq!(merged.ema_decay, None);
+        assert_eq!(merged.seed, 7);
+        // A misspelt option in a file is named, not ignored.
+        let err = toml::from_str::<TrainOptions>("label_smoothing = 0.1")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("label_smoothing"), "{err}");
+    }
+
+    #[test]
+    fn one_default_preset_follows_the_device() {
+        assert_eq!(
+            Preset::for_device(&candle_core::Device::Cpu),
+            Preset::Laptop
+        );
+        let unnamed = TrainOptions::default().config();
+        assert_eq!(
+            unnamed,
+            TrainConfig::preset(Preset::Laptop, Architecture::Logogan)
         );
     }
 }

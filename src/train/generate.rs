@@ -1,6 +1,6 @@
 //! Sampling from a trained generator: grids, single images, latent interpolations.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use image::RgbImage;
@@ -9,9 +9,10 @@ use super::checkpoint;
 use super::run::{RunDir, RunRecord};
 use super::trainer::latent_noise;
 use crate::error::Result;
+use crate::fsutil::save_png;
 use crate::model::layers::new_varmap;
 use crate::model::Generator;
-use crate::viz::tensor_to_images;
+use crate::viz::{image_grid, tensor_to_images};
 
 /// A generator restored from a run's latest checkpoint.
 pub struct TrainedGenerator {
@@ -81,6 +82,34 @@ impl TrainedGenerator {
         let z =
             Tensor::from_vec(all, (steps, a.len(), 1, 1), &Device::Cpu)?.to_device(&self.device)?;
         self.images(&z)
+    }
+}
+
+impl TrainedGenerator {
+    /// `n` samples from the noise of `seed`, written to `out` as one grid
+    /// (`grid-seed<seed>.png`) and as single PNGs; returns the grid's path.
+    pub fn save_samples(&self, n: usize, seed: u64, out: &Path) -> Result<PathBuf> {
+        let images = self.images(&self.noise(n, seed)?)?;
+        let columns = (n as f64).sqrt().ceil() as usize;
+        let grid = out.join(format!("grid-seed{seed}.png"));
+        save_png(&grid, &image_grid(&images, columns, 2))?;
+        for (i, image) in images.iter().enumerate() {
+            save_png(&out.join(format!("seed{seed}-{i:03}.png")), image)?;
+        }
+        Ok(grid)
+    }
+
+    /// [`Self::interpolate`] as one strip in `out` (`interpolation-<a>-<b>.png`); returns its path.
+    pub fn save_interpolation(
+        &self,
+        (seed_a, seed_b): (u64, u64),
+        frames: usize,
+        out: &Path,
+    ) -> Result<PathBuf> {
+        let strip = self.interpolate(seed_a, seed_b, frames)?;
+        let path = out.join(format!("interpolation-{seed_a}-{seed_b}.png"));
+        save_png(&path, &image_grid(&strip, strip.len(), 2))?;
+        Ok(path)
     }
 }
 

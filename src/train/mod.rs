@@ -10,10 +10,11 @@ pub mod loss;
 pub mod metrics;
 pub mod report;
 pub mod run;
+pub mod session;
 pub mod step;
 pub mod trainer;
 
-pub use config::{Preset, TrainConfig};
+pub use config::{Preset, TrainConfig, TrainOptions};
 pub use run::{RunDir, RunRecord};
 pub use step::GanStep;
 pub use trainer::{latent_noise, TrainEvent, Trainer};

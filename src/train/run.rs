@@ -73,8 +73,13 @@ impl RunRecord {
         let text = std::fs::read_to_string(&path).map_err(|e| {
             Error::bad_input(&path, format!("not a run folder (no config.json: {e})"))
         })?;
-        serde_json::from_str(&text)
-            .map_err(|e| Error::bad_input(&path, format!("damaged run config: {e}")))
+        let mut record: Self = serde_json::from_str(&text)
+            .map_err(|e| Error::bad_input(&path, format!("damaged run config: {e}")))?;
+        // Runs saved before the architecture was recorded: name it from the settings, so they
+        // compare equal to the same settings made today (a sweep resumes them).
+        let model = &mut record.config.model;
+        model.architecture = Some(model.architecture());
+        Ok(record)
     }
 }
 

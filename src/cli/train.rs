@@ -1,0 +1,62 @@
+//! Chapter 5's command line: the flags of a training run and of sampling a trained one.
+
+use std::path::PathBuf;
+
+use super::CommonArgs;
+use crate::device::DeviceChoice;
+use crate::train::TrainOptions;
+
+/// Train a run: every option of [`TrainOptions`], from flags or a config file.
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub options: TrainOptions,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Options from a TOML file with the flags' names (`lr_d = 4e-4`); flags override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Continue the run in this folder from its latest checkpoint, with its saved settings
+    /// (--epochs may raise the total).
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Stop after this many steps in total (the run can be resumed later).
+    #[arg(long)]
+    pub stop_after: Option<u64>,
+}
+
+impl TrainArgs {
+    /// The options of the run: the config file's, if any, overridden by the flags.
+    pub fn options(&self) -> crate::Result<TrainOptions> {
+        Ok(match &self.config {
+            Some(file) => TrainOptions::load(file)?.overlay(&self.options),
+            None => self.options.clone(),
+        })
+    }
+}
+
+/// Sample a trained run.
+#[derive(clap::Args, Debug)]
+pub struct GenerateArgs {
+    /// The trained run folder (runs/<name>).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Number of images.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub n: u64,
+    /// Seed of the noise.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Also draw an interpolation strip between the noise of two seeds, e.g. 3,7.
+    #[arg(long, value_delimiter = ',')]
+    pub interpolate: Option<Vec<u64>>,
+    /// Images in the interpolation strip.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(2..=256))]
+    pub frames: u64,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceChoice,
+    /// Output folder. Default: <run>/generated.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}

@@ -1,0 +1,166 @@
+//! A training session as chapter 5's binary runs it: start a run from options (or resume one),
+//! train it with a progress bar and a line per epoch, then draw its charts.
+
+use std::path::Path;
+
+use candle_core::Device;
+
+use super::config::TrainOptions;
+use super::report::{write_report, ReportFiles};
+use super::run::default_run_name;
+use super::{RunRecord, TrainEvent, Trainer};
+use crate::data::dataset::ImageDataset;
+use crate::data::pipeline::ensure_dataset;
+use crate::device::describe;
+use crate::error::{Error, Result};
+use crate::paths::{display_path, DataLayout};
+
+/// Where a session's runs and data are, and what it runs on.
+pub struct Session<'a> {
+    pub device: &'a Device,
+    pub layout: &'a DataLayout,
+    pub runs: &'a Path,
+}
+
+impl Session<'_> {
+    /// A new run under `runs/<name>` with the settings `options` describe on this device (the
+    /// dataset of its size built if missing). Says what it chose.
+    pub fn start(&self, options: &TrainOptions) -> Result<Trainer> {
+        if options.preset.is_none() && self.device.is_cpu() {
+            println!(
+                "no GPU: training the `laptop` preset (32×32, about half an hour on two cores); \
+                 `--preset default` trains the 64×64 model (hours on a CPU)"
+            );
+        }
+        let config = options.config_on(self.device);
+        config.validate()?;
+        let size = config.image_size();
+        let train_dir = ensure_dataset(self.layout, size as u32, true)?;
+        let data = ImageDataset::load(&train_dir, size, self.device)?;
+        let architecture = format!("{:?}", config.model.architecture()).to_lowercase();
+        let name = options
+            .name
+            .clone()
+            .unwrap_or_else(|| default_run_name(&config, &architecture));
+        let run = self.runs.join(&name);
+        println!(
+            "run {} on {} with {} images of {size}×{size}",
+            display_path(&run),
+            describe(self.device),
+            data.len()
+        );
+        Trainer::create(config, &data, train_dir, run)
+    }
+
+    /// The run in `run` from its latest checkpoint, with its saved settings: only `epochs` (if
+    /// given) may raise the total. Other options are refused rather than silently ignored.
+    pub fn resume(&self, run: &Path, options: &TrainOptions) -> Result<Trainer> {
+        let only_epochs = TrainOptions {
+            epochs: options.epochs,
+            ..TrainOptions::default()
+        };
+        if *options != only_epochs {
+            return Err(Error::bad_input(
+                run,
+                "--resume continues a run with the settings saved in its config.json (only \
+                 --epochs can raise the total); to change a setting, start a new run",
+            ));
+        }
+        let record = RunRecord::load(&super::RunDir::new(run))?;
+        let data = ImageDataset::load(&record.data, record.config.image_size(), self.device)?;
+        println!(
+            "resuming {} on {}",
+            display_path(run),
+            describe(self.device)
+        );
+        Trainer::resume(run.to_path_buf(), &data, options.epochs)
+    }
+}
+
+/// Train `trainer` to its end (or `stop_after` steps in all) with a progress bar and one line
+/// per epoch, then write its charts and GIF. A CPU run of the 64×64 preset that will take over
+/// an hour is told about the laptop preset.
+pub fn train_with_console(trainer: &mut Trainer, stop_after: Option<u64>) -> Result<ReportFiles> {
+    let epochs = trainer.config.epochs;
+    let slow_preset = trainer.config.image_size() >= 64;
+    let on_cpu = trainer.device().is_cpu();
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps, eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let say = |line: String| bar.suspend(|| println!("{line}"));
+    let result = trainer.train(stop_after, &mut |event| match event {
+        TrainEvent::Started { first_step, total_steps, steps_per_epoch, images } => {
+            bar.set_length(total_steps);
+            bar.set_position(first_step - 1);
+            say(format!("{images} images, {steps_per_epoch} steps per epoch, {epochs} epochs"));
+        }
+        TrainEvent::Estimate { seconds_per_step, remaining_seconds } => {
+            let eta = format_duration(remaining_seconds);
+            say(format!("measured {seconds_per_step:.2} s/step → about {eta} for the rest of the run"));
+            if on_cpu && slow_preset && remaining_seconds > 3600.0 {
+                say("on a CPU this is long: `--preset laptop` makes 32×32 logos in about half an hour".into());
+                say("(Ctrl-C stops; `--resume <run>` continues from the last checkpoint)".into());
+            }
+        }
+        TrainEvent::Step { step, epoch, images_per_second } => {
+            bar.set_position(step);
+            bar.set_message(format!("epoch {epoch}/{epochs} · {images_per_second:.0} img/s"));
+        }
+        TrainEvent::EpochEnd { epoch, mean: Some(m), images_per_second, seconds, grid_path, .. } => {
+            let (took, grid) = (format_duration(seconds), display_path(&grid_path));
+            say(format!(
+                "epoch {epoch:>3}/{epochs}: D loss {:.3}  G loss {:.3}  D(x) {:.3}  D(G(z)) {:.3}→{:.3}  {images_per_second:.0} img/s  {took}  → {grid}",
+                m.d_loss, m.g_loss, m.d_real, m.d_fake, m.d_fake_after
+            ));
+        }
+        _ => {}
+    });
+    bar.finish_and_clear();
+    result?;
+    write_report(&trainer.run)
+}
+
+/// `seconds` as "42 s", "3 min 5 s" or "1 h 52 min".
+pub fn format_duration(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(format_duration(42.4), "42 s");
+        assert_eq!(format_duration(185.0), "3 min 5 s");
+        assert_eq!(format_duration(6720.0), "1 h 52 min");
+    }
+
+    #[test]
+    fn resume_refuses_settings_it_would_ignore() {
+        let dir = tempfile::tempdir().unwrap();
+        let session = Session {
+            device: &Device::Cpu,
+            layout: &DataLayout::new(dir.path()),
+            runs: dir.path(),
+        };
+        let options = TrainOptions {
+            lr: Some(1e-4),
+            ..TrainOptions::default()
+        };
+        let err = session
+            .resume(dir.path(), &options)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains("--resume") && err.contains("new run"), "{err}");
+    }
+}

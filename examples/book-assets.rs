@@ -27,6 +27,7 @@ use logogan::train::metrics::read_metrics;
 use logogan::train::report::write_report;
 use logogan::train::run::{current_commit, now_rfc3339};
 use logogan::train::{Preset, RunDir, RunRecord, TrainConfig, Trainer};
+use logogan::viz::plot::{render_png, LineChart, Series, BLUE, RED};
 use logogan::viz::{image_grid, side_by_side, upscale};
 
 #[global_allocator]
@@ -187,6 +188,21 @@ fn main() -> Result<()> {
     book.snippet(
         "ch01-environment.md",
         &format!("```text\n{}\n```\n", Environment::detect()),
+    )?;
+
+    // Chapter 1: the game on points in the plane, learnt and collapsed.
+    ch01_gan2d(&book, &p)?;
+    // Chapter 5: the generator's gradient under the two losses.
+    book.figure(
+        "ch05-generator-gradients.png",
+        &render_png(&generator_gradients_chart())?,
+    )?;
+    book.figure_with_caption(
+        "ch05-generator-gradients.md",
+        "ch05-generator-gradients.png",
+        "the size of G's gradient against D's logit for the saturating and the non-saturating loss",
+        "Figure 5.1 — How hard each loss pushes G, for one fake, against D's logit ℓ (D(G(z)) = σ(ℓ)): the saturating loss's gradient is D(G(z)), the non-saturating loss's is 1 − D(G(z)). Left, where D rejects the fake, only the non-saturating loss still pushes.",
+        &p,
     )?;
 
     // Chapter 4: the layer tables.
@@ -587,7 +603,7 @@ fn ch05(book: &Book, run: &RunDir) -> Result<()> {
         "ch05-samples-first.png",
         "samples after the first epoch",
         &format!(
-            "Figure 5.1 — The fixed noise after epoch 1 ({size}×{size}, step {}).",
+            "Figure 5.2 — The fixed noise after epoch 1 ({size}×{size}, step {}).",
             rows.iter().filter(|r| r.epoch == 1).count()
         ),
         &p,
@@ -597,7 +613,7 @@ fn ch05(book: &Book, run: &RunDir) -> Result<()> {
         "ch05-samples-last.png",
         "samples at the end of training",
         &format!(
-            "Figure 5.2 — The same noise after epoch {epochs} (step {}).",
+            "Figure 5.3 — The same noise after epoch {epochs} (step {}).",
             last.step
         ),
         &p,
@@ -606,21 +622,21 @@ fn ch05(book: &Book, run: &RunDir) -> Result<()> {
         "ch05-loss.md",
         "ch05-loss.png",
         "discriminator and generator losses",
-        "Figure 5.3 — Losses per step (exponential moving average).",
+        "Figure 5.4 — Losses per step (exponential moving average).",
         &p,
     )?;
     book.figure_with_caption(
         "ch05-d-outputs.md",
         "ch05-d-outputs.png",
         "D(x) and D(G(z)) per step",
-        "Figure 5.4 — The discriminator's average verdict on real images, D(x), and on fakes, D(G(z)).",
+        "Figure 5.5 — The discriminator's average verdict on real images, D(x), and on fakes, D(G(z)).",
         &p,
     )?;
     book.figure_with_caption(
         "ch05-progress.md",
         "ch05-progress.gif",
         "the fixed-noise grid, epoch by epoch",
-        "Figure 5.5 — Every epoch's grid, animated.",
+        "Figure 5.6 — Every epoch's grid, animated.",
         &p,
     )?;
     // `chapter-05 generate`: fresh noise, not the fixed grid, and a walk between two points.
@@ -639,9 +655,9 @@ fn ch05(book: &Book, run: &RunDir) -> Result<()> {
         "ch05-generate.md",
         &format!(
             "![64 samples from fresh noise](figures/ch05-generated.png)\n\n\
-             *Figure 5.6 — `chapter-05 generate --checkpoint {0} --seed 1`: 64 samples from noise the run never showed (step {1}{2}).* <small>Made by `book-assets`: {3}.</small>\n\n\
+             *Figure 5.7 — `chapter-05 generate --checkpoint {0} --seed 1`: 64 samples from noise the run never showed (step {1}{2}).* <small>Made by `book-assets`: {3}.</small>\n\n\
              ![ten samples along the way from one noise vector to another](figures/ch05-interpolation.png)\n\n\
-             *Figure 5.7 — `--interpolate 3,7`: ten points on the great circle from the noise of seed 3 to that of seed 7.*\n",
+             *Figure 5.8 — `--interpolate 3,7`: ten points on the great circle from the noise of seed 3 to that of seed 7.*\n",
             run.root.file_name().map_or_else(String::new, |n| format!("runs/{}", n.to_string_lossy())),
             g.step,
             if g.record.config.ema_decay.is_some() { ", averaged generator" } else { "" },
@@ -703,11 +719,63 @@ fn ch05_quick(book: &Book, run: &RunDir) -> Result<()> {
         "ch05-quick.png",
         "colour blobs: the quick preset's samples",
         &format!(
-            "Figure 5.8 — What two minutes give: `--preset quick` ({} of the images, {} steps ≈ {:.0} kimg), the same fixed noise.",
+            "Figure 5.9 — What two minutes give: `--preset quick` ({} of the images, {} steps ≈ {:.0} kimg), the same fixed noise.",
             record.images,
             last.step,
             last.step as f64 * record.config.batch_size as f64 / 1000.0
         ),
         &p,
     )
+}
+
+/// Chapter 1's 2-D figure: the default setting learning the ring (top) and a learning rate ten
+/// times too large collapsing onto a blob (bottom), five snapshots each.
+fn ch01_gan2d(book: &Book, p: &Provenance) -> Result<()> {
+    use logogan::gan2d::{modes_covered, train_and_watch, Gan2dConfig};
+    let good = Gan2dConfig::default();
+    let bad = Gan2dConfig {
+        lr: 0.05,
+        seed: 1,
+        ..good.clone()
+    };
+    let started = std::time::Instant::now();
+    let (gan, mut frames, _) = train_and_watch(&good, good.steps / 4)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let (good_modes, _) = modes_covered(&good, &gan.sample(1000, 2)?, 0.04)?;
+    let (collapsed, bad_frames, _) = train_and_watch(&bad, bad.steps / 4)?;
+    let (bad_modes, _) = modes_covered(&bad, &collapsed.sample(1000, 2)?, 0.04)?;
+    frames.extend(bad_frames);
+    book.figure("ch01-gan2d.png", &image_grid(&frames, 5, 6))?;
+    book.figure_with_caption(
+        "ch01-gan2d.md",
+        "ch01-gan2d.png",
+        "two rows of five scatter plots: the generator's points spreading onto all eight blobs of a ring, and collapsing onto one",
+        &format!(
+            "Figure 1.2 — The game on points in the plane (`logogan::gan2d`): real points in grey on a ring of {} blobs, the generator's in orange, every {} steps. Top: Adam at lr {} covers {good_modes} of the {} blobs after {} steps ({seconds:.0} s on this machine). Bottom: the same at lr {}: the generator collapses ({bad_modes} blob{} covered).",
+            good.modes, good.steps / 4, good.lr, good.modes, good.steps, bad.lr,
+            if bad_modes == 1 { "" } else { "s" }
+        ),
+        p,
+    )
+}
+
+/// Chapter 5's chart: |∂loss/∂ℓ| for one fake against D's logit ℓ, saturating vs non-saturating.
+fn generator_gradients_chart() -> LineChart {
+    let sigmoid = |l: f64| 1.0 / (1.0 + (-l).exp());
+    let logits: Vec<f64> = (0..=240).map(|i| -6.0 + i as f64 * 0.05).collect();
+    let line = |label: &str, colour, f: &dyn Fn(f64) -> f64| Series {
+        label: label.into(),
+        points: logits.iter().map(|&l| (l, f(sigmoid(l)))).collect(),
+        colour,
+    };
+    LineChart {
+        title: "The generator's gradient for one fake".into(),
+        x_label: "D's logit ℓ on the fake (left: \"fake\", right: \"real\")".into(),
+        y_label: "|gradient| w.r.t. ℓ".into(),
+        y_range: Some((0.0, 1.05)),
+        series: vec![
+            line("saturating: log(1 − D)", RED, &|d| d),
+            line("non-saturating: −log D", BLUE, &|d| 1.0 - d),
+        ],
+    }
 }

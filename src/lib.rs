@@ -9,6 +9,7 @@
 //! * [`train`]: loss, optimiser, training loop, checkpoints, metrics, the run's charts;
 //! * [`metrics`]: quality measures of generated images (Fréchet distance, KID, precision and
 //!   recall, memorisation);
+//! * [`gan2d`]: the same game on points in the plane, small enough to watch (chapter 1);
 //! * [`sweep`]: several short runs that differ in a few settings, scored and ranked;
 //! * [`viz`]: image grids, charts, GIFs and inline figures;
 //! * [`environment`]: what the machine and the build can do;
@@ -29,6 +30,8 @@ pub mod environment;
 pub mod error;
 #[forbid(unsafe_code)]
 pub mod fsutil;
+#[forbid(unsafe_code)]
+pub mod gan2d;
 #[forbid(unsafe_code)]
 pub mod metrics;
 #[forbid(unsafe_code)]

@@ -15,7 +15,7 @@ use crate::fsutil::{save_png, write_atomic};
 static FONT: &[u8] = include_bytes!("../../data/fonts/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
 
-fn register_font() {
+pub(crate) fn register_font() {
     REGISTER.call_once(|| {
         // The bytes are a valid TrueType font shipped with the crate; a failure is a build error.
         plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).ok();

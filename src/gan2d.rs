@@ -224,8 +224,8 @@ impl Gan2d {
     pub fn train_step(&mut self) -> Result<Losses2d> {
         let b = self.config.batch_size;
         let seed = self.rng.next_u64_seed();
+        // D: real points → 1, G's points → 0. The fakes are detached: this step moves D only.
         let real = ring_of_gaussians(&self.config, b, seed)?; // (B, 2)
-                                                              // D: real points → 1, G's points → 0. The fakes are detached: this step moves D only.
         let z = self.noise(b)?; // (B, latent_dim)
         let fake = self.generator.forward(&z)?; // (B, 2)
         let d_loss = (bce_with_logits(&self.discriminator.forward(&real)?, 1.0)?

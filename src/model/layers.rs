@@ -180,8 +180,10 @@ impl SpectralNorm {
     pub fn normalise(&self, w: &Tensor, train: bool) -> Result<Tensor> {
         let o = w.dim(0)?;
         let matrix = w.reshape((o, ()))?; // (O, C·k·k)
-        let fixed = matrix.detach(); // the iteration itself is not differentiated
-                                     // u is state, not a parameter: no gradient flows into it (PyTorch keeps it as a buffer).
+
+        // The iteration itself is not differentiated; u is state, not a parameter: no gradient
+        // flows into it (PyTorch keeps it as a buffer).
+        let fixed = matrix.detach();
         let mut u = unit(&self.u.as_detached_tensor().reshape((1, o))?)?; // (1, O)
         let v = unit(&u.matmul(&fixed)?)?; // (1, C·k·k)
         if train {
@@ -366,10 +368,10 @@ mod spectral_tests {
         let dev = Device::Cpu;
         let (varmap, vb) = new_varmap(&dev);
         let sn = SpectralNorm::new(6, &vb.pp("conv")).unwrap();
-        init_dcgan(&varmap, 3).unwrap(); // u starts random
-                                         // A seeded W (an unseeded one made this test flaky: with the top two singular values
-                                         // close, 30 iterations sometimes fell short of the tolerance), and iterations enough
-                                         // for its spectral gap.
+        // u starts random. A seeded W (an unseeded one made this test flaky: with the top two
+        // singular values close, 30 iterations sometimes fell short of the tolerance), and
+        // iterations enough for its spectral gap.
+        init_dcgan(&varmap, 3).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let draws: Vec<f32> = (0..6 * 2 * 3 * 3)
             .map(|_| {

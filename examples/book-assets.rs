@@ -47,10 +47,13 @@ struct Args {
     /// Book source folder.
     #[arg(long)]
     book: Option<PathBuf>,
-    /// Take chapter 6's sweep table and grids from this finished sweep (runs/<sweep name>).
-    /// Without it, the chapter's sweep snippet is left as it is.
+    /// Take chapter 6's sweep tables and grids from these finished sweeps (runs/<sweep name>;
+    /// repeat the flag for several, in the order the chapter shows them: the first writes
+    /// `ch06-sweep.md`, the others `ch06-sweep-<name>.md`). Without it, the chapter's sweep
+    /// snippets are left as they are.
     #[arg(long)]
-    sweep: Option<PathBuf>,
+    sweep: Vec<PathBuf>,
+
     /// Take chapter 6's calibration ladder from this folder (made by `chapter-06 calibrate`;
     /// its calibration.json must match the default settings and the current encoder). Without
     /// it, the ladder is scored here into runs/calibration.
@@ -292,14 +295,16 @@ fn main() -> Result<()> {
             &now_rfc3339()[..10]
         ),
     )?;
-    if let Some(sweep) = &args.sweep {
-        ch06_sweep(&book, sweep)?;
+    for (i, sweep) in args.sweep.iter().enumerate() {
+        ch06_sweep(&book, sweep, i)?;
     }
+    // Tables and figures after the sweeps are numbered after them.
+    let after_sweeps = args.sweep.len().max(1);
     if let Some(reference) = &args.reference {
-        ch06_reference(&book, reference)?;
+        ch06_reference(&book, reference, 3 + after_sweeps)?;
     }
     if let Some(dir) = &args.time_to_kid {
-        ch06_time_to_kid(&book, dir)?;
+        ch06_time_to_kid(&book, dir, 3 + after_sweeps, 3 + 2 * after_sweeps)?;
     }
     println!("done");
     Ok(())
@@ -337,7 +342,9 @@ fn ch06_calibration(book: &Book, ladder: &Calibration, from: Option<&Path>) -> R
 
 /// Chapter 6: a finished sweep's table (trials over their seeds, then every run), its chart, and
 /// one grid per trial (its first seed's run).
-fn ch06_sweep(book: &Book, sweep: &Path) -> Result<()> {
+/// The `index`-th sweep of the chapter gets Table 6.(3 + index) and Figures 6.(3 + 2·index) and
+/// 6.(4 + 2·index).
+fn ch06_sweep(book: &Book, sweep: &Path, index: usize) -> Result<()> {
     let table = std::fs::read_to_string(sweep.join("results.md"))
         .with_context(|| format!("{}: not a finished sweep", sweep.display()))?;
     let results: Vec<TrialResult> = read_csv(&sweep.join("results.csv"))?;
@@ -363,15 +370,21 @@ fn ch06_sweep(book: &Book, sweep: &Path) -> Result<()> {
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let size = record.config.image_size();
+    let prefix = if index == 0 {
+        "ch06-sweep".to_string()
+    } else {
+        format!("ch06-sweep-{name}")
+    };
+    let (table_no, chart_no, grids_no) = (3 + index, 3 + 2 * index, 4 + 2 * index);
     book.figure(
-        "ch06-sweep-scores.png",
+        &format!("{prefix}-scores.png"),
         &image::open(sweep.join("scores.png"))?.to_rgb8(),
     )?;
     let scale = (256 / size as u32).clamp(1, 2);
     let (mut header, mut images, mut columns) = (String::from("|"), String::from("|"), 0);
     for t in &summary {
         let run = first_run(&t.trial)?;
-        let file = format!("ch06-sweep-{}.png", t.trial);
+        let file = format!("{prefix}-{}.png", t.trial);
         let path = sweep.join(format!("{}.png", run.trial));
         if !path.is_file() {
             continue; // a trained-G row: its run's grid shows the average
@@ -384,13 +397,13 @@ fn ch06_sweep(book: &Book, sweep: &Path) -> Result<()> {
     }
     let seeds = summary.iter().map(|t| t.seeds).max().unwrap_or(1);
     book.snippet(
-        "ch06-sweep.md",
+        &format!("{prefix}.md"),
         &format!(
-            "{table}\n*Table 6.3 — The sweep `{name}` at {size}×{size}: {} trials × {seeds} seeds, ranked by mean KID; \"apart from the best\" says whether every seed of a trial scored on one side of every seed of the best.* <small>Made by `chapter-06 sweep` and `book-assets --sweep`: {}.</small>\n\n\
-             ![mean KID of every trial beside the floor](figures/ch06-sweep-scores.png)\n\n\
-             *Figure 6.3 — The same ranking as a chart.*\n\n\
+            "{table}\n*Table 6.{table_no} — The sweep `{name}` at {size}×{size}: {} trials × {seeds} seeds, ranked by mean KID; \"apart from the best\" says whether every seed of a trial scored on one side of every seed of the best.* <small>Made by `chapter-06 sweep` and `book-assets --sweep`: {}.</small>\n\n\
+             ![mean KID of every trial beside the floor](figures/{prefix}-scores.png)\n\n\
+             *Figure 6.{chart_no} — The same ranking as a chart.*\n\n\
              {header}\n|{}\n{images}\n\n\
-             *Figure 6.4 — Final samples of each trial (its first seed), from the same fixed noise, drawn through the average when the run kept one.* <small>{}.</small>\n",
+             *Figure 6.{grids_no} — Final samples of each trial (its first seed), from the same fixed noise, drawn through the average when the run kept one.* <small>{}.</small>\n",
             summary.len(),
             p.caption(),
             ":---:|".repeat(columns),
@@ -401,7 +414,7 @@ fn ch06_sweep(book: &Book, sweep: &Path) -> Result<()> {
 
 /// Chapter 6: time to quality, candle beside PyTorch (reference/pytorch-dcgan/time_to_kid.py),
 /// with the last snapshot's samples of each.
-fn ch06_time_to_kid(book: &Book, dir: &Path) -> Result<()> {
+fn ch06_time_to_kid(book: &Book, dir: &Path, table_no: usize, figure_no: usize) -> Result<()> {
     let table = std::fs::read_to_string(dir.join("time-to-kid.md")).with_context(|| {
         format!(
             "{}: run reference/pytorch-dcgan/time_to_kid.py first",
@@ -442,10 +455,10 @@ fn ch06_time_to_kid(book: &Book, dir: &Path) -> Result<()> {
     book.snippet(
         "ch06-time-to-kid.md",
         &format!(
-            "{}\n*Table 6.4 — Time to quality: the same recipe in candle and in PyTorch, one after the other on the same cores, judged at the same steps.* <small>Made by `reference/pytorch-dcgan/time_to_kid.py` and `book-assets --time-to-kid`: candle on {} at commit `{}`, {}.</small>\n\n\
+            "{}\n*Table 6.{table_no} — Time to quality: the same recipe in candle and in PyTorch, one after the other on the same cores, judged at the same steps.* <small>Made by `reference/pytorch-dcgan/time_to_kid.py` and `book-assets --time-to-kid`: candle on {} at commit `{}`, {}.</small>\n\n\
              | candle, step {candle_step} | PyTorch, step {torch_step} |\n|:---:|:---:|\n\
              | ![candle samples](figures/ch06-time-candle.png) | ![PyTorch samples](figures/ch06-time-torch.png) |\n\n\
-             *Figure 6.5 — The first 64 judged samples of each framework's last snapshot.*\n",
+             *Figure 6.{figure_no} — The first 64 judged samples of each framework's last snapshot.*\n",
             &table[heading_end..],
             record.device,
             record.commit,
@@ -455,7 +468,7 @@ fn ch06_time_to_kid(book: &Book, dir: &Path) -> Result<()> {
 }
 
 /// Chapter 6: the candle baseline beside the PyTorch reference (reference/pytorch-dcgan).
-fn ch06_reference(book: &Book, reference: &Path) -> Result<()> {
+fn ch06_reference(book: &Book, reference: &Path, table_no: usize) -> Result<()> {
     let table = std::fs::read_to_string(reference.join("comparison.md")).with_context(|| {
         format!(
             "{}: run reference/pytorch-dcgan/compare.py first",
@@ -475,7 +488,7 @@ fn ch06_reference(book: &Book, reference: &Path) -> Result<()> {
     book.snippet(
         "ch06-reference.md",
         &format!(
-            "{table}\n*Table 6.4 — The candle baseline and its PyTorch twin, trained on the same images with the same settings, scored by the same code.* <small>Made by `reference/pytorch-dcgan/compare.py` and `book-assets --reference`: candle on {} at commit `{}`, {}.</small>\n",
+            "{table}\n*Table 6.{table_no} — The candle baseline and its PyTorch twin, trained on the same images with the same settings, scored by the same code.* <small>Made by `reference/pytorch-dcgan/compare.py` and `book-assets --reference`: candle on {} at commit `{}`, {}.</small>\n",
             record.device,
             record.commit,
             &record.started[..10]

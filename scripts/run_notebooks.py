@@ -31,6 +31,14 @@ def main():
     # the cells' own code would be cached too and a later cell would load a stale library
     # ("dlsym failed"). The kernels must compile incrementally.
     os.environ.pop("CARGO_INCREMENTAL", None)
+    # evcxr loads every cell as its own shared library, each with its own copy of the
+    # thread-local storage of the code it uses (candle, gemm, rayon). glibc reserves only a small
+    # surplus of static TLS for libraries loaded at run time, and after a handful of cells that
+    # run convolutions a new cell's library no longer fits: "dlopen failed". A larger reserve
+    # (the same setting the README gives learners for their own Jupyter) lets every cell load.
+    tunable = "glibc.rtld.optional_static_tls=1048576"
+    if tunable not in os.environ.get("GLIBC_TUNABLES", ""):
+        os.environ["GLIBC_TUNABLES"] = ":".join(filter(None, [os.environ.get("GLIBC_TUNABLES"), tunable]))
     failed = []
     for name in names:
         path = ROOT / "chapters" / name

@@ -13,8 +13,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
-use crate::ops::batch_norm::{BN_EPS, BN_MOMENTUM};
-use crate::ops::{convolve, fused_batch_norm_act, ChannelMajor, Params};
+use crate::ops::{convolve, fused_batch_norm_act, ChannelMajor, Params, BN_EPS, BN_MOMENTUM};
 pub use crate::ops::{ConvAlgorithm, Direction};
 
 /// A 4×4 convolution without bias: weight `(out, in, 4, 4)`.

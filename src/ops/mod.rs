@@ -32,7 +32,8 @@ pub mod cuda;
 pub mod geometry;
 pub mod patches;
 
-pub use batch_norm::{fused_batch_norm_act, Params, Slope};
+pub use adam::{adam_update_in_place, AdamStep};
+pub use batch_norm::{fused_batch_norm_act, Params, Slope, BN_EPS, BN_MOMENTUM};
 pub use conv::{convolve, ConvAlgorithm, Direction};
 pub use geometry::ConvGeometry;
 

@@ -18,7 +18,7 @@ use candle_core::{backprop::GradStore, DType, Result, Tensor, Var};
 use candle_nn::VarMap;
 
 use crate::model::layers::is_running_stat;
-use crate::ops::adam::{adam_update_in_place, AdamStep};
+use crate::ops::{adam_update_in_place, AdamStep};
 
 /// Adam's hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]

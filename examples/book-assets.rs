@@ -22,9 +22,9 @@ use logogan::model::summary::{discriminator_table, generator_table};
 use logogan::model::{untrained_samples, Gan, ModelConfig};
 use logogan::paths::{default_runs_dir, project_root, DataLayout};
 use logogan::sweep::{TrialResult, TrialSummary, TRAINED_G};
+use logogan::train::charts::draw_charts;
 use logogan::train::generate::TrainedGenerator;
-use logogan::train::metrics::read_metrics;
-use logogan::train::report::write_report;
+use logogan::train::loss_log::read_metrics;
 use logogan::train::run::{current_commit, now_rfc3339};
 use logogan::train::{Preset, RunDir, RunRecord, TrainConfig, Trainer};
 use logogan::viz::plot::{render_png, LineChart, Series, BLUE, RED};
@@ -582,14 +582,14 @@ fn quick_run(layout: &DataLayout, device: DeviceChoice) -> Result<PathBuf> {
     );
     let mut trainer = Trainer::create(config, &data, train_dir, run.clone())?;
     trainer.train(None, &mut |_| {})?;
-    write_report(&trainer.run)?;
+    draw_charts(&trainer.run)?;
     Ok(run)
 }
 
 fn ch05(book: &Book, run: &RunDir) -> Result<()> {
     let record = RunRecord::load(run).with_context(|| format!("reading {}", run.root.display()))?;
     let p = Provenance::of_run(&record);
-    write_report(run)?;
+    draw_charts(run)?;
     let rows = read_metrics(&run.metrics())?;
     let last = rows.last().context("the run has no metrics")?;
     let epochs = last.epoch;

@@ -283,7 +283,7 @@ pub fn run_sweep(
                 }
             })?,
         };
-        let last = crate::train::metrics::read_metrics(&RunDir::new(&run).metrics())?
+        let last = crate::train::loss_log::read_metrics(&RunDir::new(&run).metrics())?
             .last()
             .cloned()
             .ok_or_else(|| Error::bad_input(&run, "the trial has no metrics"))?;
@@ -587,7 +587,7 @@ fn train_trial(
     };
     if trainer.step() < trainer.total_steps() {
         trainer.train(None, &mut |_| {})?;
-        crate::train::report::write_report(&trainer.run)?;
+        crate::train::charts::draw_charts(&trainer.run)?;
     }
     Ok(())
 }

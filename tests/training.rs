@@ -10,9 +10,9 @@ use candle_core::Device;
 use fixtures::synthetic_logos;
 use logogan::data::dataset::ImageDataset;
 use logogan::model::Architecture;
+use logogan::train::charts::draw_charts;
 use logogan::train::generate::TrainedGenerator;
-use logogan::train::metrics::read_metrics;
-use logogan::train::report::write_report;
+use logogan::train::loss_log::read_metrics;
 use logogan::train::{checkpoint, Preset, TrainConfig, Trainer};
 
 /// 40 little 32×32 "logos": coloured discs and bars on white.
@@ -96,7 +96,7 @@ fn a_few_steps_write_metrics_grids_checkpoints_and_charts() {
         ]
     );
 
-    let files = write_report(&trainer.run).unwrap();
+    let files = draw_charts(&trainer.run).unwrap();
     assert_eq!((files.steps, files.frames), (10, 2));
     for f in [
         "loss.png",

@@ -2,7 +2,7 @@
 //!
 //! `cargo run --release --bin chapter-05` trains LogoGan's GAN on the default dataset (building
 //! it first if needed) and leaves sample grids, loss charts, a GIF and checkpoints in
-//! `runs/<name>/`. `generate` samples a trained run; `report` redraws a run's charts.
+//! `runs/<name>/`. `generate` samples a trained run; `charts` redraws a run's charts.
 
 use std::path::PathBuf;
 
@@ -10,8 +10,8 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use logogan::cli::train::{GenerateArgs, TrainArgs};
 use logogan::paths::display_path;
+use logogan::train::charts::draw_charts;
 use logogan::train::generate::TrainedGenerator;
-use logogan::train::report::write_report;
 use logogan::train::session::{train_with_console, Session};
 use logogan::train::RunDir;
 
@@ -34,8 +34,9 @@ enum Command {
     Train(Box<TrainArgs>),
     /// Sample a trained run: a grid, single PNGs, and optionally a latent interpolation strip.
     Generate(GenerateArgs),
-    /// Redraw a run's loss charts and progress GIF from its files.
-    Report { run: PathBuf },
+    /// Redraw a run's loss charts and progress GIF from its loss log and grids.
+    #[command(alias = "report")]
+    Charts { run: PathBuf },
 }
 
 fn main() -> Result<()> {
@@ -45,8 +46,8 @@ fn main() -> Result<()> {
         None => train_run(cli.train),
         Some(Command::Train(train)) => train_run(*train),
         Some(Command::Generate(args)) => generate(args),
-        Some(Command::Report { run }) => {
-            let files = write_report(&RunDir::new(&run))?;
+        Some(Command::Charts { run }) => {
+            let files = draw_charts(&RunDir::new(&run))?;
             let (steps, frames) = (files.steps, files.frames);
             println!(
                 "{steps} steps, {frames} grids → charts and GIF in {}",

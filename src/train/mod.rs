@@ -1,14 +1,14 @@
 //! Chapter 5: training. The loss, the optimiser, the loop, checkpoints and the run's files.
 
 pub mod adam;
+pub mod charts;
 pub mod checkpoint;
 pub mod config;
 pub mod diff_augment;
 pub mod ema;
 pub mod generate;
 pub mod loss;
-pub mod metrics;
-pub mod report;
+pub mod loss_log;
 pub mod run;
 pub mod session;
 pub mod step;

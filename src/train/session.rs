@@ -5,8 +5,8 @@ use std::path::Path;
 
 use candle_core::Device;
 
+use super::charts::{draw_charts, ChartFiles};
 use super::config::TrainOptions;
-use super::report::{write_report, ReportFiles};
 use super::run::default_run_name;
 use super::{RunRecord, TrainEvent, Trainer};
 use crate::data::dataset::ImageDataset;
@@ -80,7 +80,7 @@ impl Session<'_> {
 /// Train `trainer` to its end (or `stop_after` steps in all) with a progress bar and one line
 /// per epoch, then write its charts and GIF. A CPU run of the 64×64 preset that will take over
 /// an hour is told about the laptop preset.
-pub fn train_with_console(trainer: &mut Trainer, stop_after: Option<u64>) -> Result<ReportFiles> {
+pub fn train_with_console(trainer: &mut Trainer, stop_after: Option<u64>) -> Result<ChartFiles> {
     let epochs = trainer.config.epochs;
     let slow_preset = trainer.config.image_size() >= 64;
     let on_cpu = trainer.device().is_cpu();
@@ -120,7 +120,7 @@ pub fn train_with_console(trainer: &mut Trainer, stop_after: Option<u64>) -> Res
     });
     bar.finish_and_clear();
     result?;
-    write_report(&trainer.run)
+    draw_charts(&trainer.run)
 }
 
 /// `seconds` as "42 s", "3 min 5 s" or "1 h 52 min".

@@ -26,7 +26,7 @@ use rand_distr::{Distribution, StandardNormal};
 use super::checkpoint::{self, CheckpointInfo};
 use super::config::TrainConfig;
 use super::diff_augment::AugmentDraw;
-use super::metrics::{MetricsLog, StepMetrics};
+use super::loss_log::{MetricsLog, StepMetrics};
 use super::run::{current_commit, has_checkpoint, now_rfc3339, RunDir, RunRecord};
 use super::step::{DiscriminatorInput, GanStep};
 use crate::data::dataset::ImageDataset;
@@ -556,7 +556,7 @@ impl Trainer {
                 let grid_path = self.run.sample(epoch);
                 save_png(&grid_path, &grid)?;
                 let seconds = epoch_start.elapsed().as_secs_f64();
-                let mean = super::metrics::mean(&self.epoch_rows);
+                let mean = super::loss_log::mean(&self.epoch_rows);
                 on_event(TrainEvent::EpochEnd {
                     epoch,
                     mean,

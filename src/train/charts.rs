@@ -1,16 +1,16 @@
 //! The pictures of a finished (or interrupted) run, made from its files alone: loss chart,
-//! discriminator-output chart, progress GIF. `chapter-05 report runs/<name>` re-makes them.
+//! discriminator-output chart, progress GIF. `chapter-05 charts runs/<name>` re-makes them.
 
 use crate::error::{Error, Result};
 use crate::viz::gif::save_gif;
 use crate::viz::plot::{save_chart, smooth, LineChart, Series, BLUE, GREEN, ORANGE, RED};
 
-use super::metrics::{read_metrics, StepMetrics};
+use super::loss_log::{read_metrics, StepMetrics};
 use super::run::RunDir;
 
-/// What [`write_report`] wrote.
+/// What [`draw_charts`] wrote.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ReportFiles {
+pub struct ChartFiles {
     pub steps: usize,
     pub frames: usize,
 }
@@ -71,7 +71,7 @@ pub fn discriminator_chart(rows: &[StepMetrics]) -> LineChart {
 }
 
 /// Write `loss.{png,svg}`, `d_outputs.{png,svg}` and `progress.gif` into the run folder.
-pub fn write_report(run: &RunDir) -> Result<ReportFiles> {
+pub fn draw_charts(run: &RunDir) -> Result<ChartFiles> {
     let rows = read_metrics(&run.metrics())?;
     if rows.is_empty() {
         return Err(Error::bad_input(
@@ -101,7 +101,7 @@ pub fn write_report(run: &RunDir) -> Result<ReportFiles> {
     if !frames.is_empty() {
         save_gif(&run.root.join("progress.gif"), &frames, 400)?;
     }
-    Ok(ReportFiles {
+    Ok(ChartFiles {
         steps: rows.len(),
         frames: frames.len(),
     })

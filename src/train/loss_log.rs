@@ -1,4 +1,5 @@
-//! `runs/<name>/metrics.csv`: one row per training step.
+//! The loss log, `runs/<name>/metrics.csv`: one row per training step with both losses and D's
+//! verdicts. (What the samples are worth is measured elsewhere, by `crate::metrics`.)
 
 use std::path::{Path, PathBuf};
 

@@ -34,14 +34,14 @@ impl Session<'_> {
         }
         let config = options.config_on(self.device);
         config.validate()?;
+        let architecture = format!("{:?}", config.model.architecture()).to_lowercase();
+        let name = match &options.name {
+            Some(name) => checked_run_name(name)?.to_string(),
+            None => default_run_name(&config, &architecture),
+        };
         let size = config.image_size();
         let train_dir = ensure_dataset(self.layout, size as u32, true)?;
         let data = ImageDataset::load(&train_dir, size, self.device)?;
-        let architecture = format!("{:?}", config.model.architecture()).to_lowercase();
-        let name = options
-            .name
-            .clone()
-            .unwrap_or_else(|| default_run_name(&config, &architecture));
         let run = self.runs.join(&name);
         println!(
             "run {} on {} with {} images of {size}×{size}",
@@ -75,6 +75,24 @@ impl Session<'_> {
         );
         Trainer::resume(run.to_path_buf(), &data, options.epochs)
     }
+}
+
+/// `name` if it is one plain folder name (letters, digits, `-`, `_`, `.`; not starting with `.`;
+/// at most 100 characters), so that `runs/<name>` stays inside the runs folder.
+pub fn checked_run_name(name: &str) -> Result<&str> {
+    let plain = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if name.is_empty() || name.len() > 100 || name.starts_with('.') || !plain {
+        return Err(Error::config(
+            "name",
+            format!(
+                "`{name}` is not a run name: use up to 100 letters, digits, '-', '_' or '.' (not \
+                 first), no '/'; the run goes into a folder of that name under the runs folder"
+            ),
+        ));
+    }
+    Ok(name)
 }
 
 /// Train `trainer` to its end (or `stop_after` steps in all) with a progress bar and one line
@@ -142,6 +160,43 @@ mod tests {
         assert_eq!(format_duration(42.4), "42 s");
         assert_eq!(format_duration(185.0), "3 min 5 s");
         assert_eq!(format_duration(6720.0), "1 h 52 min");
+    }
+
+    #[test]
+    fn run_names_stay_inside_the_runs_folder() {
+        for bad in [
+            "../../x",
+            "/tmp/x",
+            "a/b",
+            "..",
+            ".hidden",
+            "",
+            "a b",
+            &"x".repeat(101),
+        ] {
+            let err = checked_run_name(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("`name`") && err.contains("not a run name"),
+                "{bad}: {err}"
+            );
+        }
+        for good in ["laptop", "laptop-nodiffaug_2", "run.1"] {
+            assert_eq!(checked_run_name(good).unwrap(), good);
+        }
+        // The session refuses before it builds data or writes anything.
+        let dir = tempfile::tempdir().unwrap();
+        let session = Session {
+            device: &Device::Cpu,
+            layout: &DataLayout::new(dir.path().join("data")),
+            runs: &dir.path().join("runs"),
+        };
+        let options = TrainOptions {
+            name: Some("../escaped".into()),
+            preset: Some(crate::train::Preset::Tiny),
+            ..TrainOptions::default()
+        };
+        assert!(session.start(&options).is_err());
+        assert!(!dir.path().join("escaped").exists() && !dir.path().join("data").exists());
     }
 
     #[test]

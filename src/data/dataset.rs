@@ -15,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::clean::list_images;
-use crate::error::{Error, Result};
+use crate::error::{Error, IoResultExt, Result};
 
 /// A set of RGB images held on one device.
 #[derive(Debug, Clone)]
@@ -153,6 +153,9 @@ impl ImageDataset {
     /// Read images from a NumPy `.npy` file of `u8` `(N, 3, S, S)` (as [`Self::save_npy`] writes
     /// and the PyTorch reference's samples are), e.g. another program's generated images.
     pub fn load_npy(path: &Path, device: &Device) -> Result<Self> {
+        // The header is checked against the file before candle allocates what it declares: a
+        // 200-byte file must not ask for a terabyte.
+        check_npy_size(path)?;
         let pixels = Tensor::read_npy(path)
             .map_err(|e| Error::bad_input(path, format!("cannot read as a .npy array: {e}")))?;
         let shape_rule = "expected u8 images of shape (N, 3, S, S): values 0–255, channels first";
@@ -264,6 +267,95 @@ impl Iterator for Batches<'_> {
     }
 }
 
+/// Most images a `.npy` file given to the judge may hold, and the largest side.
+pub const MAX_NPY_IMAGES: usize = 1_000_000;
+pub const MAX_NPY_SIDE: usize = 1024;
+
+/// Read a `.npy` header and refuse it unless its `u8` array of shape `(N, C, H, W)` is exactly
+/// what follows the header in the file and within [`MAX_NPY_IMAGES`] × [`MAX_NPY_SIDE`]².
+fn check_npy_size(path: &Path) -> Result<()> {
+    use std::io::Read;
+    let bad = |why: String| Error::bad_input(path, why);
+    let mut file = std::fs::File::open(path).at(path)?;
+    let file_len = file.metadata().at(path)?.len();
+    let mut magic = [0u8; 10];
+    file.read_exact(&mut magic)
+        .map_err(|_| bad("not a .npy file (too short)".into()))?;
+    if &magic[..6] != b"\x93NUMPY" {
+        return Err(bad("not a .npy file (no NUMPY magic)".into()));
+    }
+    let (header_len, prefix) = match magic[6] {
+        1 => (u16::from_le_bytes([magic[8], magic[9]]) as u64, 10u64),
+        2 | 3 => {
+            let mut more = [0u8; 2];
+            file.read_exact(&mut more)
+                .map_err(|_| bad("truncated .npy header".into()))?;
+            (
+                u32::from_le_bytes([magic[8], magic[9], more[0], more[1]]) as u64,
+                12u64,
+            )
+        }
+        v => return Err(bad(format!(".npy format version {v} is not supported"))),
+    };
+    if header_len > 64 * 1024 || prefix + header_len > file_len {
+        return Err(bad(format!(
+            "its header claims {header_len} bytes; the file is {file_len}"
+        )));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    file.read_exact(&mut header)
+        .map_err(|_| bad("truncated .npy header".into()))?;
+    let header = String::from_utf8_lossy(&header);
+    let shape_text = header
+        .split("'shape':")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .ok_or_else(|| bad(format!("no shape in the .npy header `{}`", header.trim())))?;
+    let dims: Vec<u64> = shape_text
+        .trim()
+        .trim_start_matches('(')
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| d.parse::<u64>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| {
+            bad(format!(
+                "unreadable shape ({shape_text}) in the .npy header"
+            ))
+        })?;
+    let descr = header
+        .split("'descr':")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').nth(1))
+        .unwrap_or("?");
+    if !matches!(descr, "|u1" | "u1" | "<u1" | ">u1") {
+        return Err(bad(format!(
+            "holds values of type `{descr}`; expected u8 images (N, 3, S, S), values 0–255"
+        )));
+    }
+    let fits = |d: &[u64]| {
+        d[0] as usize <= MAX_NPY_IMAGES
+            && d[2] as usize <= MAX_NPY_SIDE
+            && d[3] as usize <= MAX_NPY_SIDE
+            && d[1] <= 4
+    };
+    if dims.len() != 4 || !fits(&dims) {
+        return Err(bad(format!(
+            "declares shape {dims:?}: expected (N, 3, S, S) with N ≤ {MAX_NPY_IMAGES} and S ≤ {MAX_NPY_SIDE}"
+        )));
+    }
+    let bytes: u64 = dims.iter().product(); // u8: one byte per value; the bounds keep this small
+    if prefix + header_len + bytes != file_len {
+        return Err(bad(format!(
+            "declares shape {dims:?} ({bytes} bytes of data) but holds {} bytes after its header: \
+             a truncated or mislabelled file",
+            file_len - prefix - header_len
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,11 +396,33 @@ mod tests {
             .unwrap();
         let garbage = dir.path().join("garbage.npy");
         std::fs::write(&garbage, b"not numpy").unwrap();
+        // Hostile headers: a tiny file that declares 10¹² images (candle would try to allocate
+        // them), and a file cut short after its header.
+        let header = |shape: &str| {
+            let mut text =
+                format!("{{'descr': '|u1', 'fortran_order': False, 'shape': {shape}, }}");
+            while (10 + text.len() + 1) % 64 != 0 {
+                text.push(' ');
+            }
+            text.push('\n');
+            let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+            bytes.extend((text.len() as u16).to_le_bytes());
+            bytes.extend(text.as_bytes());
+            bytes
+        };
+        let bomb = dir.path().join("bomb.npy");
+        std::fs::write(&bomb, header("(1000000000000, 3, 32, 32)")).unwrap();
+        let truncated = dir.path().join("truncated.npy");
+        let mut bytes = header("(10, 3, 32, 32)");
+        bytes.extend(vec![0u8; 100]);
+        std::fs::write(&truncated, bytes).unwrap();
         for (path, says) in [
-            (&floats, "F32"),
+            (&floats, "expected u8"),
             (&wrong_channels, "[2, 1, 4, 4]"),
             (&not_square, "[2, 3, 4, 8]"),
-            (&garbage, "cannot read"),
+            (&garbage, "not a .npy"),
+            (&bomb, "N ≤ 1000000"),
+            (&truncated, "truncated or mislabelled"),
         ] {
             let message = ImageDataset::load_npy(path, &Device::Cpu)
                 .unwrap_err()

@@ -60,13 +60,38 @@ impl DownloadConfig {
     }
 
     fn validate(&self) -> Result<()> {
-        if self.jobs == 0 {
-            return Err(Error::config("jobs", "must be at least 1"));
-        }
-        if self.max_bytes == 0 {
-            return Err(Error::config("max_bytes", "must be at least 1"));
-        }
-        Ok(())
+        let check = |ok: bool, flag: &str, rule: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::config(flag, rule.to_string()))
+            }
+        };
+        check(
+            (1..=64).contains(&self.jobs),
+            "jobs",
+            "must be 1 to 64 downloads at once",
+        )?;
+        check(
+            !self.timeout.is_zero() && self.timeout <= Duration::from_secs(3600),
+            "timeout_s",
+            "must be more than 0 and at most 3600 seconds (0 would abandon every request at once)",
+        )?;
+        check(
+            self.retries <= 10,
+            "retries",
+            "at most 10 extra attempts per URL",
+        )?;
+        check(
+            (1..=1 << 30).contains(&self.max_bytes),
+            "max_bytes",
+            "must be 1 byte to 1 GiB per file",
+        )?;
+        check(
+            self.backoff <= Duration::from_secs(60),
+            "backoff",
+            "at most 60 s before the first retry",
+        )
     }
 }
 
@@ -411,6 +436,58 @@ fn download_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn impossible_download_settings_name_their_flag() {
+        let base = DownloadConfig::new("out");
+        assert!(base.validate().is_ok());
+        for (edit, flag) in [
+            (
+                DownloadConfig {
+                    jobs: 0,
+                    ..base.clone()
+                },
+                "jobs",
+            ),
+            (
+                DownloadConfig {
+                    jobs: 1000,
+                    ..base.clone()
+                },
+                "jobs",
+            ),
+            (
+                DownloadConfig {
+                    timeout: Duration::ZERO,
+                    ..base.clone()
+                },
+                "timeout_s",
+            ),
+            (
+                DownloadConfig {
+                    retries: 1000,
+                    ..base.clone()
+                },
+                "retries",
+            ),
+            (
+                DownloadConfig {
+                    max_bytes: 0,
+                    ..base.clone()
+                },
+                "max_bytes",
+            ),
+            (
+                DownloadConfig {
+                    max_bytes: 1 << 40,
+                    ..base.clone()
+                },
+                "max_bytes",
+            ),
+        ] {
+            let err = edit.validate().unwrap_err().to_string();
+            assert!(err.contains(&format!("`{flag}`")), "{flag}: {err}");
+        }
+    }
 
     #[test]
     fn reads_spider_csv_and_tab_separated_seed_format() {

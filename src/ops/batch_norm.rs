@@ -347,15 +347,8 @@ pub fn fused_batch_norm_act(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::test_support::max_rel;
     use candle_core::{Device, Var};
-
-    fn max_rel(a: &Tensor, b: &Tensor) -> f64 {
-        let a = a.to_dtype(DType::F64).unwrap();
-        let b = b.to_dtype(DType::F64).unwrap();
-        let diff = (&a - &b).unwrap().abs().unwrap().max_all().unwrap();
-        let scale = b.abs().unwrap().max_all().unwrap();
-        diff.to_scalar::<f64>().unwrap() / scale.to_scalar::<f64>().unwrap().max(1e-30)
-    }
 
     /// Batch-norm + LeakyReLU from candle's ops, in f64: the reference.
     fn reference(x: &Tensor, gamma: &Tensor, beta: &Tensor, slope: f64) -> Tensor {

@@ -82,3 +82,18 @@ pub fn gpu_memory_used(device: &candle_core::Device) -> Option<u64> {
     let _ = device;
     None
 }
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use candle_core::{DType, Tensor};
+
+    /// The largest difference between `a` and `b`, relative to `b`'s largest magnitude: how the
+    /// kernels are compared with their references.
+    pub fn max_rel(a: &Tensor, b: &Tensor) -> f64 {
+        let a = a.to_dtype(DType::F64).unwrap();
+        let b = b.to_dtype(DType::F64).unwrap();
+        let diff = (&a - &b).unwrap().abs().unwrap().max_all().unwrap();
+        let scale = b.abs().unwrap().max_all().unwrap();
+        diff.to_scalar::<f64>().unwrap() / scale.to_scalar::<f64>().unwrap().max(1e-30)
+    }
+}

@@ -123,15 +123,8 @@ pub fn col2im_channel_major(cols: &Tensor, g: ConvGeometry) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::test_support::max_rel;
     use candle_core::Device;
-
-    fn max_rel(a: &Tensor, b: &Tensor) -> f64 {
-        let a = a.to_dtype(DType::F64).unwrap();
-        let b = b.to_dtype(DType::F64).unwrap();
-        let diff = (&a - &b).unwrap().abs().unwrap().max_all().unwrap();
-        let scale = b.abs().unwrap().max_all().unwrap();
-        diff.to_scalar::<f64>().unwrap() / scale.to_scalar::<f64>().unwrap().max(1e-30)
-    }
 
     #[test]
     fn im2col_reads_any_row_contiguous_layout() {

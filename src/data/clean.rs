@@ -177,7 +177,7 @@ impl ReportRow {
 }
 
 /// Reasons that mean "this file is broken or unsafe", printed as warnings while cleaning.
-const BAD_INPUT_REASONS: [&str; 7] = [
+const BAD_INPUT_REASONS: [&str; 10] = [
     "unreadable",
     "too-large",
     "not-an-image",
@@ -185,6 +185,9 @@ const BAD_INPUT_REASONS: [&str; 7] = [
     "too-many-pixels",
     "svg-external-ref",
     "svg-bad-size",
+    "svg-too-complex",
+    "too-slow",
+    "over-memory-budget",
 ];
 
 /// Result of [`clean_folder`].

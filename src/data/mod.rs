@@ -15,3 +15,4 @@ pub mod sources;
 #[cfg(feature = "gather")]
 pub mod spider;
 pub mod split;
+pub mod svg_cost;

@@ -7,12 +7,14 @@
 //! nothing outside the given bytes is ever opened.
 
 use std::io::Cursor;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use image::RgbaImage;
 use resvg::{tiny_skia, usvg};
 
 use super::format::{sniff, ImageFormat};
+use super::svg_cost;
 
 /// Bounds applied to every image that is loaded.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -26,6 +28,35 @@ pub struct LoadLimits {
     /// SVGs are rendered so that their longer side has this many pixels (whatever size they
     /// declare), then cleaned and resized like raster images.
     pub svg_render_size: u32,
+    /// Largest estimated work of rendering one SVG, in roughly nanoseconds of one core (see
+    /// [`svg_cost`]): filters, patterns, masks and strokes are priced before anything is drawn.
+    #[serde(default = "default_svg_max_work")]
+    pub svg_max_work: f64,
+    /// Largest estimated peak of pixel buffers (layers, filter results, pattern tiles) for one
+    /// SVG, in bytes.
+    #[serde(default = "default_svg_max_bytes")]
+    pub svg_max_bytes: u64,
+    /// Time budget of one image, in seconds: an image still loading after it is reported as
+    /// too slow and skipped (its thread finishes in the background).
+    #[serde(default = "default_max_seconds")]
+    pub max_seconds: f64,
+    /// Bytes that all images being decoded at once may hold together, whatever the number of
+    /// threads: a decoder waits for room before it allocates.
+    #[serde(default = "default_max_total_bytes")]
+    pub max_total_bytes: u64,
+}
+
+fn default_svg_max_work() -> f64 {
+    2e9
+}
+fn default_svg_max_bytes() -> u64 {
+    256 << 20
+}
+fn default_max_seconds() -> f64 {
+    10.0
+}
+fn default_max_total_bytes() -> u64 {
+    1 << 30
 }
 
 impl Default for LoadLimits {
@@ -35,12 +66,16 @@ impl Default for LoadLimits {
             max_dimension: 8192,
             max_alloc_bytes: 512 << 20,
             svg_render_size: 256,
+            svg_max_work: default_svg_max_work(),
+            svg_max_bytes: default_svg_max_bytes(),
+            max_seconds: default_max_seconds(),
+            max_total_bytes: default_max_total_bytes(),
         }
     }
 }
 
 /// Why an image could not be loaded. The `Display` text is what the report and the console show.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LoadError {
     #[error("file is {size} bytes, over the {limit}-byte limit")]
     TooLarge { size: u64, limit: u64 },
@@ -59,6 +94,21 @@ pub enum LoadError {
     ExternalReference(String),
     #[error("svg has an empty or invalid size ({0})")]
     BadSvgSize(String),
+    #[error(
+        "svg would cost too much to draw: {0} (raise limits.svg_max_work or svg_max_bytes to \
+         allow it)"
+    )]
+    TooComplex(String),
+    #[error(
+        "still loading after {seconds} s, the time budget of one image (limits.max_seconds); \
+         skipped"
+    )]
+    TooSlow { seconds: f64 },
+    #[error(
+        "needs {need} bytes to decode, more than the {total} bytes all decoders may share \
+         (limits.max_total_bytes)"
+    )]
+    OverMemoryBudget { need: u64, total: u64 },
 }
 
 impl LoadError {
@@ -71,6 +121,9 @@ impl LoadError {
             LoadError::Dimensions { .. } => "too-many-pixels",
             LoadError::ExternalReference(_) => "svg-external-ref",
             LoadError::BadSvgSize(_) => "svg-bad-size",
+            LoadError::TooComplex(_) => "svg-too-complex",
+            LoadError::TooSlow { .. } => "too-slow",
+            LoadError::OverMemoryBudget { .. } => "over-memory-budget",
         }
     }
 }
@@ -80,10 +133,45 @@ impl LoadError {
 pub struct LoadedImage {
     pub format: ImageFormat,
     pub pixels: RgbaImage,
+    /// A large raster keeps its room in the shared decode budget while it is alive, so the
+    /// copies cleaning makes of it (flattened, masked: ≈ 12 bytes a pixel in all) are counted.
+    _room: Option<Arc<DecodeReservation>>,
 }
 
-/// Load an image file's bytes, recognising the format from the bytes themselves.
+/// Load an image file's bytes, recognising the format from the bytes themselves, within the
+/// time budget `limits.max_seconds`.
+///
+/// The work runs on a thread of its own; if it is not done in time the image is reported as
+/// [`LoadError::TooSlow`] and the caller goes on. Rust cannot stop a thread, so the late one
+/// finishes (or the process ends) in the background — the pricing of SVGs in [`svg_cost`] and
+/// the memory budget keep such stragglers rare and bounded.
 pub fn load_image(bytes: &[u8], limits: &LoadLimits) -> Result<LoadedImage, LoadError> {
+    if !(limits.max_seconds > 0.0 && limits.max_seconds.is_finite()) {
+        return load_image_now(bytes, limits);
+    }
+    let (send, receive) = std::sync::mpsc::sync_channel(1);
+    let (bytes_owned, limits_owned) = (bytes.to_vec(), limits.clone());
+    let spawned = std::thread::Builder::new()
+        .name("image-loader".into())
+        // resvg recurses once per nesting level of the SVG.
+        .stack_size(16 << 20)
+        .spawn(move || {
+            let _ = send.send(load_image_now(&bytes_owned, &limits_owned));
+        });
+    if spawned.is_err() {
+        // No thread to spare (a resource limit): load on this one, without a deadline.
+        return load_image_now(bytes, limits);
+    }
+    match receive.recv_timeout(Duration::from_secs_f64(limits.max_seconds)) {
+        Ok(result) => result,
+        Err(_) => Err(LoadError::TooSlow {
+            seconds: limits.max_seconds,
+        }),
+    }
+}
+
+/// [`load_image`] on the calling thread, without a deadline.
+pub fn load_image_now(bytes: &[u8], limits: &LoadLimits) -> Result<LoadedImage, LoadError> {
     let size = bytes.len() as u64;
     if size > limits.max_file_bytes {
         return Err(LoadError::TooLarge {
@@ -92,11 +180,18 @@ pub fn load_image(bytes: &[u8], limits: &LoadLimits) -> Result<LoadedImage, Load
         });
     }
     let format = sniff(bytes).map_err(LoadError::NotAnImage)?;
-    let pixels = match format {
-        ImageFormat::Svg => rasterize_svg(bytes, limits)?,
-        raster => decode_raster(bytes, raster, limits)?,
+    let (pixels, room) = match format {
+        ImageFormat::Svg => (rasterize_svg(bytes, limits)?, None),
+        raster => {
+            let (pixels, room) = decode_raster_reserved(bytes, raster, limits)?;
+            (pixels, Some(Arc::new(room)))
+        }
     };
-    Ok(LoadedImage { format, pixels })
+    Ok(LoadedImage {
+        format,
+        pixels,
+        _room: room,
+    })
 }
 
 /// Decode PNG/JPEG/GIF/WebP with the `image` crate under dimension and allocation limits.
@@ -106,6 +201,15 @@ pub fn decode_raster(
     format: ImageFormat,
     limits: &LoadLimits,
 ) -> Result<RgbaImage, LoadError> {
+    decode_raster_reserved(bytes, format, limits).map(|(pixels, _room)| pixels)
+}
+
+/// [`decode_raster`], returning the image's room in the shared decode budget with it.
+fn decode_raster_reserved(
+    bytes: &[u8],
+    format: ImageFormat,
+    limits: &LoadLimits,
+) -> Result<(RgbaImage, DecodeReservation), LoadError> {
     let image_format = match format {
         ImageFormat::Png => image::ImageFormat::Png,
         ImageFormat::Jpeg => image::ImageFormat::Jpeg,
@@ -126,13 +230,16 @@ pub fn decode_raster(
         .into_dimensions()
         .map_err(corrupt)?;
     check_dimensions(format, width as u64, height as u64, limits)?;
+    // The decoder's buffer (up to 8 bytes a pixel: 16-bit RGBA) or the RGBA8 result, and the
+    // copies cleaning makes (RGB on white, the ink mask).
+    let room = DecodeBudget::reserve(width as u64 * height as u64 * 12, limits)?;
     let mut reader = image::ImageReader::with_format(Cursor::new(bytes), image_format);
     let mut image_limits = image::Limits::default();
     image_limits.max_image_width = Some(limits.max_dimension);
     image_limits.max_image_height = Some(limits.max_dimension);
     image_limits.max_alloc = Some(limits.max_alloc_bytes);
     reader.limits(image_limits);
-    Ok(reader.decode().map_err(corrupt)?.to_rgba8())
+    Ok((reader.decode().map_err(corrupt)?.into_rgba8(), room))
 }
 
 fn check_dimensions(
@@ -170,16 +277,13 @@ fn check_dimensions(
 /// * whatever size the SVG declares, the pixel buffer is at most `svg_render_size` squared.
 // ANCHOR: rasterize_svg
 pub fn rasterize_svg(bytes: &[u8], limits: &LoadLimits) -> Result<RgbaImage, LoadError> {
-    let refused: Arc<Mutex<Vec<String>>> = Arc::default();
+    let refused: Arc<Mutex<Vec<LoadError>>> = Arc::default();
     let options = safe_svg_options(limits, refused.clone());
-    let parsed = usvg::Tree::from_data(bytes, &options);
+    let parsed = parse_svg(bytes, &options, limits);
     if let Some(first) = refused.lock().expect("poisoned").first() {
-        return Err(LoadError::ExternalReference(first.clone()));
+        return Err(first.clone());
     }
-    let tree = parsed.map_err(|e| LoadError::Corrupt {
-        format: ImageFormat::Svg,
-        detail: e.to_string(),
-    })?;
+    let tree = parsed?;
     let size = tree.size();
     let (w, h) = (size.width(), size.height());
     if !(w.is_finite() && h.is_finite() && w > 0.0 && h > 0.0) {
@@ -189,6 +293,7 @@ pub fn rasterize_svg(bytes: &[u8], limits: &LoadLimits) -> Result<RgbaImage, Loa
     let scale = target / w.max(h);
     let out_w = ((w * scale).round() as u32).clamp(1, limits.svg_render_size);
     let out_h = ((h * scale).round() as u32).clamp(1, limits.svg_render_size);
+    let _room = check_svg_cost(&tree, scale, out_w, out_h, limits)?;
     let mut pixmap = tiny_skia::Pixmap::new(out_w, out_h)
         .ok_or_else(|| LoadError::BadSvgSize(format!("{out_w}×{out_h}")))?;
     resvg::render(
@@ -206,10 +311,137 @@ pub fn rasterize_svg(bytes: &[u8], limits: &LoadLimits) -> Result<RgbaImage, Loa
 }
 // ANCHOR_END: rasterize_svg
 
+/// Parse an SVG, refusing it first if its references expand into too many elements.
+fn parse_svg(
+    bytes: &[u8],
+    options: &usvg::Options,
+    limits: &LoadLimits,
+) -> Result<usvg::Tree, LoadError> {
+    let corrupt = |detail: String| LoadError::Corrupt {
+        format: ImageFormat::Svg,
+        detail,
+    };
+    let text = std::str::from_utf8(bytes).map_err(|e| corrupt(format!("not UTF-8 text: {e}")))?;
+    let xml = usvg::roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..Default::default()
+    };
+    let doc = usvg::roxmltree::Document::parse_with_options(text, xml)
+        .map_err(|e| corrupt(format!("SVG data parsing failed cause {e}")))?;
+    check_svg_references(&doc, limits)?;
+    usvg::Tree::from_xmltree(&doc, options).map_err(|e| corrupt(e.to_string()))
+}
+
+/// Work charged per element of the expanded document (usvg's conversion and its tree).
+const ELEMENT_WORK: f64 = 10_000.0;
+
+fn check_svg_references(
+    doc: &usvg::roxmltree::Document,
+    limits: &LoadLimits,
+) -> Result<(), LoadError> {
+    let limit = (limits.svg_max_work / ELEMENT_WORK) as u64;
+    let elements = svg_cost::expanded_elements(doc, limit);
+    if elements > limit {
+        return Err(LoadError::TooComplex(format!(
+            "its references (use, href, url(#…)) expand to over {limit} elements or nest deeper \
+             than {} levels",
+            svg_cost::MAX_REFERENCE_DEPTH
+        )));
+    }
+    Ok(())
+}
+
+/// Refuse an SVG whose estimated work or memory is over the limits, and reserve its memory.
+fn check_svg_cost(
+    tree: &usvg::Tree,
+    scale: f32,
+    width: u32,
+    height: u32,
+    limits: &LoadLimits,
+) -> Result<DecodeReservation, LoadError> {
+    let cost = svg_cost::estimate(tree, scale, width, height, limits.svg_max_work);
+    let megabytes = cost.peak_bytes / 1e6;
+    if !(cost.work <= limits.svg_max_work && cost.peak_bytes <= limits.svg_max_bytes as f64) {
+        let what = cost.worst.map_or("the whole drawing", |(_, what)| what);
+        return Err(LoadError::TooComplex(format!(
+            "mostly {what}; estimated work {:.1e} (limit {:.1e}), buffers {megabytes:.0} MB \
+             (limit {:.0} MB)",
+            cost.work,
+            limits.svg_max_work,
+            limits.svg_max_bytes as f64 / 1e6
+        )));
+    }
+    DecodeBudget::reserve(cost.peak_bytes as u64, limits)
+}
+
+/// The bytes that images being decoded hold together, shared by every thread of the process.
+struct DecodeBudget {
+    /// Bytes reserved now, and the most ever reserved at once.
+    state: Mutex<(u64, u64)>,
+    freed: Condvar,
+}
+
+static DECODE_BUDGET: DecodeBudget = DecodeBudget::new();
+
+/// Room taken in a [`DecodeBudget`], given back when dropped.
+#[must_use]
+#[derive(Debug)]
+struct DecodeReservation {
+    budget: &'static DecodeBudget,
+    bytes: u64,
+}
+
+impl std::fmt::Debug for DecodeBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DecodeBudget")
+    }
+}
+
+impl DecodeBudget {
+    const fn new() -> Self {
+        Self {
+            state: Mutex::new((0, 0)),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// Take `need` bytes of the process's shared budget (see [`DecodeBudget::take`]).
+    fn reserve(need: u64, limits: &LoadLimits) -> Result<DecodeReservation, LoadError> {
+        DECODE_BUDGET.take(need, limits.max_total_bytes)
+    }
+
+    /// Wait until `need` bytes fit beside what other decoders hold within `total`, then take
+    /// them. A need over the whole budget is refused at once (it would never fit); one image
+    /// alone always fits, so waiting ends when the others finish.
+    fn take(&'static self, need: u64, total: u64) -> Result<DecodeReservation, LoadError> {
+        if need > total {
+            return Err(LoadError::OverMemoryBudget { need, total });
+        }
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while state.0 > 0 && state.0 + need > total {
+            state = self.freed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        state.0 += need;
+        state.1 = state.1.max(state.0);
+        Ok(DecodeReservation {
+            budget: self,
+            bytes: need,
+        })
+    }
+}
+
+impl Drop for DecodeReservation {
+    fn drop(&mut self) {
+        let mut state = self.budget.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.0 -= self.bytes;
+        self.budget.freed.notify_all();
+    }
+}
+
 /// usvg options that never touch the file system or network, and record every refused href.
 fn safe_svg_options(
     limits: &LoadLimits,
-    refused: Arc<Mutex<Vec<String>>>,
+    refused: Arc<Mutex<Vec<LoadError>>>,
 ) -> usvg::Options<'static> {
     let refused_data = refused.clone();
     let raster_limits = limits.clone();
@@ -223,7 +455,22 @@ fn safe_svg_options(
                     "image/gif" => ImageFormat::Gif,
                     "image/webp" => ImageFormat::Webp,
                     "image/svg+xml" => {
-                        // A nested SVG is parsed with the same resolver, so the same rules apply.
+                        // A nested SVG is parsed with the same resolver, so the same rules apply,
+                        // after the same check of its references.
+                        let xml = std::str::from_utf8(&data).ok().and_then(|text| {
+                            usvg::roxmltree::Document::parse_with_options(
+                                text,
+                                usvg::roxmltree::ParsingOptions {
+                                    allow_dtd: true,
+                                    ..Default::default()
+                                },
+                            )
+                            .ok()
+                        })?;
+                        if let Err(e) = check_svg_references(&xml, &raster_limits) {
+                            refused_data.lock().expect("poisoned").push(e);
+                            return None;
+                        }
                         return usvg::Tree::from_data_nested(&data, opts)
                             .ok()
                             .map(usvg::ImageKind::SVG);
@@ -238,7 +485,9 @@ fn safe_svg_options(
                     refused_data
                         .lock()
                         .expect("poisoned")
-                        .push(format!("embedded {format} image over the size limits"));
+                        .push(LoadError::ExternalReference(format!(
+                            "embedded {format} image over the size limits"
+                        )));
                     return None;
                 }
                 Some(match format {
@@ -249,7 +498,10 @@ fn safe_svg_options(
                 })
             }),
             resolve_string: Box::new(move |href, _| {
-                refused.lock().expect("poisoned").push(href.to_string());
+                refused
+                    .lock()
+                    .expect("poisoned")
+                    .push(LoadError::ExternalReference(href.to_string()));
                 None
             }),
         },
@@ -371,5 +623,230 @@ mod tests {
         let err = load_image(b"<html><body>hi</body></html>", &LoadLimits::default()).unwrap_err();
         assert_eq!(err.code(), "not-an-image");
         assert!(err.to_string().contains("HTML"));
+    }
+
+    /// Hostile SVGs of a few bytes to a few hundred kilobytes, each of which took seconds to
+    /// minutes (or aborted the process) before it was priced: (name, document).
+    fn hostile_svgs() -> Vec<(&'static str, String)> {
+        let head = r#"<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="100" height="100">"#;
+        let filtered = |primitives: String| {
+            format!(
+                r#"{head}<filter id="f">{primitives}</filter><rect width="100" height="100" filter="url(#f)"/></svg>"#
+            )
+        };
+        let mut uses = String::from(r#"<g id="g0"><rect width="1" height="1"/></g>"#);
+        for level in 1..9 {
+            uses += &format!(r#"<g id="g{level}">"#);
+            for _ in 0..10 {
+                uses += &format!(r##"<use xlink:href="#g{}"/>"##, level - 1);
+            }
+            uses += "</g>";
+        }
+        let mut patterns = String::from(
+            r#"<pattern id="p0" width="50" height="50" patternUnits="userSpaceOnUse"><rect width="25" height="25"/></pattern>"#,
+        );
+        for level in 1..30 {
+            patterns += &format!(
+                r#"<pattern id="p{level}" width="50" height="50" patternUnits="userSpaceOnUse"><rect width="50" height="50" fill="url(#p{0})"/><rect width="25" height="25" fill="url(#p{0})"/></pattern>"#,
+                level - 1
+            );
+        }
+        let kernel = vec!["1"; 200 * 200].join(" ");
+        vec![
+            (
+                "turbulence octaves",
+                filtered(r#"<feTurbulence baseFrequency="0.9" numOctaves="10000"/>"#.into()),
+            ),
+            (
+                "chained blurs",
+                filtered(r#"<feGaussianBlur stdDeviation="5"/>"#.repeat(3000)),
+            ),
+            (
+                "morphology radius",
+                filtered(r#"<feMorphology radius="100000"/>"#.into()),
+            ),
+            (
+                "convolution order",
+                filtered(format!(
+                    r#"<feConvolveMatrix order="200" kernelMatrix="{kernel}"/>"#
+                )),
+            ),
+            (
+                "lighting chain",
+                filtered(
+                    r#"<feDiffuseLighting><feDistantLight/></feDiffuseLighting>"#.repeat(2000),
+                ),
+            ),
+            (
+                "one filter on many shapes",
+                format!(
+                    r#"{head}<filter id="f"><feGaussianBlur stdDeviation="3"/></filter>{}</svg>"#,
+                    r#"<rect width="100" height="100" filter="url(#f)"/>"#.repeat(20_000)
+                ),
+            ),
+            (
+                "huge pattern tile",
+                format!(
+                    r#"{head}<pattern id="p" width="100000" height="100000" patternUnits="userSpaceOnUse"><rect width="50000" height="50000"/></pattern><rect width="100" height="100" fill="url(#p)"/></svg>"#
+                ),
+            ),
+            (
+                "patterns in patterns",
+                format!(
+                    r#"{head}{patterns}<rect width="100" height="100" fill="url(#p29)"/></svg>"#
+                ),
+            ),
+            (
+                "use bomb",
+                format!(r##"{head}<defs>{uses}</defs><use xlink:href="#g8"/></svg>"##),
+            ),
+            (
+                "deep nesting",
+                format!(
+                    "{head}{}<rect width=\"1\" height=\"1\"/>{}</svg>",
+                    "<g>".repeat(5000),
+                    "</g>".repeat(5000)
+                ),
+            ),
+        ]
+    }
+
+    #[test]
+    fn hostile_svgs_are_priced_and_refused_before_drawing() {
+        for (name, svg) in hostile_svgs() {
+            let start = std::time::Instant::now();
+            let err = load_image(svg.as_bytes(), &LoadLimits::default()).unwrap_err();
+            let seconds = start.elapsed().as_secs_f64();
+            assert_eq!(err.code(), "svg-too-complex", "{name}: {err}");
+            assert!(
+                err.to_string().contains("limits.svg_max_work"),
+                "{name}: {err}"
+            );
+            // Refused by the estimate, not by the time budget: well under a second.
+            assert!(seconds < 2.0, "{name} took {seconds:.1} s");
+        }
+    }
+
+    #[test]
+    fn a_heavy_svg_passes_when_its_limits_are_raised() {
+        // What the refusal message promises: the limit is a setting, not a wall.
+        let svg = format!(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><filter id="f">{}</filter><rect width="10" height="10" filter="url(#f)"/></svg>"#,
+            r#"<feGaussianBlur stdDeviation="1"/>"#.repeat(60)
+        );
+        let small = LoadLimits {
+            svg_render_size: 32,
+            svg_max_work: 1e6,
+            ..LoadLimits::default()
+        };
+        assert_eq!(
+            load_image(svg.as_bytes(), &small).unwrap_err().code(),
+            "svg-too-complex"
+        );
+        let raised = LoadLimits {
+            svg_max_work: 1e9,
+            ..small
+        };
+        assert_eq!(
+            load_image(svg.as_bytes(), &raised)
+                .unwrap()
+                .pixels
+                .dimensions(),
+            (32, 32)
+        );
+    }
+
+    #[test]
+    fn ordinary_logos_cost_a_small_share_of_the_budget() {
+        let logo = br##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><defs><linearGradient id="g"><stop offset="0" stop-color="#f00"/><stop offset="1" stop-color="#00f"/></linearGradient><clipPath id="c"><circle cx="12" cy="12" r="11"/></clipPath></defs><g opacity="0.9" clip-path="url(#c)"><path fill="url(#g)" d="M0 0h24v24H0z"/><path stroke="#000" stroke-width="2" stroke-dasharray="2 1" d="M2 12C2 6 6 2 12 2s10 4 10 10-4 10-10 10S2 18 2 12z"/></g></svg>"##;
+        let limits = LoadLimits::default();
+        let tree = parse_svg(logo, &usvg::Options::default(), &limits).unwrap();
+        let cost = svg_cost::estimate(&tree, 256.0 / 24.0, 256, 256, limits.svg_max_work);
+        assert!(cost.work < 0.01 * limits.svg_max_work, "{cost:?}");
+        assert!(
+            cost.peak_bytes < 0.05 * limits.svg_max_bytes as f64,
+            "{cost:?}"
+        );
+        // The same logo is drawn.
+        assert!(load_image(logo, &limits).is_ok());
+    }
+
+    #[test]
+    fn an_image_over_its_time_budget_is_skipped() {
+        // Priced under the limits (300 nested masks ≈ 0.5 s), but over a 1 ms time budget.
+        let mut masks =
+            String::from(r#"<mask id="m0"><rect width="100" height="100" fill="white"/></mask>"#);
+        for i in 1..300 {
+            masks += &format!(
+                r#"<mask id="m{i}"><rect width="100" height="100" fill="white" mask="url(#m{})"/></mask>"#,
+                i - 1
+            );
+        }
+        let svg = format!(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100">{masks}<rect width="100" height="100" mask="url(#m299)"/></svg>"#
+        );
+        let limits = LoadLimits {
+            max_seconds: 0.001,
+            ..LoadLimits::default()
+        };
+        let start = std::time::Instant::now();
+        let err = load_image(svg.as_bytes(), &limits).unwrap_err();
+        assert_eq!(err, LoadError::TooSlow { seconds: 0.001 });
+        assert!(err.to_string().contains("limits.max_seconds"), "{err}");
+        assert!(
+            start.elapsed().as_secs_f64() < 0.25,
+            "the caller did not wait for the straggler"
+        );
+    }
+
+    #[test]
+    fn decoders_never_hold_more_than_the_shared_budget() {
+        let budget: &'static DecodeBudget = Box::leak(Box::new(DecodeBudget::new()));
+        let total = 1000;
+        std::thread::scope(|scope| {
+            for thread in 0..8u64 {
+                scope.spawn(move || {
+                    for round in 0..20u64 {
+                        let need = 100 + 97 * ((thread + round) % 9); // 100..=876 bytes
+                        let room = budget.take(need, total).unwrap();
+                        let (in_use, _) = *budget.state.lock().unwrap();
+                        assert!(in_use <= total, "{in_use} > {total}");
+                        std::thread::sleep(std::time::Duration::from_micros(200));
+                        drop(room);
+                    }
+                });
+            }
+        });
+        let (in_use, peak) = *budget.state.lock().unwrap();
+        assert_eq!(in_use, 0, "every reservation given back");
+        assert!(peak <= total && peak >= 876, "peak {peak}");
+        assert_eq!(
+            budget.take(total + 1, total).unwrap_err(),
+            LoadError::OverMemoryBudget {
+                need: total + 1,
+                total
+            }
+        );
+    }
+
+    #[test]
+    fn a_raster_larger_than_the_whole_decode_budget_is_refused_by_name() {
+        let bytes = png_bytes(&RgbaImage::from_pixel(
+            100,
+            100,
+            image::Rgba([9, 9, 9, 255]),
+        ));
+        let limits = LoadLimits {
+            max_total_bytes: 100 * 100 * 12 - 1,
+            ..LoadLimits::default()
+        };
+        let err = load_image(&bytes, &limits).unwrap_err();
+        assert_eq!(err.code(), "over-memory-budget");
+        assert!(err.to_string().contains("limits.max_total_bytes"), "{err}");
+        let fits = LoadLimits {
+            max_total_bytes: 100 * 100 * 12,
+            ..limits
+        };
+        assert!(load_image(&bytes, &fits).is_ok());
     }
 }

@@ -168,6 +168,50 @@ fn spider_reports_slow_pages_and_goes_on() {
 }
 
 #[test]
+fn spider_skips_a_page_nested_a_million_deep_and_refuses_file_urls() {
+    let deep = "<div>".repeat(1_000_000);
+    let site = FixtureServer::start(move |path, _| match path {
+        "/robots.txt" => Reply::status(404),
+        "/list" => Reply::ok(
+            "text/html",
+            "<img src='/x.png' alt='X'><a href='/deep'>next page</a>",
+        ),
+        "/deep" => Reply::ok("text/html", format!("<img src='/y.png'>{deep}")),
+        _ => Reply::status(404),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = SpiderConfig {
+        delay: Duration::ZERO,
+        ..SpiderConfig::new(Url::parse(&site.url("/list")).unwrap())
+    };
+    let start = Instant::now();
+    let summary = crawl(&cfg, &dir.path().join("items.csv"), &quiet()).unwrap();
+    // html5ever on this page: minutes.
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(summary.pages_fetched, 2);
+    assert_eq!(summary.total_items, 1, "the deep page is not parsed");
+    assert!(
+        summary.failed[0].contains("/deep") && summary.failed[0].contains("nest 1000000 deep"),
+        "{:?}",
+        summary.failed
+    );
+
+    let file = SpiderConfig::new(Url::parse("file:///etc/").unwrap());
+    let err = crawl(&file, &dir.path().join("items.csv"), &quiet()).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("start_url")
+            && message.contains("http or https")
+            && message.contains("data/raw"),
+        "{message}"
+    );
+}
+
+#[test]
 fn downloader_sniffs_dedupes_refuses_retries_and_resumes() {
     let other = FixtureServer::start(|_, _| Reply::ok("image/png", png([0, 0, 200], 16)));
     let other_port = other.port;
@@ -317,4 +361,65 @@ fn downloader_sniffs_dedupes_refuses_retries_and_resumes() {
     assert_eq!(summary.count(Status::Failed), 1);
     assert_eq!(site.hits("/a.png"), a_hits);
     assert_eq!(site.hits("/slow.png"), 4);
+}
+
+#[test]
+fn downloader_caps_waiting_and_gives_up_on_a_failing_host() {
+    // A server that asks for an hour, and one whose every URL fails.
+    let patient = FixtureServer::start(|_, _| Reply::Body {
+        status: 503,
+        content_type: "text/plain",
+        body: b"busy".to_vec(),
+        headers: vec![("Retry-After", "3600".into())],
+    });
+    let broken = FixtureServer::start(|_, _| Reply::status(500));
+    let dir = tempfile::tempdir().unwrap();
+    let items_csv = dir.path().join("items.csv");
+    let mut csv = format!("image_url\n{}\n", patient.url("/logo.png"));
+    for i in 0..8 {
+        csv += &format!("{}\n", broken.url(&format!("/logo-{i}.png")));
+    }
+    std::fs::write(&items_csv, csv).unwrap();
+    let cfg = DownloadConfig {
+        jobs: 1,
+        retries: 10,
+        backoff: Duration::from_millis(20),
+        max_wait: Duration::from_secs(2),
+        give_up_after: 3,
+        ..DownloadConfig::new(dir.path().join("out"))
+    };
+    let wanted = read_wanted(&items_csv).unwrap();
+    let start = Instant::now();
+    let summary = download_all(&wanted, &cfg, &quiet()).unwrap();
+    let seconds = start.elapsed().as_secs_f64();
+    // Without the caps: an hour for the first URL, then 10 retries with doubling backoff each.
+    assert!(seconds < 10.0, "took {seconds:.1} s");
+    let log = read_log(&dir.path().join("out/downloads.csv")).unwrap();
+
+    let asked = &log[&patient.url("/logo.png")];
+    assert_eq!(asked.status, Status::Failed, "retried by the next run");
+    assert!(
+        asked.reason.contains("asked to wait 3600 s") && asked.reason.contains("--max-wait-s 2"),
+        "{}",
+        asked.reason
+    );
+    assert_eq!(patient.hits("/logo.png"), 1, "an hour is not waited for");
+
+    // The first three URLs of the broken host use their retries (20+40+…+640 ms fits in 2 s,
+    // then the next backoff would not); the other five are never requested.
+    let requested: Vec<usize> = (0..8)
+        .map(|i| broken.hits(&format!("/logo-{i}.png")))
+        .collect();
+    assert!(requested[..3].iter().all(|&n| n > 1), "{requested:?}");
+    assert_eq!(&requested[3..], &[0; 5], "{requested:?}");
+    let skipped = &log[&broken.url("/logo-7.png")];
+    assert_eq!(skipped.status, Status::Failed);
+    assert!(
+        skipped.reason.contains("gave up on the host"),
+        "{}",
+        skipped.reason
+    );
+    let host = broken.url("/").trim_end_matches('/').to_string();
+    assert_eq!(summary.hosts_given_up, [host]);
+    assert_eq!(summary.count(Status::Failed), 9);
 }

@@ -55,6 +55,13 @@ pub struct DownloadArgs {
     /// Follow redirects to other hosts (refused by default).
     #[arg(long)]
     pub cross_host_redirects: bool,
+    /// All the waiting (backoff, the server's Retry-After) one URL may do, in seconds; a URL
+    /// that would wait longer is logged failed and retried by the next run.
+    #[arg(long, default_value_t = 120)]
+    pub max_wait_s: u64,
+    /// Stop requesting a host after this many of its URLs in a row failed (0: never).
+    #[arg(long, default_value_t = 5)]
+    pub give_up_after: usize,
 }
 
 impl SpiderArgs {
@@ -104,6 +111,8 @@ impl DownloadArgs {
             retries: a.retries,
             max_bytes: a.max_bytes,
             cross_host_redirects: a.cross_host_redirects,
+            max_wait: std::time::Duration::from_secs(a.max_wait_s),
+            give_up_after: a.give_up_after,
             ..DownloadConfig::new(a.out.unwrap_or_else(|| layout.raw().join("downloaded")))
         };
         let items = read_wanted(&a.items)?;
@@ -111,6 +120,13 @@ impl DownloadArgs {
         let summary = download_all(&items, &cfg, &progress)?;
         for problem in &summary.problems {
             eprintln!("{}: {problem}", display_path(&a.items));
+        }
+        for host in &summary.hosts_given_up {
+            eprintln!(
+                "warning: gave up on {host} after {} failures in a row; its other URLs are \
+                 logged failed and the next run tries them again",
+                cfg.give_up_after
+            );
         }
         println!(
         "{} rows: {} saved, {} duplicates, {} refused, {} failed (retried next run), {} already done",

@@ -9,7 +9,11 @@
 //! * `downloads.csv` in the output folder logs one row per URL as it finishes (flushed at once).
 //!   A second run skips URLs already `ok`, `duplicate` or `refused`, and retries `failed` ones.
 //! * Transient failures (timeouts, connection errors, 5xx, 429) are retried with exponential
-//!   backoff (or the server's `Retry-After`, up to a minute); 404s and refusals are not.
+//!   backoff (or the server's `Retry-After`), each wait at most [`MAX_ONE_WAIT`] and all the
+//!   waits of one URL at most `max_wait`: a server asking for an hour is given up on at once,
+//!   logged `failed` with what it asked, and retried by the next run. 404s and refusals are not
+//!   retried. After `give_up_after` URLs of one host in a row fail, the rest of that host's URLs
+//!   are not requested in this run (logged `failed`, so the next run tries them).
 
 use std::collections::{HashMap, HashSet};
 use std::fs::OpenOptions;
@@ -43,7 +47,14 @@ pub struct DownloadConfig {
     /// Follow redirects to other hosts (off: such redirects are refused).
     pub cross_host_redirects: bool,
     pub user_agent: String,
+    /// All the waiting one URL may do between its attempts.
+    pub max_wait: Duration,
+    /// Stop requesting a host after this many of its URLs in a row failed (0: never).
+    pub give_up_after: usize,
 }
+
+/// The longest single wait between two attempts, whatever the backoff or `Retry-After` say.
+pub const MAX_ONE_WAIT: Duration = Duration::from_secs(60);
 
 impl DownloadConfig {
     pub fn new(out_dir: impl Into<PathBuf>) -> Self {
@@ -56,6 +67,8 @@ impl DownloadConfig {
             max_bytes: 10 << 20,
             cross_host_redirects: false,
             user_agent: USER_AGENT.to_string(),
+            max_wait: Duration::from_secs(120),
+            give_up_after: 5,
         }
     }
 
@@ -88,9 +101,14 @@ impl DownloadConfig {
             "must be 1 byte to 1 GiB per file",
         )?;
         check(
-            self.backoff <= Duration::from_secs(60),
+            self.backoff <= MAX_ONE_WAIT,
             "backoff",
             "at most 60 s before the first retry",
+        )?;
+        check(
+            self.max_wait <= Duration::from_secs(3600),
+            "max_wait_s",
+            "at most 3600 seconds of waiting per URL",
         )
     }
 }
@@ -216,11 +234,68 @@ pub struct DownloadSummary {
     pub counts: HashMap<Status, usize>,
     /// `"line N: url: reason"` for every refused or failed row of this run.
     pub problems: Vec<String>,
+    /// Hosts this run stopped requesting after `give_up_after` failures in a row.
+    pub hosts_given_up: Vec<String>,
 }
 
 impl DownloadSummary {
     pub fn count(&self, status: Status) -> usize {
         self.counts.get(&status).copied().unwrap_or(0)
+    }
+}
+
+/// Failures in a row per host, and the hosts this run has given up on.
+struct HostHealth {
+    give_up_after: usize,
+    failures_in_a_row: Mutex<HashMap<String, usize>>,
+}
+
+impl HostHealth {
+    fn new(give_up_after: usize) -> Self {
+        Self {
+            give_up_after,
+            failures_in_a_row: Mutex::default(),
+        }
+    }
+
+    /// Scheme, host and port: two servers on one machine are two sites.
+    fn host(url: &Url) -> String {
+        url.origin().ascii_serialization()
+    }
+
+    /// The host's name if this run no longer requests it.
+    fn given_up(&self, url: &Url) -> Option<String> {
+        let host = Self::host(url);
+        let failures = self.failures_in_a_row.lock().expect("poisoned");
+        (self.give_up_after > 0 && failures.get(&host).copied().unwrap_or(0) >= self.give_up_after)
+            .then_some(host)
+    }
+
+    fn given_up_hosts(&self) -> Vec<String> {
+        let failures = self.failures_in_a_row.lock().expect("poisoned");
+        let mut hosts: Vec<String> = failures
+            .iter()
+            .filter(|(_, n)| self.give_up_after > 0 && **n >= self.give_up_after)
+            .map(|(host, _)| host.clone())
+            .collect();
+        hosts.sort();
+        hosts
+    }
+
+    fn failed(&self, url: &Url) {
+        *self
+            .failures_in_a_row
+            .lock()
+            .expect("poisoned")
+            .entry(Self::host(url))
+            .or_default() += 1;
+    }
+
+    fn succeeded(&self, url: &Url) {
+        self.failures_in_a_row
+            .lock()
+            .expect("poisoned")
+            .insert(Self::host(url), 0);
     }
 }
 
@@ -280,6 +355,7 @@ pub fn download_all(
             .from_writer(log_file),
     );
     let hashes = Mutex::new(known_hashes);
+    let hosts = HostHealth::new(cfg.give_up_after);
     let client = HttpClient::new(cfg.timeout, &cfg.user_agent);
     let next = AtomicUsize::new(0);
     let results = Mutex::new(Vec::new());
@@ -290,7 +366,7 @@ pub fn download_all(
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(item) = todo.get(i) else { break };
-                let record = download_one(item, cfg, &client, &hashes);
+                let record = download_one(item, cfg, &client, &hashes, &hosts);
                 let logged = {
                     let mut log = log.lock().expect("poisoned");
                     log.serialize(&record)
@@ -306,6 +382,7 @@ pub fn download_all(
     });
     progress.finish_and_clear();
 
+    summary.hosts_given_up = hosts.given_up_hosts();
     let mut results = results.into_inner().expect("poisoned");
     results.sort_by_key(|(line, _, _)| *line);
     for (line, record, log_error) in results {
@@ -331,6 +408,7 @@ fn download_one(
     cfg: &DownloadConfig,
     client: &HttpClient,
     hashes: &Mutex<HashMap<String, String>>,
+    hosts: &HostHealth,
 ) -> DownloadRecord {
     let mut record = DownloadRecord {
         url: item.url.clone(),
@@ -359,36 +437,73 @@ fn download_one(
     } else {
         RedirectPolicy::SameHost
     };
+    if let Some(host) = hosts.given_up(&url) {
+        record.status = Status::Failed;
+        record.reason = format!(
+            "not requested: {} URLs of {host} in a row failed, so this run gave up on the host; \
+             the next run tries again",
+            cfg.give_up_after
+        );
+        return record;
+    }
     let mut attempt = 0;
+    let mut waited = Duration::ZERO;
     let fetched = loop {
-        match client.get(&url, cfg.max_bytes, policy) {
+        let error = match client.get(&url, cfg.max_bytes, policy) {
             Ok(f) => break f,
-            Err(e) if e.is_transient() && attempt < cfg.retries => {
-                let wait = match &e {
-                    FetchError::Status {
-                        retry_after: Some(s),
-                        ..
-                    } => Duration::from_secs((*s).min(60)),
-                    _ => cfg.backoff * 2u32.pow(attempt),
-                };
-                std::thread::sleep(wait);
-                attempt += 1;
-            }
-            Err(e) => {
-                record.status = if e.is_transient() {
-                    Status::Failed
-                } else {
-                    Status::Refused
-                };
-                record.reason = if attempt > 0 {
-                    format!("{e} (after {} attempts)", attempt + 1)
-                } else {
-                    e.to_string()
-                };
-                return record;
+            Err(e) => e,
+        };
+        let asked = match &error {
+            FetchError::Status {
+                retry_after: Some(s),
+                ..
+            } => Some(Duration::from_secs(*s)),
+            _ => None,
+        };
+        let wait = asked
+            .unwrap_or_else(|| cfg.backoff.saturating_mul(2u32.saturating_pow(attempt)))
+            .min(MAX_ONE_WAIT);
+        let may_wait = waited + wait <= cfg.max_wait && asked.is_none_or(|a| a <= MAX_ONE_WAIT);
+        if error.is_transient() && attempt < cfg.retries && may_wait {
+            std::thread::sleep(wait);
+            waited += wait;
+            attempt += 1;
+            continue;
+        }
+        record.status = if error.is_transient() {
+            Status::Failed
+        } else {
+            Status::Refused
+        };
+        let mut reason = error.to_string();
+        if attempt > 0 {
+            reason += &format!(" (after {} attempts)", attempt + 1);
+            if waited >= Duration::from_secs(1) {
+                reason += &format!("; waited {} s in all", waited.as_secs());
             }
         }
+        if error.is_transient() && attempt < cfg.retries {
+            reason += &match asked {
+                Some(a) => format!(
+                    "; the server asked to wait {} s, over what one URL may wait (--max-wait-s \
+                     {}, at most {} s at a time): the next run tries again",
+                    a.as_secs(),
+                    cfg.max_wait.as_secs(),
+                    MAX_ONE_WAIT.as_secs()
+                ),
+                None => format!(
+                    "; waiting longer would pass --max-wait-s {}: the next run tries again",
+                    cfg.max_wait.as_secs()
+                ),
+            };
+        }
+        record.reason = reason;
+        if error.is_transient() {
+            hosts.failed(&url);
+        }
+        return record;
     };
+    hosts.succeeded(&url);
     record.bytes = fetched.body.len() as u64;
     let format = match sniff(&fetched.body) {
         Ok(f) => f,

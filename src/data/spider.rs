@@ -278,6 +278,73 @@ pub fn wikimedia_original(url: &Url) -> Url {
     original
 }
 
+/// Pages whose elements nest deeper than this are not parsed. An HTML parser's work grows with
+/// the depth of the open elements at every tag: a 5 MB page of a million nested `<div>`s kept
+/// the parser busy for minutes. Real listing pages nest a few dozen levels.
+pub const MAX_HTML_DEPTH: usize = 512;
+
+/// How deep the elements of `html` nest, by a quick scan of its tags (no tree is built): void
+/// elements, self-closing tags, elements whose end tag may be left out (`<p>`, `<li>`, `<td>`…),
+/// comments and the text of `<script>`/`<style>` do not count.
+pub fn html_nesting_depth(html: &str) -> usize {
+    const VOID: [&str; 14] = [
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr", "!doctype",
+    ];
+    const OPTIONAL_END: [&str; 16] = [
+        "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "tbody", "thead", "tfoot",
+        "colgroup", "rb", "rt", "rp",
+    ];
+    let bytes = html.as_bytes();
+    let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0usize);
+    while let Some(offset) = html[i..].find('<') {
+        i += offset + 1;
+        let rest = &html[i..];
+        if rest.starts_with("!--") {
+            i += rest.find("-->").map_or(rest.len(), |end| end + 3);
+            continue;
+        }
+        let closing = rest.starts_with('/');
+        let name_start = i + usize::from(closing);
+        let name_len = html[name_start..]
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'!' || *b == b'-')
+            .count();
+        if name_len == 0 {
+            continue;
+        }
+        let name = html[name_start..name_start + name_len].to_ascii_lowercase();
+        let tag_end = html[i..].find('>').map_or(html.len(), |end| i + end);
+        let self_closing = tag_end > 0 && bytes.get(tag_end - 1) == Some(&b'/');
+        i = tag_end.min(html.len());
+        if VOID.contains(&name.as_str()) || OPTIONAL_END.contains(&name.as_str()) {
+            continue;
+        }
+        if closing {
+            depth = depth.saturating_sub(1);
+        } else if !self_closing {
+            depth += 1;
+            deepest = deepest.max(depth);
+            if name == "script" || name == "style" {
+                // Raw text up to the end tag: a `<` inside a script opens nothing.
+                let end_tag = format!("</{name}");
+                let mut at = i;
+                i = html.len();
+                while let Some(offset) = html[at..].find("</") {
+                    at += offset;
+                    let candidate = &bytes[at..(at + end_tag.len()).min(bytes.len())];
+                    if candidate.eq_ignore_ascii_case(end_tag.as_bytes()) {
+                        i = at;
+                        break;
+                    }
+                    at += 2;
+                }
+            }
+        }
+    }
+    deepest
+}
+
 /// Read the image URLs already in an `items.csv` (to extend it rather than start over).
 pub fn read_items(path: &Path) -> Result<Vec<Item>> {
     crate::fsutil::read_csv(path)
@@ -292,8 +359,19 @@ pub fn crawl(
     if cfg.max_pages == 0 {
         return Err(Error::config("max_pages", "must be at least 1"));
     }
-    let client = HttpClient::new(cfg.timeout, &cfg.user_agent);
     let start = &cfg.start_url;
+    if !matches!(start.scheme(), "http" | "https") {
+        return Err(Error::config(
+            "start_url",
+            format!(
+                "`{start}` is a {}: URL; the spider crawls web sites (http or https) and reads \
+                 their robots.txt. For images already on disk, put them under data/raw/<name>/ \
+                 and run chapter-03",
+                start.scheme()
+            ),
+        ));
+    }
+    let client = HttpClient::new(cfg.timeout, &cfg.user_agent);
     let mut robots_url = start.clone();
     robots_url.set_path("/robots.txt");
     robots_url.set_query(None);
@@ -362,6 +440,14 @@ pub fn crawl(
             }
         };
         let html = String::from_utf8_lossy(&fetched.body);
+        let depth = html_nesting_depth(&html);
+        if depth > MAX_HTML_DEPTH {
+            summary.failed.push(format!(
+                "{page}: elements nest {depth} deep (over {MAX_HTML_DEPTH}): not parsed, a \
+                 listing page is never that deep"
+            ));
+            continue;
+        }
         let parsed = parse_listing(&html, &fetched.url, cfg);
         for item in parsed.items {
             if items_seen.insert(item.image_url.clone()) {
@@ -495,5 +581,26 @@ mod tests {
         assert!(!down.allowed(&Url::parse("http://h/x").unwrap()));
         let garbage = RobotsRules::from_fetch(Ok(vec![0xff, 0xfe, b'{', b'\n', 0, 7]), ua);
         assert!(garbage.allowed(&Url::parse("http://h/x").unwrap()));
+    }
+
+    #[test]
+    fn nesting_depth_counts_what_a_parser_keeps_open() {
+        assert_eq!(
+            html_nesting_depth("<html><body><div><p>a<p>b<br><img src=x></div></body></html>"),
+            3
+        );
+        assert_eq!(
+            html_nesting_depth("<ul><li>a<li>b<li>c</ul><!-- <div><div> -->"),
+            1
+        );
+        assert_eq!(
+            html_nesting_depth("<script>if (a<b && c<d) { x = '<div>'; }</script>"),
+            1
+        );
+        assert_eq!(html_nesting_depth("<svg><path/><path/></svg>"), 1);
+        let hostile = "<div>".repeat(1_000_000);
+        let start = std::time::Instant::now();
+        assert_eq!(html_nesting_depth(&hostile), 1_000_000);
+        assert!(start.elapsed().as_secs_f64() < 5.0, "the scan is linear");
     }
 }

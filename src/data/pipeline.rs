@@ -64,10 +64,10 @@ impl DatasetReport {
         use std::fmt::Write;
         let mut s = String::new();
         for source in &self.unpacked {
-            let state = if source.already_done {
-                "already unpacked"
-            } else {
-                "unpacked"
+            let state = match (source.already_done, source.missing) {
+                (true, _) => "already unpacked".to_string(),
+                (false, 0) => "unpacked".to_string(),
+                (false, n) => format!("{n} deleted from data/raw/ were restored"),
             };
             let _ = writeln!(s, "{:<20} {:>5} SVGs ({state})", source.id, source.total);
         }

@@ -48,12 +48,32 @@ pub struct VendorManifest {
 }
 
 impl VendorManifest {
-    /// Read `manifest.json` from the vendor folder.
+    /// Read `manifest.json` from the vendor folder. Every file it names (archives, licence
+    /// texts) must be a relative path inside that folder: the manifest is data, and data never
+    /// decides to read `/etc/passwd` or `/dev/zero`.
     pub fn load(vendor_dir: &Path) -> Result<Self> {
         let path = vendor_dir.join("manifest.json");
         let text = std::fs::read_to_string(&path).at(&path)?;
-        serde_json::from_str(&text)
-            .map_err(|e| Error::bad_input(&path, format!("not a valid vendor manifest: {e}")))
+        let manifest: Self = serde_json::from_str(&text)
+            .map_err(|e| Error::bad_input(&path, format!("not a valid vendor manifest: {e}")))?;
+        for source in &manifest.sources {
+            let named = std::iter::once(("archive", &source.archive))
+                .chain(source.license_files.iter().map(|f| ("license_files", f)));
+            for (field, file) in named {
+                if safe_relative_path(Path::new(file)).is_none() {
+                    return Err(Error::bad_input(
+                        &path,
+                        format!(
+                            "source `{}`: {field} `{file}` is not a path inside the vendor \
+                             folder (no `..`, no absolute path); restore the file with \
+                             `git checkout -- data/vendor`",
+                            source.id
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(manifest)
     }
 }
 
@@ -66,6 +86,8 @@ pub struct UnpackedSource {
     pub written: usize,
     /// SVG files present after the call.
     pub total: usize,
+    /// SVG files that had been deleted from a complete folder and were restored.
+    pub missing: usize,
     /// True when the folder was already complete and nothing was done.
     pub already_done: bool,
     /// Archive entries that were refused, each with the reason.
@@ -94,19 +116,26 @@ fn unpack_source(
     let id = safe_file_name(&source.id, "source");
     let folder = raw_dir.join(&id);
     let marker = folder.join(COMPLETE_MARKER);
+    let mut missing = 0;
     if std::fs::read_to_string(&marker).is_ok_and(|h| h.trim() == source.sha256) {
-        return Ok(UnpackedSource {
-            total: count_svgs(&folder)?,
-            id,
-            folder,
-            written: 0,
-            already_done: true,
-            refused: vec![],
-        });
+        let total = count_svgs(&folder)?;
+        if total >= source.file_count {
+            return Ok(UnpackedSource {
+                total,
+                id,
+                folder,
+                written: 0,
+                missing: 0,
+                already_done: true,
+                refused: vec![],
+            });
+        }
+        // Files were deleted from data/raw/ since: unpack again, and say so.
+        missing = source.file_count - total;
     }
 
     let archive_path = vendor_dir.join(&source.archive);
-    let bytes = std::fs::read(&archive_path).at(&archive_path)?;
+    let bytes = read_bounded(&archive_path, MAX_ARCHIVE_BYTES)?;
     let actual = sha256_hex(&bytes);
     if actual != source.sha256 {
         return Err(Error::bad_input(
@@ -157,7 +186,7 @@ fn unpack_source(
     for licence in &source.license_files {
         let from = vendor_dir.join(licence);
         if let Some(file_name) = from.file_name() {
-            let text = std::fs::read(&from).at(&from)?;
+            let text = read_bounded(&from, MAX_LICENCE_BYTES)?;
             write_atomic(&folder.join(file_name), &text)?;
         }
     }
@@ -171,9 +200,29 @@ fn unpack_source(
         id,
         folder,
         written,
+        missing,
         already_done: false,
         refused: archive.refused,
     })
+}
+
+/// Largest vendored archive and licence text read (the course's archives are ~1 MB).
+const MAX_ARCHIVE_BYTES: u64 = 256 << 20;
+const MAX_LICENCE_BYTES: u64 = 1 << 20;
+
+/// Read a regular file of at most `limit` bytes (not a device, pipe or folder).
+fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).at(path)?;
+    if !meta.is_file() || meta.len() > limit {
+        return Err(Error::bad_input(
+            path,
+            format!(
+                "not a regular file of at most {limit} bytes; restore it with \
+                 `git checkout -- data/vendor`"
+            ),
+        ));
+    }
+    std::fs::read(path).at(path)
 }
 
 fn count_svgs(folder: &Path) -> Result<usize> {
@@ -425,6 +474,47 @@ mod tests {
         let second = unpack_vendored(&vendor, &raw).unwrap();
         assert!(second[0].already_done);
         assert_eq!(second[0].total, 2);
+
+        // A logo deleted from data/raw/ is restored, and reported.
+        std::fs::remove_file(raw.join("pkg/acme.svg")).unwrap();
+        let third = unpack_vendored(&vendor, &raw).unwrap();
+        assert_eq!(
+            (third[0].missing, third[0].total, third[0].already_done),
+            (1, 2, false)
+        );
+        assert_eq!(
+            std::fs::read_to_string(raw.join("pkg/acme.svg")).unwrap(),
+            acme
+        );
+
+        // Files the manifest names must stay inside the vendor folder.
+        for (field, evil) in [
+            ("archive", "../../etc/passwd"),
+            ("license_files", "/dev/zero"),
+        ] {
+            let mut bad = source.clone();
+            if field == "archive" {
+                bad.archive = evil.into();
+            } else {
+                bad.license_files = vec![evil.into()];
+            }
+            let bad = VendorManifest { sources: vec![bad] };
+            std::fs::write(
+                vendor.join("manifest.json"),
+                serde_json::to_vec(&bad).unwrap(),
+            )
+            .unwrap();
+            let err = unpack_vendored(&vendor, &raw).unwrap_err().to_string();
+            assert!(
+                err.contains("manifest.json") && err.contains(field) && err.contains(evil),
+                "{err}"
+            );
+        }
+        std::fs::write(
+            vendor.join("manifest.json"),
+            serde_json::to_vec(&manifest).unwrap(),
+        )
+        .unwrap();
 
         // A damaged archive is refused with the file name and what to do.
         std::fs::remove_file(raw.join("pkg/.complete")).unwrap();

@@ -98,7 +98,11 @@ pub fn load_info(dir: &Path) -> Result<CheckpointInfo> {
     let text = std::fs::read_to_string(&path).map_err(|e| {
         Error::bad_input(
             &path,
-            format!("no checkpoint to resume from ({e}); start a new run instead of --resume"),
+            format!(
+                "no checkpoint in this run ({e}): a run that has saved none cannot be resumed, \
+                 sampled or scored — train it with chapter-05 (a new run, without --resume), or \
+                 name a run folder that has checkpoints/{LATEST}"
+            ),
         )
     })?;
     serde_json::from_str(&text)
@@ -108,7 +112,29 @@ pub fn load_info(dir: &Path) -> Result<CheckpointInfo> {
 /// Load the tensors `latest.json` names, after checking their SHA-256.
 pub fn load(dir: &Path, device: &Device) -> Result<(CheckpointInfo, HashMap<String, Tensor>)> {
     let info = load_info(dir)?;
+    // The index is data: it may only name a checkpoint file beside it.
+    let plain_name = Path::new(&info.file).file_name() == Some(std::ffi::OsStr::new(&info.file))
+        && info.file.ends_with(".safetensors");
+    if !plain_name {
+        return Err(Error::bad_input(
+            dir.join(LATEST),
+            format!(
+                "names `{}`, which is not a .safetensors file in this run's checkpoints folder; \
+                 the index was edited or damaged — start a new run, or write the name of the \
+                 newest step-*.safetensors file here",
+                info.file
+            ),
+        ));
+    }
     let path = dir.join(&info.file);
+    if let Ok(meta) = std::fs::metadata(&path) {
+        if !meta.is_file() {
+            return Err(Error::bad_input(
+                &path,
+                "is not a regular file: start a new run",
+            ));
+        }
+    }
     let bytes = std::fs::read(&path).map_err(|e| {
         Error::bad_input(
             &path,
@@ -270,6 +296,20 @@ mod tests {
             bytes.len() / 2,
             "left as it was for inspection"
         );
+
+        // An index naming a file outside the folder (or a device) is refused before reading.
+        let index = dir.path().join(LATEST);
+        let good = std::fs::read_to_string(&index).unwrap();
+        let named = serde_json::from_str::<CheckpointInfo>(&good).unwrap().file;
+        for evil in [
+            "../../etc/passwd",
+            "/dev/zero",
+            "step-1.safetensors/../../x",
+        ] {
+            std::fs::write(&index, good.replace(&named, evil)).unwrap();
+            let err = load(dir.path(), &Device::Cpu).unwrap_err().to_string();
+            assert!(err.contains(evil) && err.contains("latest.json"), "{err}");
+        }
     }
 
     #[test]

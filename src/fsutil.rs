@@ -145,7 +145,18 @@ pub fn read_csv<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
     reader
         .deserialize()
         .enumerate()
-        .map(|(i, row)| row.map_err(|e| Error::bad_input(path, format!("row {}: {e}", i + 2))))
+        .map(|(i, row)| {
+            row.map_err(|e| {
+                Error::bad_input(
+                    path,
+                    format!(
+                        "row {} cannot be read ({e}); fix or delete that line (a line cut \
+                         short by a crash can simply be deleted) and run again",
+                        i + 2
+                    ),
+                )
+            })
+        })
         .collect()
 }
 

@@ -423,3 +423,57 @@ fn downloader_caps_waiting_and_gives_up_on_a_failing_host() {
     assert_eq!(summary.hosts_given_up, [host]);
     assert_eq!(summary.count(Status::Failed), 9);
 }
+
+#[test]
+fn downloader_resumes_after_an_empty_or_torn_log() {
+    let site = FixtureServer::start(|path, _| match path {
+        "/a.png" => Reply::ok("image/png", png([200, 0, 0], 16)),
+        "/b.png" => Reply::ok("image/png", png([0, 200, 0], 16)),
+        "/c.png" => Reply::ok("image/png", png([0, 0, 200], 16)),
+        _ => Reply::status(404),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let items_csv = dir.path().join("items.csv");
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let log = out.join("downloads.csv");
+    // A disk that filled up at the first write leaves an empty log behind.
+    std::fs::write(&log, "").unwrap();
+    std::fs::write(
+        &items_csv,
+        format!(
+            "image_url\n{}\n{}\n",
+            site.url("/a.png"),
+            site.url("/b.png")
+        ),
+    )
+    .unwrap();
+    let cfg = DownloadConfig::new(&out);
+    let first = download_all(&read_wanted(&items_csv).unwrap(), &cfg, &quiet()).unwrap();
+    assert_eq!(first.count(Status::Ok), 2);
+    let again = download_all(&read_wanted(&items_csv).unwrap(), &cfg, &quiet()).unwrap();
+    assert_eq!(
+        again.skipped, 2,
+        "an empty log no longer means 'download everything again'"
+    );
+    assert_eq!(site.hits("/a.png"), 1);
+
+    // A crash in the middle of a row: the next run's rows must not be glued onto it.
+    let mut text = std::fs::read_to_string(&log).unwrap();
+    text.push_str(&format!("{},torn", site.url("/c.png")));
+    std::fs::write(&log, text).unwrap();
+    std::fs::write(
+        &items_csv,
+        format!(
+            "image_url\n{}\n{}\n",
+            site.url("/a.png"),
+            site.url("/c.png")
+        ),
+    )
+    .unwrap();
+    let third = download_all(&read_wanted(&items_csv).unwrap(), &cfg, &quiet()).unwrap();
+    assert_eq!((third.skipped, third.count(Status::Ok)), (1, 1));
+    let logged = read_log(&log).unwrap();
+    assert_eq!(logged[&site.url("/c.png")].status, Status::Ok);
+    assert_eq!(logged.len(), 3);
+}

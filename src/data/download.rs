@@ -208,17 +208,46 @@ pub fn read_wanted(path: &Path) -> Result<Vec<Wanted>> {
     Ok(out)
 }
 
+/// The first line of `downloads.csv`.
+const LOG_HEADER: &str = "url,title,page,status,file,sha256,bytes,format,reason";
+
+/// The last byte of a file, `None` when it is empty.
+fn last_byte(file: &mut std::fs::File) -> std::io::Result<Option<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    if file.metadata()?.len() == 0 {
+        return Ok(None);
+    }
+    file.seek(SeekFrom::End(-1))?;
+    let mut byte = [0u8];
+    file.read_exact(&mut byte)?;
+    Ok(Some(byte[0]))
+}
+
 /// Read `downloads.csv`; rows that cannot be parsed (a line cut short by a crash) are skipped.
-/// The last row for a URL wins.
+/// The last row for a URL wins. A log that does not start with its header is refused (reading
+/// it would silently find nothing done, and fetch everything again).
 pub fn read_log(path: &Path) -> Result<HashMap<String, DownloadRecord>> {
     let mut map = HashMap::new();
-    if !path.exists() {
+    if !path.exists() || std::fs::metadata(path).at(path)?.len() == 0 {
         return Ok(map);
     }
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .from_path(path)
         .map_err(|e| Error::bad_input(path, e.to_string()))?;
+    let header = reader
+        .headers()
+        .map_err(|e| Error::bad_input(path, e.to_string()))?;
+    if header.iter().collect::<Vec<_>>().join(",") != LOG_HEADER {
+        return Err(Error::bad_input(
+            path,
+            format!(
+                "the first line is not the download log's header `{LOG_HEADER}`; put that line \
+                 back at the top (the rows below it are kept), or move the file aside to \
+                 download everything again"
+            ),
+        ));
+    }
     for record in reader.deserialize::<DownloadRecord>().flatten() {
         map.insert(record.url.clone(), record);
     }
@@ -336,18 +365,19 @@ pub fn download_all(
         }
     }
 
-    let new_log = !log_path.exists();
     let mut log_file = OpenOptions::new()
         .create(true)
+        .read(true)
         .append(true)
         .open(&log_path)
         .at(&log_path)?;
-    if new_log {
-        writeln!(
-            log_file,
-            "url,title,page,status,file,sha256,bytes,format,reason"
-        )
-        .at(&log_path)?;
+    match last_byte(&mut log_file).at(&log_path)? {
+        // New, or left empty by a crash (a full disk) before its header: start it.
+        None => writeln!(log_file, "{LOG_HEADER}").at(&log_path)?,
+        // A row cut short by a crash: end it, so the next row starts on a line of its own
+        // (the torn row is skipped when read, and its URL is fetched again).
+        Some(b) if b != b'\n' => writeln!(log_file).at(&log_path)?,
+        Some(_) => {}
     }
     let log = Mutex::new(
         csv::WriterBuilder::new()
@@ -656,6 +686,22 @@ mod tests {
         assert_eq!(map.len(), 2);
         assert_eq!(map["http://h/b"].status, Status::Ok, "the last row wins");
         assert!(!map.contains_key("http://h/c"));
+
+        // The next run ends the torn line before it appends, so its own rows stay readable.
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        assert_eq!(last_byte(&mut file).unwrap(), Some(b'n'));
+
+        // A log without its header is refused with the way out, not read as "nothing done".
+        std::fs::write(&log, "http://h/a,A,,ok,a.png,ab,3,png,\n").unwrap();
+        let err = read_log(&log).unwrap_err().to_string();
+        assert!(
+            err.contains("downloads.csv") && err.contains("header"),
+            "{err}"
+        );
     }
 
     #[test]

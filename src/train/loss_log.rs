@@ -50,7 +50,7 @@ impl MetricsLog {
     /// resumes from) are removed first, so a resumed log has each step exactly once.
     pub fn open(path: &Path, keep_through_step: u64) -> Result<Self> {
         let kept: Vec<StepMetrics> = if path.exists() {
-            read_metrics(path)?
+            read_metrics_to_resume(path)?
                 .into_iter()
                 .filter(|m| m.step <= keep_through_step)
                 .collect()
@@ -101,6 +101,35 @@ pub fn read_metrics(path: &Path) -> Result<Vec<StepMetrics>> {
     crate::fsutil::read_csv(path)
 }
 
+/// Read a metrics file to continue it. A last line cut short (the process was killed while
+/// writing it) is dropped: it was written after the last flush, so after any checkpoint. A bad
+/// line elsewhere is an error that says how to go on.
+fn read_metrics_to_resume(path: &Path) -> Result<Vec<StepMetrics>> {
+    let mut reader =
+        csv::Reader::from_path(path).map_err(|e| Error::bad_input(path, e.to_string()))?;
+    let rows: Vec<_> = reader.deserialize::<StepMetrics>().collect();
+    let last = rows.len().saturating_sub(1);
+    let mut kept = Vec::with_capacity(rows.len());
+    for (i, row) in rows.into_iter().enumerate() {
+        match row {
+            Ok(row) => kept.push(row),
+            Err(_) if i == last => {}
+            Err(e) => {
+                return Err(Error::bad_input(
+                    path,
+                    format!(
+                        "row {} cannot be read ({e}); the loss log is damaged before its end. \
+                         Delete that line (or move the file aside: the log then restarts at \
+                         the checkpoint) and resume again",
+                        i + 2
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(kept)
+}
+
 /// Averages over a set of steps, for the one-line epoch summary.
 pub fn mean(rows: &[StepMetrics]) -> Option<StepMetrics> {
     let last = rows.last()?;
@@ -148,6 +177,27 @@ mod tests {
             .map(|m| m.step)
             .collect();
         assert_eq!(steps, [1, 2, 3]);
+
+        // Killed while writing a row: resuming drops the torn line instead of refusing.
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("4,1,0.5,0.");
+        std::fs::write(&path, &text).unwrap();
+        assert!(
+            read_metrics(&path).is_err(),
+            "the torn line is really unreadable"
+        );
+        drop(MetricsLog::open(&path, 3).unwrap());
+        assert_eq!(read_metrics(&path).unwrap().len(), 3);
+        // A damaged row in the middle is an error that names the row and the way out.
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replacen("\n2,", "\nx,", 1);
+        std::fs::write(&path, text).unwrap();
+        let err = MetricsLog::open(&path, 3).err().unwrap().to_string();
+        assert!(
+            err.contains("row 3") && err.contains("move the file aside"),
+            "{err}"
+        );
         assert_eq!(mean(&[row(1), row(2)]).unwrap().g_loss, 2.0);
         assert!(!StepMetrics {
             d_loss: f32::NAN,

@@ -129,7 +129,9 @@ pub fn staging_dir(dest: &Path) -> Result<PathBuf> {
 pub fn write_csv<T: serde::Serialize>(path: &Path, rows: &[T]) -> Result<()> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     for row in rows {
-        writer.serialize(row)?;
+        writer
+            .serialize(row)
+            .map_err(|e| crate::error::Error::bad_input(path, e.to_string()))?;
     }
     let bytes = writer
         .into_inner()

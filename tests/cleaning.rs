@@ -121,8 +121,25 @@ fn fixtures(raw: &Path) -> HashMap<&'static str, &'static str> {
         "drop/banner.svg",
         svg(r##"<rect x="0" y="45" width="100" height="10" fill="#a0a"/>"##),
     );
+    // Hostile SVGs of a few hundred bytes that cost minutes or aborted the process.
+    write(
+        raw,
+        "bad/turbulence.svg",
+        svg(
+            r#"<filter id="f"><feTurbulence baseFrequency="0.9" numOctaves="10000"/></filter><rect width="100" height="100" filter="url(#f)"/>"#,
+        ),
+    );
+    write(
+        raw,
+        "bad/pattern-tile.svg",
+        svg(
+            r#"<pattern id="p" width="100000" height="100000" patternUnits="userSpaceOnUse"><rect width="50000" height="50000"/></pattern><rect width="100" height="100" fill="url(#p)"/>"#,
+        ),
+    );
     write(raw, "notes.txt", "not an image extension: ignored");
     HashMap::from([
+        ("bad/turbulence.svg", "svg-too-complex"),
+        ("bad/pattern-tile.svg", "svg-too-complex"),
         ("good/circle.svg", "kept"),
         ("good/circle_blue.svg", "near-duplicate"),
         ("good/triangle.svg", "kept"),
@@ -228,7 +245,7 @@ fn every_file_gets_its_reason_and_bad_files_do_not_stop_the_run() {
     assert_eq!(top, ["processed", "raw"]);
     let table = summary.table();
     assert!(
-        table.contains("| kept | 4 |") && table.contains("| **total** | 15 |"),
+        table.contains("| kept | 4 |") && table.contains("| **total** | 17 |"),
         "{table}"
     );
 }
@@ -288,6 +305,46 @@ fn pipeline_builds_a_loadable_augmented_set_and_rebuilds_cleanly() {
     assert_eq!(report.clean.kept, 3);
     assert_eq!(report.train_images + report.held_out_images, 3);
     assert!(!report.clean.clean_dir.join("good__triangle.png").exists());
+}
+
+#[test]
+fn cleaning_that_keeps_nothing_says_why_and_keeps_the_previous_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let (raw, processed) = (dir.path().join("raw"), dir.path().join("processed"));
+    write(
+        &raw,
+        "a.svg",
+        svg(r##"<circle cx="50" cy="50" r="40" fill="#d02020"/>"##),
+    );
+    let cfg = CleanConfig::default();
+    let quiet = indicatif::ProgressBar::hidden();
+    clean_folder(&raw, &processed, &cfg, &quiet, false).unwrap();
+    assert!(processed.join("clean/a.png").exists());
+
+    // Now only banners and a broken file: nothing survives.
+    std::fs::remove_file(raw.join("a.svg")).unwrap();
+    write(
+        &raw,
+        "banner.svg",
+        svg(r##"<rect x="0" y="45" width="100" height="10" fill="#a0a"/>"##),
+    );
+    write(&raw, "broken.png", b"\x89PNG\r\n\x1a\n broken");
+    let err = clean_folder(&raw, &processed, &cfg, &quiet, false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("kept none of the 2 images")
+            && err.contains("text-heavy 1")
+            && err.contains("corrupt 1")
+            && err.contains("report.csv"),
+        "{err}"
+    );
+    let report = read_report(&processed.join("report.csv")).unwrap();
+    assert_eq!(report.len(), 2, "the report names each file's reason");
+    assert!(
+        processed.join("clean/a.png").exists(),
+        "the previous clean set is kept"
+    );
 }
 
 #[test]

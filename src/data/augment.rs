@@ -247,7 +247,7 @@ pub fn augment_files(
     if files.is_empty() {
         return Err(Error::bad_input(
             clean_dir,
-            "no clean images: run the cleaning step first",
+            "no clean images here to augment: run chapter-03, which cleans data/raw/ first",
         ));
     }
     let staged = staging_dir(out_dir)?;

@@ -464,6 +464,28 @@ pub fn clean_folder(
     }
 
     let clean_dir = processed_dir.join("clean");
+    if kept.is_empty() {
+        // Say why, file by file, and keep the previous clean/ folder as it was.
+        rows.sort_by(|a, b| a.file.cmp(&b.file));
+        let report = processed_dir.join("report.csv");
+        write_csv(&report, &rows)?;
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for row in &rows {
+            *counts.entry(row.reason.as_str()).or_default() += 1;
+        }
+        let why: Vec<String> = counts.iter().map(|(r, n)| format!("{r} {n}")).collect();
+        return Err(Error::bad_input(
+            raw_dir,
+            format!(
+                "cleaning kept none of the {} images ({}); {} gives each file's reason. Gather \
+                 other logos (chapter-02), or loosen the rule that dropped them \
+                 (chapter-03 --help lists the thresholds)",
+                rows.len(),
+                why.join(", "),
+                crate::paths::display_path(&report)
+            ),
+        ));
+    }
     let staged = staging_dir(&clean_dir)?;
     kept.par_iter()
         .map(|c| save_png(&staged.join(&c.row.output), &c.image))

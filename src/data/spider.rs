@@ -404,7 +404,9 @@ pub fn crawl(
     if out.exists() {
         for item in read_items(out)? {
             if items_seen.insert(item.image_url.clone()) {
-                writer.serialize(&item)?;
+                writer
+                    .serialize(&item)
+                    .map_err(|e| Error::bad_input(&partial, e.to_string()))?;
                 total += 1;
             }
         }
@@ -451,7 +453,9 @@ pub fn crawl(
         let parsed = parse_listing(&html, &fetched.url, cfg);
         for item in parsed.items {
             if items_seen.insert(item.image_url.clone()) {
-                writer.serialize(&item)?;
+                writer
+                    .serialize(&item)
+                    .map_err(|e| Error::bad_input(&partial, e.to_string()))?;
                 summary.new_items += 1;
                 total += 1;
             }

@@ -244,7 +244,13 @@ impl FeatureEncoder {
         encoder.train(data, on_progress)?;
         std::fs::create_dir_all(dir).at(dir)?;
         let temp = path.with_extension("safetensors.tmp");
-        encoder.vars.save(&temp)?;
+        if let Err(e) = encoder.vars.save(&temp) {
+            let _ = std::fs::remove_file(&temp);
+            return Err(Error::bad_input(
+                &temp,
+                format!("could not save the encoder's weights ({e}); is the disk full?"),
+            ));
+        }
         std::fs::rename(&temp, &path).at(&path)?;
         Ok(encoder)
     }

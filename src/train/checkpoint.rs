@@ -75,7 +75,16 @@ pub fn save(
     let file = format!("step-{:07}.safetensors", info.step);
     let path = dir.join(&file);
     let temp = dir.join(format!(".tmp-{file}"));
-    candle_core::safetensors::save(tensors, &temp)?;
+    if let Err(e) = candle_core::safetensors::save(tensors, &temp) {
+        let _ = std::fs::remove_file(&temp);
+        return Err(Error::bad_input(
+            &temp,
+            format!(
+                "could not write the checkpoint ({e}); is the disk full? The previous \
+                 checkpoint and {LATEST} are untouched: free space and --resume"
+            ),
+        ));
+    }
     let bytes = std::fs::read(&temp).at(&temp)?;
     std::fs::rename(&temp, &path).at(&path)?;
     let previous = load_info(dir).ok().map(|i| i.file);
@@ -152,7 +161,9 @@ pub fn load(dir: &Path, device: &Device) -> Result<(CheckpointInfo, HashMap<Stri
             ),
         ));
     }
-    let tensors = candle_core::safetensors::load_buffer(&bytes, device)?;
+    let tensors = candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| {
+        Error::bad_input(&path, format!("not a readable safetensors checkpoint: {e}"))
+    })?;
     Ok((info, tensors))
 }
 
@@ -310,6 +321,25 @@ mod tests {
             let err = load(dir.path(), &Device::Cpu).unwrap_err().to_string();
             assert!(err.contains(evil) && err.contains("latest.json"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_failed_write_names_the_checkpoint_and_keeps_the_previous_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (g, d) = (map(1.0), map(2.0));
+        let tensors = collect(&g, &d, HashMap::new(), HashMap::new(), None);
+        save(dir.path(), &tensors, info(5)).unwrap();
+        let index = std::fs::read(dir.path().join(LATEST)).unwrap();
+        // The file cannot be written (here: a folder is in its way; a full disk alike).
+        let temp = dir.path().join(".tmp-step-0000006.safetensors");
+        std::fs::create_dir(&temp).unwrap();
+        let err = save(dir.path(), &tensors, info(6)).unwrap_err().to_string();
+        assert!(
+            err.contains(".tmp-step-0000006.safetensors") && err.contains("disk full"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(dir.path().join(LATEST)).unwrap(), index);
+        assert!(load(dir.path(), &Device::Cpu).is_ok(), "step 5 still loads");
     }
 
     #[test]

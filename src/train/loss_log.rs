@@ -90,7 +90,9 @@ impl MetricsLog {
 
     pub fn append(&mut self, rows: &[StepMetrics]) -> Result<()> {
         for row in rows {
-            self.writer.serialize(row)?;
+            self.writer
+                .serialize(row)
+                .map_err(|e| Error::bad_input(&self.path, format!("could not append: {e}")))?;
         }
         self.writer.flush().at(&self.path)
     }

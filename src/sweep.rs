@@ -73,6 +73,8 @@ pub const TRAINED_G: &str = "-trained-g";
 
 /// The most seeds a sweep may train each trial with.
 pub const MAX_SEEDS: usize = 32;
+/// Most trials in one sweep (listed and from the grid together).
+pub const MAX_TRIALS: usize = 1000;
 
 impl SweepFile {
     pub fn load(path: &Path) -> Result<Self> {
@@ -138,6 +140,27 @@ impl SweepFile {
     }
 
     fn distinct_trials(&self) -> Result<Vec<(String, TrainConfig)>> {
+        // Count before expanding: a grid's combinations multiply (20 keys of 10 values would be
+        // 10^20 trials, allocated before the first run).
+        let grid_size = self
+            .grid
+            .values()
+            .try_fold(1usize, |n, values| n.checked_mul(values.len()));
+        let total = grid_size
+            .filter(|_| !self.grid.is_empty())
+            .unwrap_or(if self.grid.is_empty() { 0 } else { usize::MAX })
+            .saturating_add(self.trial.len());
+        if total > MAX_TRIALS {
+            return Err(Error::config(
+                "grid",
+                format!(
+                    "{} trials ({} listed, the grid's combinations besides): at most {MAX_TRIALS}; \
+                     split the sweep into several files",
+                    if total == usize::MAX { "more than 10^19".to_string() } else { total.to_string() },
+                    self.trial.len()
+                ),
+            ));
+        }
         let mut settings: Vec<TrainOptions> = self.trial.clone();
         let mut combos: Vec<toml::Table> = vec![toml::Table::new()];
         for (key, values) in &self.grid {
@@ -709,6 +732,29 @@ mod tests {
         assert!(sweep.runs().unwrap_err().to_string().contains("twice"));
         sweep.seeds = (0..40).collect();
         assert!(sweep.runs().unwrap_err().to_string().contains("seeds"));
+
+        // A grid whose combinations multiply past the bound is refused before it is expanded.
+        sweep.seeds = vec![];
+        let mut grid = String::from("name = \"g\"\n[base]\npreset = \"tiny\"\n[grid]\n");
+        for key in [
+            "lr_d",
+            "lr_g",
+            "beta1",
+            "real_label",
+            "epochs",
+            "batch_size",
+            "latent_dim",
+        ] {
+            grid += &format!("{key} = [{}]\n", ["1"; 10].join(", "));
+        }
+        let huge: SweepFile = toml::from_str(&grid).unwrap();
+        let start = std::time::Instant::now();
+        let err = huge.runs().unwrap_err().to_string();
+        assert!(
+            err.contains("10000000 trials") && err.contains("at most 1000"),
+            "{err}"
+        );
+        assert!(start.elapsed().as_secs_f64() < 1.0);
     }
 
     #[test]

@@ -163,6 +163,16 @@ pub struct Wanted {
 /// project's tab-separated file; the URL column may be called `image_url`, `url`, `image_urls`
 /// or `src`. Missing optional columns are left empty.
 pub fn read_wanted(path: &Path) -> Result<Vec<Wanted>> {
+    let size = std::fs::metadata(path).at(path)?.len();
+    if size > MAX_ITEMS_BYTES {
+        return Err(Error::bad_input(
+            path,
+            format!(
+                "{size} bytes, over the {MAX_ITEMS_BYTES}-byte limit of a list of links (about \
+                 a million rows): split it into several files and download each"
+            ),
+        ));
+    }
     let text = std::fs::read_to_string(path).at(path)?;
     let first_line = text.lines().next().unwrap_or_default();
     let delimiter = if first_line.contains('\t') {
@@ -207,6 +217,9 @@ pub fn read_wanted(path: &Path) -> Result<Vec<Wanted>> {
     }
     Ok(out)
 }
+
+/// Largest list of links read at once (it is read whole).
+pub const MAX_ITEMS_BYTES: u64 = 256 << 20;
 
 /// The first line of `downloads.csv`.
 const LOG_HEADER: &str = "url,title,page,status,file,sha256,bytes,format,reason";

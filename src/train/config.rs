@@ -174,8 +174,27 @@ impl TrainConfig {
                 "batch-norm needs at least 2 images per batch",
             ));
         }
+        // Bounded so a typo cannot ask for terabytes (a batch is allocated whole) or centuries.
+        if self.batch_size > MAX_BATCH_SIZE {
+            return Err(Error::config(
+                "batch_size",
+                format!(
+                    "{} is over {MAX_BATCH_SIZE} images per step (the course uses 32-128)",
+                    self.batch_size
+                ),
+            ));
+        }
         if self.epochs == 0 {
             return Err(Error::config("epochs", "must be at least 1"));
+        }
+        if self.epochs > MAX_EPOCHS {
+            return Err(Error::config(
+                "epochs",
+                format!(
+                    "{} is over {MAX_EPOCHS} (the course's longest run is 100)",
+                    self.epochs
+                ),
+            ));
         }
         for (field, adam) in [
             ("generator_optimizer", &self.generator_optimizer),
@@ -244,6 +263,11 @@ impl TrainConfig {
         Ok(())
     }
 }
+
+/// Largest batch a run may ask for; the course uses 32–128.
+pub const MAX_BATCH_SIZE: usize = 8192;
+/// Most epochs a run may ask for; the course's longest run is 100.
+pub const MAX_EPOCHS: usize = 100_000;
 
 /// Every training option, in one vocabulary for the command line (`chapter-05 --lr-d 4e-4`), a
 /// config file (`--config run.toml` with `lr_d = 4e-4`) and sweep files (`[base]` and each
@@ -524,7 +548,9 @@ mod tests {
             assert!(err.contains(&format!("`{field}`")), "{field}: {err}");
         };
         check(&|c| c.batch_size = 0, "batch_size");
+        check(&|c| c.batch_size = 1 << 40, "batch_size");
         check(&|c| c.epochs = 0, "epochs");
+        check(&|c| c.epochs = usize::MAX, "epochs");
         check(
             &|c| c.generator_optimizer.lr = -1e-4,
             "generator_optimizer.lr",

@@ -154,7 +154,10 @@ fn chapter_03_on_bombs_and_costly_svgs_ends_in_bounded_time_and_memory() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let seconds = start.elapsed().as_secs_f64();
     assert!(status.success(), "{stderr}");
-    eprintln!("chapter-03 on hostile files: {seconds:.1} s, peak {} MB", peak >> 20);
+    eprintln!(
+        "chapter-03 on hostile files: {seconds:.1} s, peak {} MB",
+        peak >> 20
+    );
 
     // Before the fixes: the pattern tile aborted the process (a 262 GB allocation), the nested
     // patterns took 50 s and the turbulence minutes.

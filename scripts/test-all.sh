@@ -26,6 +26,15 @@ cargo test --all-targets
 step "doc tests"
 cargo test --doc
 
+# The `hub` feature (chapter 2's Hugging Face Hub path through candle-datasets) is off by default
+# and brings the heaviest dependencies of the project (an HTTP client with TLS and an async
+# runtime, parquet with Arrow, the Hub's client): building them adds about 25 CPU-minutes the
+# first time (about 20 minutes on a busy 2-core machine, plus 3 for clippy's check). Its tests
+# run offline, in seconds, against a fake Hub on 127.0.0.1.
+step "the hub feature: clippy, and chapter 2's hub path against a fake Hub"
+cargo clippy --all-targets --features hub -- -D warnings
+cargo test --features hub --test hub
+
 step "chapters 1-4 as a reader runs them"
 cargo build --release --bins
 target/release/chapter-03

@@ -48,5 +48,7 @@ pub fn init() {
 
 #[cfg(feature = "gather")]
 pub mod gather;
+#[cfg(feature = "hub")]
+pub mod hub;
 pub mod judge;
 pub mod train;

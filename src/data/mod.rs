@@ -8,6 +8,8 @@ pub mod download;
 pub mod format;
 #[cfg(feature = "gather")]
 pub mod http;
+#[cfg(feature = "hub")]
+pub mod hub;
 pub mod pipeline;
 pub mod raster;
 pub mod rules;

@@ -1,7 +1,8 @@
 //! Chapter 2 — Dataset gathering.
 //!
 //! With no arguments: unpack the vendored real logos into `data/raw/` (offline, seconds).
-//! `spider` and `download` are the original project's web path, done politely.
+//! `spider` and `download` are the original project's web path, done politely; `hub` (with the
+//! `hub` feature) fetches an image data set of the Hugging Face Hub through candle-datasets.
 
 use std::path::PathBuf;
 
@@ -38,6 +39,10 @@ enum Command {
     /// Download the images listed in a CSV (items.csv) into data/raw/downloaded/.
     #[cfg(feature = "gather")]
     Download(logogan::cli::gather::DownloadArgs),
+    /// Fetch an image data set of the Hugging Face Hub (parquet, through candle-datasets) into
+    /// data/raw/hub-<owner>--<name>/.
+    #[cfg(feature = "hub")]
+    Hub(logogan::cli::hub::HubArgs),
 }
 
 fn main() -> Result<()> {
@@ -52,10 +57,10 @@ fn main() -> Result<()> {
         Command::Vendored => {
             let start = std::time::Instant::now();
             for source in ensure_raw(&layout)? {
-                let state = if source.already_done {
-                    "already there"
-                } else {
-                    "unpacked"
+                let state = match (source.already_done, source.missing) {
+                    (true, _) => "already there".to_string(),
+                    (false, 0) => "unpacked".to_string(),
+                    (false, n) => format!("{n} deleted files restored"),
                 };
                 println!(
                     "{:<20} {:>5} SVGs in {} ({state})",
@@ -89,6 +94,8 @@ fn main() -> Result<()> {
         Command::Spider(a) => a.run(&layout)?,
         #[cfg(feature = "gather")]
         Command::Download(a) => a.run(&layout)?,
+        #[cfg(feature = "hub")]
+        Command::Hub(a) => a.run(&layout)?,
     }
     Ok(())
 }

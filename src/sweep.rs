@@ -152,7 +152,7 @@ impl SweepFile {
             .saturating_add(self.trial.len());
         if total > MAX_TRIALS {
             return Err(Error::config(
-                "grid",
+                if self.grid.is_empty() { "trial" } else { "grid" },
                 format!(
                     "{} trials ({} listed, the grid's combinations besides): at most {MAX_TRIALS}; \
                      split the sweep into several files",

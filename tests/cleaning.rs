@@ -336,14 +336,19 @@ fn cleaning_that_keeps_nothing_says_why_and_keeps_the_previous_set() {
         err.contains("kept none of the 2 images")
             && err.contains("text-heavy 1")
             && err.contains("corrupt 1")
-            && err.contains("report.csv"),
+            && err.contains("report-kept-none.csv"),
         "{err}"
     );
-    let report = read_report(&processed.join("report.csv")).unwrap();
+    let report = read_report(&processed.join("report-kept-none.csv")).unwrap();
     assert_eq!(report.len(), 2, "the report names each file's reason");
     assert!(
         processed.join("clean/a.png").exists(),
         "the previous clean set is kept"
+    );
+    let previous = read_report(&processed.join("report.csv")).unwrap();
+    assert_eq!(
+        previous[0].file, "a.svg",
+        "with the report that describes it"
     );
 }
 

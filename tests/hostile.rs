@@ -144,10 +144,10 @@ fn chapter_03_on_bombs_and_costly_svgs_ends_in_bounded_time_and_memory() {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "chapter-03 still running after 5 minutes"
-        );
+        if start.elapsed() > Duration::from_secs(300) {
+            child.kill().unwrap();
+            panic!("chapter-03 still running after 5 minutes");
+        }
         std::thread::sleep(Duration::from_millis(10));
     };
     let output = child.wait_with_output().unwrap();

@@ -465,9 +465,10 @@ pub fn clean_folder(
 
     let clean_dir = processed_dir.join("clean");
     if kept.is_empty() {
-        // Say why, file by file, and keep the previous clean/ folder as it was.
+        // Say why, file by file, beside the previous clean/ folder and its report, kept as
+        // they were (and still matching each other).
         rows.sort_by(|a, b| a.file.cmp(&b.file));
-        let report = processed_dir.join("report.csv");
+        let report = processed_dir.join("report-kept-none.csv");
         write_csv(&report, &rows)?;
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
         for row in &rows {

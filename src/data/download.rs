@@ -290,6 +290,8 @@ impl DownloadSummary {
 struct HostHealth {
     give_up_after: usize,
     failures_in_a_row: Mutex<HashMap<String, usize>>,
+    /// Sites given up on: for the rest of the run, whatever answers arrive late.
+    given_up: Mutex<HashSet<String>>,
 }
 
 impl HostHealth {
@@ -297,6 +299,7 @@ impl HostHealth {
         Self {
             give_up_after,
             failures_in_a_row: Mutex::default(),
+            given_up: Mutex::default(),
         }
     }
 
@@ -308,29 +311,33 @@ impl HostHealth {
     /// The host's name if this run no longer requests it.
     fn given_up(&self, url: &Url) -> Option<String> {
         let host = Self::host(url);
-        let failures = self.failures_in_a_row.lock().expect("poisoned");
-        (self.give_up_after > 0 && failures.get(&host).copied().unwrap_or(0) >= self.give_up_after)
+        self.given_up
+            .lock()
+            .expect("poisoned")
+            .contains(&host)
             .then_some(host)
     }
 
     fn given_up_hosts(&self) -> Vec<String> {
-        let failures = self.failures_in_a_row.lock().expect("poisoned");
-        let mut hosts: Vec<String> = failures
+        let mut hosts: Vec<String> = self
+            .given_up
+            .lock()
+            .expect("poisoned")
             .iter()
-            .filter(|(_, n)| self.give_up_after > 0 && **n >= self.give_up_after)
-            .map(|(host, _)| host.clone())
+            .cloned()
             .collect();
         hosts.sort();
         hosts
     }
 
     fn failed(&self, url: &Url) {
-        *self
-            .failures_in_a_row
-            .lock()
-            .expect("poisoned")
-            .entry(Self::host(url))
-            .or_default() += 1;
+        let host = Self::host(url);
+        let mut failures = self.failures_in_a_row.lock().expect("poisoned");
+        let in_a_row = failures.entry(host.clone()).or_default();
+        *in_a_row += 1;
+        if self.give_up_after > 0 && *in_a_row >= self.give_up_after {
+            self.given_up.lock().expect("poisoned").insert(host);
+        }
     }
 
     fn succeeded(&self, url: &Url) {
@@ -500,7 +507,8 @@ fn download_one(
             FetchError::Status {
                 retry_after: Some(s),
                 ..
-            } => Some(Duration::from_secs(*s)),
+            } if *s > 0 => Some(Duration::from_secs(*s)),
+            // `Retry-After: 0` (or none) gets the backoff: retrying at once helps no one.
             _ => None,
         };
         let wait = asked

@@ -7,6 +7,8 @@
 //! nothing outside the given bytes is ever opened.
 
 use std::io::Cursor;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -95,18 +97,18 @@ pub enum LoadError {
     #[error("svg has an empty or invalid size ({0})")]
     BadSvgSize(String),
     #[error(
-        "svg would cost too much to draw: {0} (raise limits.svg_max_work or svg_max_bytes to \
-         allow it)"
+        "svg would cost too much to draw: {0} (to allow it, raise LoadLimits::svg_max_work or \
+         svg_max_bytes in src/data/raster.rs)"
     )]
     TooComplex(String),
     #[error(
-        "still loading after {seconds} s, the time budget of one image (limits.max_seconds); \
-         skipped"
+        "still loading after {seconds} s, the time budget of one image \
+         (LoadLimits::max_seconds in src/data/raster.rs); skipped"
     )]
     TooSlow { seconds: f64 },
     #[error(
         "needs {need} bytes to decode, more than the {total} bytes all decoders may share \
-         (limits.max_total_bytes)"
+         (LoadLimits::max_total_bytes in src/data/raster.rs)"
     )]
     OverMemoryBudget { need: u64, total: u64 },
 }
@@ -151,11 +153,14 @@ pub fn load_image(bytes: &[u8], limits: &LoadLimits) -> Result<LoadedImage, Load
     }
     let (send, receive) = std::sync::mpsc::sync_channel(1);
     let (bytes_owned, limits_owned) = (bytes.to_vec(), limits.clone());
+    let given_up = Arc::new(AtomicBool::new(false));
+    let flag = given_up.clone();
     let spawned = std::thread::Builder::new()
         .name("image-loader".into())
         // resvg recurses once per nesting level of the SVG.
         .stack_size(16 << 20)
         .spawn(move || {
+            GIVEN_UP.with(|g| *g.borrow_mut() = Some(flag));
             let _ = send.send(load_image_now(&bytes_owned, &limits_owned));
         });
     if spawned.is_err() {
@@ -164,10 +169,33 @@ pub fn load_image(bytes: &[u8], limits: &LoadLimits) -> Result<LoadedImage, Load
     }
     match receive.recv_timeout(Duration::from_secs_f64(limits.max_seconds)) {
         Ok(result) => result,
-        Err(_) => Err(LoadError::TooSlow {
-            seconds: limits.max_seconds,
+        Err(RecvTimeoutError::Timeout) => {
+            // The straggler stops at its next check (before reserving memory, before drawing).
+            given_up.store(true, Ordering::Relaxed);
+            Err(LoadError::TooSlow {
+                seconds: limits.max_seconds,
+            })
+        }
+        Err(RecvTimeoutError::Disconnected) => Err(LoadError::Corrupt {
+            format: sniff(bytes).unwrap_or(ImageFormat::Svg),
+            detail: "the decoder stopped unexpectedly (a panic in a library); skipped".into(),
         }),
     }
+}
+
+thread_local! {
+    /// Set on a loader thread: true once its caller stopped waiting for it.
+    static GIVEN_UP: std::cell::RefCell<Option<Arc<AtomicBool>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// True on a loader thread whose caller has given up on it: it should stop before more work.
+fn given_up() -> bool {
+    GIVEN_UP.with(|g| {
+        g.borrow()
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+    })
 }
 
 /// [`load_image`] on the calling thread, without a deadline.
@@ -294,6 +322,9 @@ pub fn rasterize_svg(bytes: &[u8], limits: &LoadLimits) -> Result<RgbaImage, Loa
     let out_w = ((w * scale).round() as u32).clamp(1, limits.svg_render_size);
     let out_h = ((h * scale).round() as u32).clamp(1, limits.svg_render_size);
     let _room = check_svg_cost(&tree, scale, out_w, out_h, limits)?;
+    if given_up() {
+        return Err(LoadError::TooSlow { seconds: 0.0 });
+    }
     let mut pixmap = tiny_skia::Pixmap::new(out_w, out_h)
         .ok_or_else(|| LoadError::BadSvgSize(format!("{out_w}×{out_h}")))?;
     resvg::render(
@@ -322,6 +353,7 @@ fn parse_svg(
         detail,
     };
     let text = std::str::from_utf8(bytes).map_err(|e| corrupt(format!("not UTF-8 text: {e}")))?;
+    svg_cost::check_entities(text, 4 * text.len() + (1 << 20)).map_err(LoadError::TooComplex)?;
     let xml = usvg::roxmltree::ParsingOptions {
         allow_dtd: true,
         ..Default::default()
@@ -419,7 +451,18 @@ impl DecodeBudget {
         }
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         while state.0 > 0 && state.0 + need > total {
-            state = self.freed.wait(state).unwrap_or_else(|e| e.into_inner());
+            // A loader given up on while it waits takes nothing (and decodes nothing).
+            if given_up() {
+                return Err(LoadError::TooSlow { seconds: 0.0 });
+            }
+            state = self
+                .freed
+                .wait_timeout(state, Duration::from_millis(100))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        if given_up() {
+            return Err(LoadError::TooSlow { seconds: 0.0 });
         }
         state.0 += need;
         state.1 = state.1.max(state.0);
@@ -457,7 +500,16 @@ fn safe_svg_options(
                     "image/svg+xml" => {
                         // A nested SVG is parsed with the same resolver, so the same rules apply,
                         // after the same check of its references.
-                        let xml = std::str::from_utf8(&data).ok().and_then(|text| {
+                        let text = std::str::from_utf8(&data).ok()?;
+                        let entities = svg_cost::check_entities(text, 4 * text.len() + (1 << 20));
+                        if let Err(e) = entities {
+                            refused_data
+                                .lock()
+                                .expect("poisoned")
+                                .push(LoadError::TooComplex(format!("an embedded svg: {e}")));
+                            return None;
+                        }
+                        let xml = Some(text).and_then(|text| {
                             usvg::roxmltree::Document::parse_with_options(
                                 text,
                                 usvg::roxmltree::ParsingOptions {
@@ -708,6 +760,60 @@ mod tests {
                     "</g>".repeat(5000)
                 ),
             ),
+            // Found by review: an entity used 5 000 times, and entities of entities.
+            (
+                "entity expansion",
+                format!(
+                    r#"<!DOCTYPE svg [<!ENTITY a "{}">]>{head}<desc>{}</desc></svg>"#,
+                    "A".repeat(1000),
+                    "&a;".repeat(5000)
+                ),
+            ),
+            (
+                "entities of entities",
+                format!(
+                    r#"<!DOCTYPE svg [<!ENTITY a "AAAA"><!ENTITY b "&a;&a;">]>{head}<desc>&b;</desc></svg>"#
+                ),
+            ),
+            // References written with a space, and decoys sharing an id with the real element.
+            (
+                "use bomb with spaced hrefs",
+                format!(
+                    r##"{head}<defs>{}</defs><use xlink:href=" #g8"/></svg>"##,
+                    uses.replace("href=\"#", "href=\" #")
+                ),
+            ),
+            (
+                "patterns behind decoys",
+                format!(
+                    r#"{head}{}{patterns}<rect width="100" height="100" fill="url( '#p29' )"/></svg>"#,
+                    (0..30)
+                        .map(|i| format!(r#"<pattern id="p{i}" width="1" height="1"/>"#))
+                        .collect::<String>()
+                ),
+            ),
+            (
+                "a marker on 100 000 vertices",
+                format!(
+                    r#"{head}<marker id="m">{}</marker><path d="M0 0{}" marker-mid="url(#m)"/></svg>"#,
+                    r#"<rect width="1" height="1"/>"#.repeat(150),
+                    " L1 1".repeat(100_000)
+                ),
+            ),
+            (
+                "filter regions 30 times the canvas",
+                format!(
+                    r#"{head}<filter id="f" x="-1500%" y="-1500%" width="3000%" height="3000%">{}</filter><rect width="100" height="100" filter="url(#f)"/></svg>"#,
+                    r#"<feGaussianBlur stdDeviation="2"/>"#.repeat(380)
+                ),
+            ),
+            (
+                "a pattern that fills itself",
+                format!(
+                    r#"{head}<pattern id="p" width="10" height="10" patternUnits="userSpaceOnUse">{}</pattern><rect width="100" height="100" fill="url(#p)"/></svg>"#,
+                    r#"<rect width="5" height="5" fill="url(#p)"/>"#.repeat(1000)
+                ),
+            ),
         ]
     }
 
@@ -719,7 +825,7 @@ mod tests {
             let seconds = start.elapsed().as_secs_f64();
             assert_eq!(err.code(), "svg-too-complex", "{name}: {err}");
             assert!(
-                err.to_string().contains("limits.svg_max_work"),
+                err.to_string().contains("LoadLimits::svg_max_work"),
                 "{name}: {err}"
             );
             // Refused by the estimate, not by the time budget: well under a second.
@@ -792,7 +898,7 @@ mod tests {
         let start = std::time::Instant::now();
         let err = load_image(svg.as_bytes(), &limits).unwrap_err();
         assert_eq!(err, LoadError::TooSlow { seconds: 0.001 });
-        assert!(err.to_string().contains("limits.max_seconds"), "{err}");
+        assert!(err.to_string().contains("LoadLimits::max_seconds"), "{err}");
         assert!(
             start.elapsed().as_secs_f64() < 0.25,
             "the caller did not wait for the straggler"
@@ -800,31 +906,33 @@ mod tests {
     }
 
     #[test]
-    fn decoders_never_hold_more_than_the_shared_budget() {
+    fn a_decoder_waits_for_room_and_gets_it_when_another_finishes() {
         let budget: &'static DecodeBudget = Box::leak(Box::new(DecodeBudget::new()));
-        let total = 1000;
-        std::thread::scope(|scope| {
-            for thread in 0..8u64 {
-                scope.spawn(move || {
-                    for round in 0..20u64 {
-                        let need = 100 + 97 * ((thread + round) % 9); // 100..=876 bytes
-                        let room = budget.take(need, total).unwrap();
-                        let (in_use, _) = *budget.state.lock().unwrap();
-                        assert!(in_use <= total, "{in_use} > {total}");
-                        std::thread::sleep(std::time::Duration::from_micros(200));
-                        drop(room);
-                    }
-                });
-            }
+        let first = budget.take(600, 1000).unwrap();
+        let second_has_room = Arc::new(AtomicBool::new(false));
+        let flag = second_has_room.clone();
+        let waiter = std::thread::spawn(move || {
+            let room = budget.take(600, 1000).unwrap();
+            flag.store(true, Ordering::SeqCst);
+            drop(room);
         });
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(
+            !second_has_room.load(Ordering::SeqCst),
+            "600 + 600 bytes held at once in a budget of 1000"
+        );
+        let small = budget.take(400, 1000).unwrap(); // 600 + 400 fits beside the first
+        drop(small);
+        drop(first);
+        waiter.join().unwrap();
+        assert!(second_has_room.load(Ordering::SeqCst));
         let (in_use, peak) = *budget.state.lock().unwrap();
-        assert_eq!(in_use, 0, "every reservation given back");
-        assert!(peak <= total && peak >= 876, "peak {peak}");
+        assert_eq!((in_use, peak), (0, 1000), "every reservation given back");
         assert_eq!(
-            budget.take(total + 1, total).unwrap_err(),
+            budget.take(1001, 1000).unwrap_err(),
             LoadError::OverMemoryBudget {
-                need: total + 1,
-                total
+                need: 1001,
+                total: 1000
             }
         );
     }
@@ -842,7 +950,10 @@ mod tests {
         };
         let err = load_image(&bytes, &limits).unwrap_err();
         assert_eq!(err.code(), "over-memory-budget");
-        assert!(err.to_string().contains("limits.max_total_bytes"), "{err}");
+        assert!(
+            err.to_string().contains("LoadLimits::max_total_bytes"),
+            "{err}"
+        );
         let fits = LoadLimits {
             max_total_bytes: 100 * 100 * 12,
             ..limits

@@ -283,20 +283,24 @@ pub fn wikimedia_original(url: &Url) -> Url {
 /// the parser busy for minutes. Real listing pages nest a few dozen levels.
 pub const MAX_HTML_DEPTH: usize = 512;
 
-/// How deep the elements of `html` nest, by a quick scan of its tags (no tree is built): void
-/// elements, self-closing tags, elements whose end tag may be left out (`<p>`, `<li>`, `<td>`…),
-/// comments and the text of `<script>`/`<style>` do not count.
+/// How deep the elements of `html` nest, by a quick scan of its tags (no tree is built), as an
+/// HTML parser keeps them open: an end tag closes the innermost open element of its name (and
+/// what is inside it) and is ignored when none is open; `/>` closes only inside `<svg>` and
+/// `<math>`; void elements, elements whose end tag may be left out (`<p>`, `<li>`, `<td>`…),
+/// comments and the text of `<script>`/`<style>` do not count. The count stops a little past
+/// [`MAX_HTML_DEPTH`] (the stack is bounded, so the scan is linear).
 pub fn html_nesting_depth(html: &str) -> usize {
     const VOID: [&str; 14] = [
         "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
         "track", "wbr", "!doctype",
     ];
-    const OPTIONAL_END: [&str; 16] = [
+    const OPTIONAL_END: [&str; 13] = [
         "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "tbody", "thead", "tfoot",
-        "colgroup", "rb", "rt", "rp",
+        "colgroup",
     ];
     let bytes = html.as_bytes();
-    let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0usize);
+    let mut open: Vec<String> = Vec::new();
+    let (mut deepest, mut i) = (0usize, 0usize);
     while let Some(offset) = html[i..].find('<') {
         i += offset + 1;
         let rest = &html[i..];
@@ -321,24 +325,34 @@ pub fn html_nesting_depth(html: &str) -> usize {
             continue;
         }
         if closing {
-            depth = depth.saturating_sub(1);
-        } else if !self_closing {
-            depth += 1;
-            deepest = deepest.max(depth);
-            if name == "script" || name == "style" {
-                // Raw text up to the end tag: a `<` inside a script opens nothing.
-                let end_tag = format!("</{name}");
-                let mut at = i;
-                i = html.len();
-                while let Some(offset) = html[at..].find("</") {
-                    at += offset;
-                    let candidate = &bytes[at..(at + end_tag.len()).min(bytes.len())];
-                    if candidate.eq_ignore_ascii_case(end_tag.as_bytes()) {
-                        i = at;
-                        break;
-                    }
-                    at += 2;
+            if let Some(at) = open.iter().rposition(|n| *n == name) {
+                open.truncate(at);
+            }
+            continue;
+        }
+        let foreign =
+            open.iter().any(|n| n == "svg" || n == "math") || name == "svg" || name == "math";
+        if self_closing && foreign {
+            continue;
+        }
+        open.push(name.clone());
+        deepest = deepest.max(open.len());
+        if open.len() > MAX_HTML_DEPTH {
+            return deepest; // deep enough to refuse; the stack stays bounded
+        }
+        if name == "script" || name == "style" {
+            // Raw text up to the end tag: a `<` inside a script opens nothing.
+            let end_tag = format!("</{name}");
+            let mut at = i;
+            i = html.len();
+            while let Some(offset) = html[at..].find("</") {
+                at += offset;
+                let candidate = &bytes[at..(at + end_tag.len()).min(bytes.len())];
+                if candidate.eq_ignore_ascii_case(end_tag.as_bytes()) {
+                    i = at;
+                    break;
                 }
+                at += 2;
             }
         }
     }
@@ -445,8 +459,8 @@ pub fn crawl(
         let depth = html_nesting_depth(&html);
         if depth > MAX_HTML_DEPTH {
             summary.failed.push(format!(
-                "{page}: elements nest {depth} deep (over {MAX_HTML_DEPTH}): not parsed, a \
-                 listing page is never that deep"
+                "{page}: elements nest more than {MAX_HTML_DEPTH} deep: not parsed, a listing \
+                 page is never that deep"
             ));
             continue;
         }
@@ -602,9 +616,16 @@ mod tests {
             1
         );
         assert_eq!(html_nesting_depth("<svg><path/><path/></svg>"), 1);
-        let hostile = "<div>".repeat(1_000_000);
+        assert_eq!(
+            html_nesting_depth("<div><span></x></span></div><svg><g/><g/></svg>"),
+            2
+        );
         let start = std::time::Instant::now();
-        assert_eq!(html_nesting_depth(&hostile), 1_000_000);
+        // Ways to nest a parser deep: plain, with `/>` it ignores, with end tags of nothing.
+        for hostile in ["<div>", "<div/>", "<span></x>", "<rt>"] {
+            let depth = html_nesting_depth(&hostile.repeat(1_000_000));
+            assert_eq!(depth, MAX_HTML_DEPTH + 1, "{hostile}");
+        }
         assert!(start.elapsed().as_secs_f64() < 5.0, "the scan is linear");
     }
 }

@@ -119,12 +119,22 @@ struct Canvas {
 impl Canvas {
     /// Pixels of `rect` (absolute coordinates) once drawn, never more than the canvas.
     fn area(&self, rect: usvg::Rect) -> f64 {
+        self.area_within(rect, self.pixels)
+    }
+
+    /// Pixels of a layer or filter region: resvg lets these reach five times the canvas's width
+    /// and height (`max_filter_bbox`), so up to 25 canvases.
+    fn region(&self, rect: usvg::Rect) -> f64 {
+        self.area_within(rect, 25.0 * self.pixels)
+    }
+
+    fn area_within(&self, rect: usvg::Rect, most: f64) -> f64 {
         let (sx, sy) = self.base.get_scale();
         let area = (rect.width() * sx) as f64 * (rect.height() * sy) as f64;
         if area.is_finite() {
-            area.clamp(1.0, self.pixels)
+            area.clamp(1.0, most)
         } else {
-            self.pixels
+            most
         }
     }
 }
@@ -143,7 +153,7 @@ fn group(g: &Group, canvas: Canvas, cost: &mut SvgCost, depth: usize) -> f64 {
         cost.add_work(f64::INFINITY, "nesting deeper than 1024 levels");
         return f64::INFINITY;
     }
-    let region = canvas.area(g.abs_layer_bounding_box().to_rect());
+    let region = canvas.region(g.abs_layer_bounding_box().to_rect());
     let mut own_bytes = 0.0;
     if g.should_isolate() {
         // A layer of the group's region, composited back onto its parent.
@@ -197,17 +207,22 @@ fn node(n: &Node, canvas: Canvas, cost: &mut SvgCost, depth: usize) -> f64 {
         Node::Path(p) => path(p, canvas, cost, depth),
         Node::Image(image) => match image.kind() {
             usvg::ImageKind::SVG(tree) => {
+                // Drawn into a pixmap of its own, the size of the canvas at most.
                 let inner = Canvas {
                     base: canvas.base.pre_concat(image.abs_transform()),
                     pixels: canvas.pixels,
                 };
-                group(tree.root(), inner, cost, depth + 1)
+                cost.add_work(canvas.pixels * LAYER_WORK, "embedded SVG images");
+                canvas.pixels * BYTES_PER_PIXEL + group(tree.root(), inner, cost, depth + 1)
             }
             _ => {
-                // Embedded rasters passed the header check in raster.rs; they are decoded whole.
-                let area = canvas.area(image.abs_bounding_box());
-                cost.add_work(area * IMAGE_WORK, "embedded images");
-                area * BYTES_PER_PIXEL
+                // Embedded rasters passed the header check in raster.rs; each copy is decoded
+                // whole, at its own size, then drawn.
+                let size = image.size();
+                let decoded = (size.width() as f64 * size.height() as f64).max(1.0);
+                let drawn = canvas.area(image.abs_bounding_box());
+                cost.add_work((decoded + drawn) * IMAGE_WORK, "embedded images");
+                (decoded + drawn) * BYTES_PER_PIXEL
             }
         },
         // No fonts are loaded, so text has no outlines to draw.
@@ -239,7 +254,8 @@ fn path(p: &usvg::Path, canvas: Canvas, cost: &mut SvgCost, depth: usize) -> f64
         let width_px = (stroke.width().get() as f64 * px_per_unit).max(1.0);
         // Every piece of the outline is filled, overlaps included: thick strokes along long
         // zigzags cost their whole swept area (200 000 segments 128 px wide: 2 s).
-        let swept = length * px_per_unit * width_px;
+        // (The width once more for the caps: a zero-length stroke with round caps is a disc.)
+        let swept = (length * px_per_unit + width_px) * width_px;
         cost.add_work(swept * STROKE_WORK, "strokes (length × width)");
         if let Some(dashes) = stroke.dasharray() {
             let period: f64 = dashes.iter().map(|d| *d as f64).sum();
@@ -322,19 +338,22 @@ fn primitive_work(
 }
 
 /// How many elements the document becomes once every reference is followed: each `<use>`,
-/// `href="#…"` and `url(#…)` (in attributes, `style` and `<style>` sheets) copies what it names.
+/// `href="#…"` and `url(#…)` (in attributes, `style` and `<style>` sheets) copies what it names,
+/// a marker is copied onto every vertex of the path that names it, and an embedded `data:` image
+/// counts one element per KiB (usvg decodes it again for every copy).
 ///
 /// usvg expands references while it converts the document, so a few kilobytes of patterns that
 /// fill with patterns, or groups that use groups ten times each, cost it exponential time (a
 /// 4 KB file of 30 nested patterns: 50 s) before [`estimate`] could see the tree. This runs on
-/// the XML first, in time linear in the document. The count saturates at `limit + 1`;
-/// references nested deeper than [`MAX_REFERENCE_DEPTH`] count as over any limit.
+/// the XML first, in time linear in the document. The count saturates at `limit + 1`, which is
+/// also the answer for references that form a cycle (usvg's repair of cycles is quadratic) or
+/// nest deeper than [`MAX_REFERENCE_DEPTH`].
 pub fn expanded_elements(doc: &Document, limit: u64) -> u64 {
-    let mut ids = HashMap::new();
+    let mut ids: HashMap<&str, Vec<NodeId>> = HashMap::new();
     let mut stylesheet_refs = Vec::new();
     for node in doc.descendants() {
         if let Some(id) = node.attribute("id") {
-            ids.entry(id).or_insert(node.id());
+            ids.entry(id.trim()).or_default().push(node.id());
         }
         if node.is_element() && node.tag_name().name() == "style" {
             for text in node.children().filter_map(|c| c.text()) {
@@ -342,14 +361,23 @@ pub fn expanded_elements(doc: &Document, limit: u64) -> u64 {
             }
         }
     }
+    stylesheet_refs.sort_unstable();
+    stylesheet_refs.dedup();
     let mut walk = Expansion {
         doc,
         ids,
         stylesheet_refs,
+        stylesheet_size: None,
         memo: HashMap::new(),
         limit,
+        cycle: false,
     };
-    walk.size(doc.root().id(), 0)
+    let size = walk.size(doc.root().id(), 0);
+    if walk.cycle {
+        limit.saturating_add(1)
+    } else {
+        size
+    }
 }
 
 /// Reference chains and nesting deeper than this are refused (usvg recurses along them).
@@ -357,23 +385,32 @@ pub const MAX_REFERENCE_DEPTH: usize = 2048;
 
 struct Expansion<'a, 'input> {
     doc: &'a Document<'input>,
-    ids: HashMap<&'a str, NodeId>,
+    /// Every element of each id: usvg resolves some references to the first, some to the last,
+    /// so a reference counts as the largest.
+    ids: HashMap<&'a str, Vec<NodeId>>,
     /// Ids named by `url(#…)` in `<style>` sheets: a rule may apply to any element.
     stylesheet_refs: Vec<&'a str>,
-    /// Finished sizes, and `None` for nodes being expanded (a cycle, which usvg refuses).
+    /// What the style sheets' references add to each element, computed once.
+    stylesheet_size: Option<u64>,
+    /// Finished sizes, and `None` for nodes being expanded.
     memo: HashMap<NodeId, Option<u64>>,
     limit: u64,
+    /// A reference led back into an element being expanded.
+    cycle: bool,
 }
 
 impl<'a> Expansion<'a, '_> {
     fn size(&mut self, id: NodeId, depth: usize) -> u64 {
         let over = self.limit.saturating_add(1);
-        if depth > MAX_REFERENCE_DEPTH {
+        if depth > MAX_REFERENCE_DEPTH || self.cycle {
             return over;
         }
         match self.memo.get(&id) {
             Some(Some(size)) => return *size,
-            Some(None) => return 0,
+            Some(None) => {
+                self.cycle = true;
+                return over;
+            }
             None => {}
         }
         self.memo.insert(id, None);
@@ -384,18 +421,41 @@ impl<'a> Expansion<'a, '_> {
             for attribute in node.attributes() {
                 let value = attribute.value();
                 if attribute.name() == "href" {
+                    let value = value.trim();
                     if let Some(target) = value.strip_prefix('#') {
                         targets.push(target.trim());
+                    } else if value.starts_with("data:image/svg") {
+                        // A document inside: parsed again for every copy, and checked on its own
+                        // against the whole limit, so each copy may cost that much.
+                        total = total.saturating_add(self.limit / 100);
+                    } else if value.starts_with("data:") {
+                        total = total.saturating_add(1 + value.len() as u64 / 1024);
                     }
                 }
                 targets.extend(url_references(value));
             }
-            targets.extend(self.stylesheet_refs.iter().copied());
+            total = total.saturating_add(self.stylesheet_size(depth));
         }
+        let vertices = || {
+            ["d", "points"]
+                .iter()
+                .filter_map(|a| node.attribute(*a))
+                .map(|v| {
+                    v.split(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E')))
+                        .filter(|t| !t.is_empty())
+                        .count() as u64
+                })
+                .sum::<u64>()
+                / 2
+                + 1
+        };
         for target in targets {
-            if let Some(&target) = self.ids.get(target) {
-                total = total.saturating_add(self.size(target, depth + 1));
-            }
+            let copies = match self.ids.get(target) {
+                Some(nodes) if self.is_marker(nodes) => vertices(),
+                _ => 1,
+            };
+            let size = self.size_of_id(target, depth);
+            total = total.saturating_add(size.saturating_mul(copies));
             if total > self.limit {
                 break;
             }
@@ -410,12 +470,80 @@ impl<'a> Expansion<'a, '_> {
         self.memo.insert(id, Some(total));
         total
     }
+
+    fn size_of_id(&mut self, id: &str, depth: usize) -> u64 {
+        let nodes = self.ids.get(id).cloned().unwrap_or_default();
+        nodes
+            .into_iter()
+            .map(|node| self.size(node, depth + 1))
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn is_marker(&self, nodes: &[NodeId]) -> bool {
+        nodes.iter().any(|n| {
+            self.doc
+                .get_node(*n)
+                .is_some_and(|n| n.tag_name().name() == "marker")
+        })
+    }
+
+    /// The size the style sheets' references add to an element (0 while it is being computed).
+    fn stylesheet_size(&mut self, depth: usize) -> u64 {
+        if let Some(size) = self.stylesheet_size {
+            return size;
+        }
+        self.stylesheet_size = Some(0);
+        let mut size: u64 = 0;
+        for target in self.stylesheet_refs.clone() {
+            size = size.saturating_add(self.size_of_id(target, depth));
+        }
+        self.stylesheet_size = Some(size);
+        size
+    }
 }
 
 /// The ids in every `url(#id)` of a value (an attribute, a style, a style sheet).
 fn url_references(value: &str) -> impl Iterator<Item = &str> {
     value.split("url(").skip(1).filter_map(|rest| {
-        let inside = rest.split(')').next()?.trim().trim_matches(['"', '\'']);
+        let inside = rest
+            .split(')')
+            .next()?
+            .trim()
+            .trim_matches(['"', '\''])
+            .trim();
         inside.strip_prefix('#').map(str::trim)
     })
+}
+
+/// Refuse a document type definition whose entities would expand the text past `max_bytes`:
+/// roxmltree bounds entities nested in entities, but not how often a large one is used, so 20 MB
+/// of `&big;` could become terabytes while parsing. Entities that refer to other entities are
+/// refused outright (no logo needs them; Illustrator's namespace entities do not).
+pub fn check_entities(text: &str, max_bytes: usize) -> Result<(), String> {
+    let mut expanded: usize = 0;
+    for declaration in text.split("<!ENTITY").skip(1) {
+        let rest = declaration.trim_start();
+        if rest.starts_with('%') {
+            return Err("it declares a parameter entity".into());
+        }
+        let name_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let (name, rest) = rest.split_at(name_end);
+        let rest = rest.trim_start();
+        let Some(quote) = rest.chars().next().filter(|c| matches!(c, '"' | '\'')) else {
+            continue; // SYSTEM or PUBLIC: never loaded
+        };
+        let value = rest[1..].split(quote).next().unwrap_or_default();
+        if value.contains(['&', '%']) {
+            return Err(format!("its entity `{name}` refers to other entities"));
+        }
+        let uses = text.matches(&format!("&{name};")).count();
+        expanded = expanded.saturating_add(uses.saturating_mul(value.len()));
+    }
+    if expanded > max_bytes {
+        return Err(format!(
+            "its entities expand to {expanded} bytes of text (limit {max_bytes})"
+        ));
+    }
+    Ok(())
 }

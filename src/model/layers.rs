@@ -13,7 +13,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
-use crate::ops::{convolve, fused_batch_norm_act, ChannelMajor, Params, BN_EPS, BN_MOMENTUM};
+use crate::ops::{
+    convolve, fused_batch_norm_act, fused_leaky_relu, ChannelMajor, Params, BN_EPS, BN_MOMENTUM,
+};
 pub use crate::ops::{ConvAlgorithm, Direction};
 
 /// A 4×4 convolution without bias: weight `(out, in, 4, 4)`.
@@ -246,10 +248,18 @@ impl ConvBlock {
     /// layout (see [`ChannelMajor`]): `(C, B, H, W)` → `(O, B, H', W')`.
     pub fn forward(&self, x: &ChannelMajor, pass: Pass) -> Result<ChannelMajor> {
         let x = self.conv.forward_with(x, &self.weight(pass)?)?; // (O, B, H', W')
+        let fast = self.conv.algorithm == ConvAlgorithm::Gemm;
         let Some(norm) = &self.norm else {
-            return x.map(|x| self.activation.apply(x)); // an output layer: no batch-norm
+            // No batch-norm (an output layer, or DCGAN's first D layer): the activation alone.
+            return x.map(|x| match self.activation.slope().filter(|_| fast) {
+                Some(slope) => Ok(match fused_leaky_relu(x, slope)? {
+                    Some(y) => y, // speed: one kernel where the engine has one
+                    None => self.activation.apply(x)?,
+                }),
+                None => self.activation.apply(x),
+            });
         };
-        let fusable = pass.uses_batch_statistics() && self.conv.algorithm == ConvAlgorithm::Gemm;
+        let fusable = pass.uses_batch_statistics() && fast;
         if let (true, Some(slope)) = (fusable, self.activation.slope()) {
             // Speed: batch-norm and (Leaky)ReLU as one kernel where the engine has one (the
             // other convolution algorithms stay the plain references it is checked against).

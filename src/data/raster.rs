@@ -353,15 +353,24 @@ fn parse_svg(
         detail,
     };
     let text = std::str::from_utf8(bytes).map_err(|e| corrupt(format!("not UTF-8 text: {e}")))?;
-    svg_cost::check_entities(text, 4 * text.len() + (1 << 20)).map_err(LoadError::TooComplex)?;
-    let xml = usvg::roxmltree::ParsingOptions {
+    let doc = parse_xml(text)
+        .map_err(|e| e.unwrap_or_else(|e| corrupt(format!("SVG data parsing failed cause {e}"))))?;
+    check_svg_references(&doc, limits)?;
+    usvg::Tree::from_xmltree(&doc, options).map_err(|e| corrupt(e.to_string()))
+}
+
+/// Parse SVG text as usvg does (a DTD allowed), after bounding what its entities expand to.
+/// `Err(Ok(_))`: refused as too costly; `Err(Err(_))`: not well-formed XML.
+fn parse_xml(
+    text: &str,
+) -> Result<usvg::roxmltree::Document<'_>, Result<LoadError, usvg::roxmltree::Error>> {
+    svg_cost::check_entities(text, 4 * text.len() + (1 << 20))
+        .map_err(|e| Ok(LoadError::TooComplex(e)))?;
+    let options = usvg::roxmltree::ParsingOptions {
         allow_dtd: true,
         ..Default::default()
     };
-    let doc = usvg::roxmltree::Document::parse_with_options(text, xml)
-        .map_err(|e| corrupt(format!("SVG data parsing failed cause {e}")))?;
-    check_svg_references(&doc, limits)?;
-    usvg::Tree::from_xmltree(&doc, options).map_err(|e| corrupt(e.to_string()))
+    usvg::roxmltree::Document::parse_with_options(text, options).map_err(Err)
 }
 
 /// Work charged per element of the expanded document (usvg's conversion and its tree).
@@ -501,24 +510,14 @@ fn safe_svg_options(
                         // A nested SVG is parsed with the same resolver, so the same rules apply,
                         // after the same check of its references.
                         let text = std::str::from_utf8(&data).ok()?;
-                        let entities = svg_cost::check_entities(text, 4 * text.len() + (1 << 20));
-                        if let Err(e) = entities {
-                            refused_data
-                                .lock()
-                                .expect("poisoned")
-                                .push(LoadError::TooComplex(format!("an embedded svg: {e}")));
-                            return None;
-                        }
-                        let xml = Some(text).and_then(|text| {
-                            usvg::roxmltree::Document::parse_with_options(
-                                text,
-                                usvg::roxmltree::ParsingOptions {
-                                    allow_dtd: true,
-                                    ..Default::default()
-                                },
-                            )
-                            .ok()
-                        })?;
+                        let xml = match parse_xml(text) {
+                            Ok(xml) => xml,
+                            Err(Ok(refused)) => {
+                                refused_data.lock().expect("poisoned").push(refused);
+                                return None;
+                            }
+                            Err(Err(_)) => return None, // not XML: not drawn
+                        };
                         if let Err(e) = check_svg_references(&xml, &raster_limits) {
                             refused_data.lock().expect("poisoned").push(e);
                             return None;

@@ -32,8 +32,11 @@
 //! overlapping contributions ("col2im"). Its backward is again a shift-and-stack plus GEMMs.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use candle_core::{
+    CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor,
+};
 
+use super::cpu_gemm::{self, MatRef};
 use super::geometry::{blocks_per_kernel, conv_out, has_contiguous_rows, ConvGeometry};
 use super::patches::{col2im_channel_major, im2col_op, Col2Im};
 use super::ChannelMajor;
@@ -234,6 +237,75 @@ impl GemmCall {
     fn run<S: BackendStorage>(&self, lhs: &S, rhs: &S) -> Result<S> {
         lhs.matmul(rhs, self.bmnk, &self.lhs, &self.rhs)
     }
+
+    /// [`Self::run`] on the CPU through this crate's [`cpu_gemm`], which does not zero-fill the
+    /// result first.
+    fn run_cpu(&self, lhs: &CpuStorage, rhs: &CpuStorage) -> Result<CpuStorage> {
+        let (_, m, n, k) = self.bmnk;
+        match (lhs, rhs) {
+            (CpuStorage::F32(a), CpuStorage::F32(b)) => Ok(CpuStorage::F32(cpu_gemm::matmul(
+                operand(a, &self.lhs)?,
+                operand(b, &self.rhs)?,
+                (m, n, k),
+            ))),
+            (CpuStorage::F64(a), CpuStorage::F64(b)) => Ok(CpuStorage::F64(cpu_gemm::matmul(
+                operand(a, &self.lhs)?,
+                operand(b, &self.rhs)?,
+                (m, n, k),
+            ))),
+            _ => self.run(lhs, rhs),
+        }
+    }
+}
+
+/// A 2-D layout's elements as a [`MatRef`], checked to lie inside `data`.
+fn operand<'a, T>(data: &'a [T], layout: &Layout) -> Result<MatRef<'a, T>> {
+    let (dims, strides) = (layout.dims(), layout.stride());
+    if dims.len() != 2 {
+        candle_core::bail!("matmul: expected a matrix, got dims {dims:?}")
+    }
+    let last = (dims[0].max(1) - 1) * strides[0] + (dims[1].max(1) - 1) * strides[1];
+    let data = data.get(layout.start_offset()..).unwrap_or(&[]);
+    if dims[0] * dims[1] > 0 && last >= data.len() {
+        candle_core::bail!(
+            "matmul: a {dims:?} matrix with strides {strides:?} overruns its storage"
+        )
+    }
+    Ok(MatRef {
+        data,
+        row_stride: strides[0],
+        col_stride: strides[1],
+    })
+}
+
+/// `a · b` of two matrices (2-D tensors, either may be a transposed view): on the CPU through
+/// [`cpu_gemm`] (no zero-fill; split-K for the long weight-gradient products), elsewhere
+/// candle's `matmul` (cuBLAS reads every layout at full speed).
+fn product(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let ((m, k), (k2, n)) = (a.dims2()?, b.dims2()?);
+    if k != k2 {
+        candle_core::bail!("matmul: ({m}, {k}) × ({k2}, {n})")
+    }
+    if !a.device().is_cpu() || !matches!(a.dtype(), DType::F32 | DType::F64) {
+        return a.matmul(b);
+    }
+    let (sa, la) = a.storage_and_layout();
+    let (sb, lb) = b.storage_and_layout();
+    let call = GemmCall {
+        bmnk: (1, m, n, k),
+        lhs: la.clone(),
+        rhs: lb.clone(),
+    };
+    let out = match (&*sa, &*sb) {
+        (Storage::Cpu(x), Storage::Cpu(y)) => call.run_cpu(x, y)?,
+        _ => candle_core::bail!("matmul: CPU tensors without CPU storage"),
+    };
+    drop((sa, sb));
+    match out {
+        CpuStorage::F32(v) => Tensor::from_vec(v, (m, n), a.device()),
+        CpuStorage::F64(v) => Tensor::from_vec(v, (m, n), a.device()),
+        _ => candle_core::bail!("matmul: unexpected result type"),
+    }
 }
 
 /// Both GEMM ops read their weight as a contiguous `rows × cols` matrix.
@@ -294,7 +366,7 @@ impl CustomOp3 for ConvGemm {
         patches: &CpuStorage,
         pl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        Ok((self.gemm(wl, pl)?.run(w, patches)?, self.out_shape()))
+        Ok((self.gemm(wl, pl)?.run_cpu(w, patches)?, self.out_shape()))
     }
 
     #[cfg(feature = "cuda")]
@@ -330,28 +402,13 @@ impl CustomOp3 for ConvGemm {
             None
         };
         let dw = if w.track_op() {
-            Some(matmul_by_transpose(&grad, patches)?.reshape(w.shape())?) // G·Pᵀ (O, C·k·k)
+            Some(product(&grad, &patches.t()?)?.reshape(w.shape())?) // G·Pᵀ (O, C·k·k)
         } else {
             None
         };
         Ok((dx, dw, None))
     }
     // ANCHOR_END: conv2d_backward
-}
-
-/// `a · bᵀ` for row-major `a` (m, k) and `b` (n, k): a weight gradient, where k = B·H·W is the
-/// long side. The `gemm` crate is slow when its right operand is read transposed with such a
-/// long k (`bench-layers --gemms`: 77 GFLOP/s for the 128 × 1024 × 8192 product of D's second
-/// layer, against 160–210 for the layers' other products), so where k is long and the result not
-/// thin this computes `(b · aᵀ)ᵀ` instead, whose left operand is row-major: 28 → 14.5 ms there.
-/// (Measured on two AVX-512 cores; for short k or thin results the direct product is faster.)
-fn matmul_by_transpose(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    let (m, n, k) = (a.dim(0)?, b.dim(0)?, a.dim(1)?);
-    if a.device().is_cpu() && m.min(n) >= 96 && k >= 1024 {
-        b.matmul(&a.t()?)?.t()?.contiguous() // (n, m) → (m, n): a small copy
-    } else {
-        a.matmul(&b.t()?) // cuBLAS reads either layout at full speed
-    }
 }
 
 // ANCHOR: conv_transpose2d_kernels
@@ -485,7 +542,7 @@ impl CustomOp2 for ConvTransposeGemm {
         w: &CpuStorage,
         wl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let cols = self.gemm(xl, wl)?.run(w, x)?; // (Cout·k·k, B·H·W)
+        let cols = self.gemm(xl, wl)?.run_cpu(w, x)?; // (Cout·k·k, B·H·W)
         Col2Im(self.g).cpu_fwd(
             &cols,
             &Layout::contiguous((self.g.rows(), self.g.columns())),
@@ -518,17 +575,14 @@ impl CustomOp2 for ConvTransposeGemm {
         // The adjoint of col2im is im2col: the output gradient's k×k patches, (Cout·k·k, B·H·W).
         let grad_cols = im2col_op(&rows_contiguous(&grad.transpose(0, 1)?)?, self.g)?;
         let dx = if x.track_op() {
-            Some(
-                w.reshape((cin, rows))?
-                    .matmul(&grad_cols)?
-                    .reshape(x.shape())?,
-            ) // (Cin, B, H, W)
+            Some(product(&w.reshape((cin, rows))?, &grad_cols)?.reshape(x.shape())?)
+        // (Cin, B, H, W)
         } else {
             None
         };
         let dw = if w.track_op() {
             let x = x.reshape((cin, n))?; // (Cin, B·H·W)
-            Some(matmul_by_transpose(&x, &grad_cols)?.reshape(w.shape())?) // X·Gᵀ (Cin, Cout·k·k)
+            Some(product(&x, &grad_cols.t()?)?.reshape(w.shape())?) // X·Gᵀ (Cin, Cout·k·k)
         } else {
             None
         };
@@ -746,6 +800,18 @@ mod tests {
             check(name, imp, candle_conv, &[2, 3, 7, 6], &[4, 3, 3, 3], 1, 1);
             check(name, imp, candle_conv, &[1, 2, 11, 11], &[3, 2, 6, 6], 3, 2);
             check(name, imp, candle_conv, &[2, 2, 8, 8], &[3, 2, 4, 4], 2, 0);
+            // B·Ho·Wo = 2048: the weight gradient's product is split in two along it (a thin
+            // result, then a wide one written transposed; see `cpu_gemm`).
+            check(name, imp, candle_conv, &[8, 3, 32, 32], &[8, 3, 4, 4], 2, 1);
+            check(
+                name,
+                imp,
+                candle_conv,
+                &[2, 8, 64, 64],
+                &[70, 8, 4, 4],
+                2,
+                1,
+            );
         }
     }
 
@@ -766,6 +832,25 @@ mod tests {
             check(name, imp, candle_conv_t, &[2, 4, 8, 8], &[4, 3, 4, 4], 2, 1);
             // Non-square, other strides and paddings.
             check(name, imp, candle_conv_t, &[2, 3, 5, 3], &[3, 4, 4, 4], 2, 1);
+            // B·H·W = 2048: the weight gradient's split products (thin, then wide).
+            check(
+                name,
+                imp,
+                candle_conv_t,
+                &[8, 8, 16, 16],
+                &[8, 3, 4, 4],
+                2,
+                1,
+            );
+            check(
+                name,
+                imp,
+                candle_conv_t,
+                &[2, 70, 32, 32],
+                &[70, 8, 4, 4],
+                2,
+                1,
+            );
             check(name, imp, candle_conv_t, &[1, 2, 4, 4], &[2, 3, 3, 3], 1, 1);
             check(name, imp, candle_conv_t, &[2, 2, 3, 4], &[2, 2, 6, 6], 3, 2);
             check(name, imp, candle_conv_t, &[2, 2, 3, 3], &[2, 2, 4, 4], 2, 0);

@@ -7,6 +7,7 @@
 //! * [`geometry`]: the one neutral place — convolution geometry and layout checks;
 //! * [`cpu`] and `cuda` (builds with the `cuda` feature): the device leaves, im2col/col2im
 //!   kernels that import only [`geometry`] (CUDA C source in `conv_kernels.cu`);
+//! * [`cpu_gemm`]: the CPU leaf's matrix products, `gemm` called the way each shape runs fastest;
 //! * [`patches`]: im2col/col2im as candle custom ops with their own backward, on either leaf;
 //! * [`conv`]: convolutions and transposed convolutions as one GEMM and one graph node each;
 //! * [`batch_norm`]: training-mode batch-norm fused with the (Leaky)ReLU after it;
@@ -27,6 +28,7 @@ pub mod allocator;
 pub mod batch_norm;
 pub mod conv;
 pub mod cpu;
+pub mod cpu_gemm;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod geometry;

@@ -1,0 +1,337 @@
+//! The CPU leaf's matrix products: the `gemm` crate called directly, with the way of calling
+//! it chosen by the product's shape. Imports nothing from the rest of the crate.
+//!
+//! Why not candle's `matmul`: it zero-fills its output before the product overwrites it (one
+//! extra pass over every output, on the calling thread while the others wait), and it always
+//! asks `gemm` for one multi-threaded product. That is the fastest call for the forward
+//! products and the input gradients, but not for the *weight gradients*, `dW = G·Pᵀ`, whose
+//! inner dimension is every pixel of the batch (k = B·H·W, up to 130 000) while the result is
+//! small, and whose two operands are both contiguous along k. Measured on two AVX-512 cores
+//! (`bench-layers --gemms`), `gemm` then reaches 23–120 GFLOP/s where the other products reach
+//! 160–210. Two things restore the speed:
+//!
+//! * **split-K**: each thread takes half of k and runs a single-threaded product into its own
+//!   buffer, and the halves are added: no synchronisation inside the product, which for a
+//!   64 × 48 result was most of the time (8.1 → 3.5 ms for 64 × 48 × 32 768);
+//! * **the result written column-major**: `gemm` is fast on these operands when the result's
+//!   columns are contiguous, so each half writes `dWᵀ` and the sum of the halves is written
+//!   back transposed in the same pass (128 × 1024 × 8192: 30 → 12 ms; 256 × 2048 × 2048:
+//!   17.7 → 12.3 ms).
+//!
+//! The split is always in two, whatever the number of threads, so a result does not depend
+//! on the machine it was computed on.
+
+use candle_core::WithDType;
+use gemm::Parallelism;
+
+/// A matrix operand: its elements and the distance between rows and between columns (a
+/// row-major `(r, c)` matrix has strides `(c, 1)`; its transposed view `(1, c)`).
+#[derive(Clone, Copy)]
+pub struct MatRef<'a, T> {
+    pub data: &'a [T],
+    pub row_stride: usize,
+    pub col_stride: usize,
+}
+
+impl<T> MatRef<'_, T> {
+    /// Whether a `rows × cols` matrix with these strides lies inside `data`.
+    fn fits(&self, rows: usize, cols: usize) -> bool {
+        rows == 0
+            || cols == 0
+            || (rows - 1) * self.row_stride + (cols - 1) * self.col_stride < self.data.len()
+    }
+
+    /// The operand from row `r` and column `c` on.
+    fn at(&self, r: usize, c: usize) -> *const T {
+        self.data[r * self.row_stride + c * self.col_stride..].as_ptr()
+    }
+}
+
+/// How a product is run; chosen by [`strategy`] from the shape and layouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// One multi-threaded `gemm` call into the row-major result.
+    Plain,
+    /// k in two halves, one thread each, results row-major, then added.
+    SplitK,
+    /// k in two halves, one thread each, results column-major, then added and transposed.
+    SplitKTransposed,
+}
+
+/// Products with at least this long an inner dimension are split (shorter ones gain nothing
+/// from it: 512 × 4096 × 512 ran 13.1 ms plain against 14.3–15.2 split).
+const SPLIT_MIN_K: usize = 2048;
+
+/// The way to run `(m × k) · (k × n)` where `b` has column stride `b_k_stride` along k… see
+/// the module's documentation for the measurements behind the rule.
+pub fn strategy(m: usize, n: usize, k: usize, b_contiguous_along_k: bool) -> Strategy {
+    if k < SPLIT_MIN_K {
+        Strategy::Plain
+    } else if m * n <= 64 * 64 {
+        // A tiny result: synchronising the threads costs more than the arithmetic.
+        Strategy::SplitK
+    } else if b_contiguous_along_k {
+        Strategy::SplitKTransposed
+    } else {
+        Strategy::Plain
+    }
+}
+
+/// `a · b`, `(m × k) · (k × n)` → a new row-major `(m × n)` matrix, with [`strategy`]'s way.
+/// Panics if an operand does not fit its slice (the callers check their layouts first).
+pub fn matmul<T: WithDType>(
+    a: MatRef<T>,
+    b: MatRef<T>,
+    (m, n, k): (usize, usize, usize),
+) -> Vec<T> {
+    matmul_with(a, b, (m, n, k), strategy(m, n, k, b.row_stride == 1))
+}
+
+/// [`matmul`] with the strategy given (the tests run every strategy on every shape).
+pub fn matmul_with<T: WithDType>(
+    a: MatRef<T>,
+    b: MatRef<T>,
+    (m, n, k): (usize, usize, usize),
+    how: Strategy,
+) -> Vec<T> {
+    assert!(
+        a.fits(m, k) && b.fits(k, n),
+        "matmul: an operand does not fit its slice"
+    );
+    if m == 0 || n == 0 || k == 0 || how == Strategy::Plain || k < 2 {
+        let mut out = Vec::with_capacity(m * n);
+        if k == 0 {
+            out.resize(m * n, T::zero());
+        } else if m * n > 0 {
+            let threads = rayon::current_num_threads();
+            let par = if threads > 1 {
+                Parallelism::Rayon(threads)
+            } else {
+                Parallelism::None
+            };
+            // SAFETY: `out` has room for m·n elements; the operands fit their slices
+            // (asserted above); `gemm` writes every element of the result (read_dst false).
+            unsafe {
+                product(out.as_mut_ptr(), (n, 1), a, b, (m, n, k), (0, k), par);
+                out.set_len(m * n);
+            }
+        }
+        return out;
+    }
+    // Two halves of k, the first a multiple of 16 (whole SIMD vectors of the packed panels).
+    let half = (k / 2).div_ceil(16) * 16;
+    let half = half.min(k - 1);
+    let threads = rayon::current_num_threads();
+    let par = if threads >= 4 {
+        Parallelism::Rayon(threads / 2)
+    } else {
+        Parallelism::None
+    };
+    // Each half's result: row-major (m × n), or column-major (physically n × m).
+    let dst_strides = match how {
+        Strategy::SplitKTransposed => (1, m),
+        _ => (n, 1),
+    };
+    let mut first: Vec<T> = Vec::with_capacity(m * n);
+    let mut second: Vec<T> = Vec::with_capacity(m * n);
+    let (p1, p2) = (first.as_mut_ptr() as usize, second.as_mut_ptr() as usize);
+    rayon::join(
+        // SAFETY: as above, each half into its own buffer of m·n elements.
+        || unsafe { product(p1 as *mut T, dst_strides, a, b, (m, n, k), (0, half), par) },
+        || unsafe { product(p2 as *mut T, dst_strides, a, b, (m, n, k), (half, k), par) },
+    );
+    // SAFETY: both products wrote all m·n elements.
+    unsafe {
+        first.set_len(m * n);
+        second.set_len(m * n);
+    }
+    match how {
+        Strategy::SplitKTransposed => add_transposed(&first, &second, n, m),
+        _ => {
+            for (x, y) in first.iter_mut().zip(&second) {
+                *x += *y;
+            }
+            first
+        }
+    }
+}
+
+/// One `gemm` call: `dst = a[:, k0..k1] · b[k0..k1, :]`, dst with (row, column) strides
+/// `dst_strides`.
+///
+/// # Safety
+/// `dst` must have room for every (i, j) < (m, n) at `i·rs + j·cs`; a and b must fit their
+/// slices for `m × k` and `k × n`.
+unsafe fn product<T: WithDType>(
+    dst: *mut T,
+    (dst_rs, dst_cs): (usize, usize),
+    a: MatRef<T>,
+    b: MatRef<T>,
+    (m, n, _k): (usize, usize, usize),
+    (k0, k1): (usize, usize),
+    par: Parallelism,
+) {
+    gemm::gemm(
+        m,
+        n,
+        k1 - k0,
+        dst,
+        dst_cs as isize,
+        dst_rs as isize,
+        false,
+        a.at(0, k0),
+        a.col_stride as isize,
+        a.row_stride as isize,
+        b.at(k0, 0),
+        b.col_stride as isize,
+        b.row_stride as isize,
+        T::zero(),
+        T::one(),
+        false,
+        false,
+        false,
+        par,
+    )
+}
+
+/// `(x + y)ᵀ` of two row-major `(rows × cols)` matrices, as a row-major `(cols × rows)` one:
+/// tile by tile, so that both sides stay in cache.
+fn add_transposed<T: WithDType>(x: &[T], y: &[T], rows: usize, cols: usize) -> Vec<T> {
+    use rayon::prelude::*;
+    const TILE: usize = 32;
+    let mut out = vec![T::zero(); rows * cols];
+    out.par_chunks_mut(TILE * rows)
+        .enumerate()
+        .for_each(|(tile, out)| {
+            let (c0, c1) = (tile * TILE, ((tile + 1) * TILE).min(cols));
+            for r0 in (0..rows).step_by(TILE) {
+                for c in c0..c1 {
+                    for r in r0..(r0 + TILE).min(rows) {
+                        out[(c - c0) * rows + r] = x[r * cols + c] + y[r * cols + c];
+                    }
+                }
+            }
+        });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The product in f64, plainly.
+    fn reference(
+        a: &[f64],
+        (ars, acs): (usize, usize),
+        b: &[f64],
+        (brs, bcs): (usize, usize),
+        (m, n, k): (usize, usize, usize),
+    ) -> Vec<f64> {
+        let mut out = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                out[i * n + j] = (0..k)
+                    .map(|p| a[i * ars + p * acs] * b[p * brs + j * bcs])
+                    .sum();
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_strategy_equals_the_plain_product_on_every_layout() {
+        let shapes = [
+            (1, 1, 1),
+            (3, 5, 2),
+            (7, 3, 2049),
+            (17, 33, 100),
+            (64, 48, 4099),
+            (70, 90, 2600),
+            (1, 300, 2048),
+        ];
+        for (m, n, k) in shapes {
+            let a64: Vec<f64> = (0..m * k)
+                .map(|i| ((i * 37 % 101) as f64 - 50.0) / 25.0)
+                .collect();
+            let b64: Vec<f64> = (0..k * n)
+                .map(|i| ((i * 53 % 97) as f64 - 48.0) / 24.0)
+                .collect();
+            let (a32, b32): (Vec<f32>, Vec<f32>) = (
+                a64.iter().map(|&v| v as f32).collect(),
+                b64.iter().map(|&v| v as f32).collect(),
+            );
+            // Row-major and column-major storage of each operand.
+            for a_layout in [(k, 1), (1, m)] {
+                for b_layout in [(n, 1), (1, k)] {
+                    let want = reference(&a64, a_layout, &b64, b_layout, (m, n, k));
+                    let scale = want.iter().fold(1e-30f64, |s, v| s.max(v.abs()));
+                    for how in [
+                        Strategy::Plain,
+                        Strategy::SplitK,
+                        Strategy::SplitKTransposed,
+                    ] {
+                        let a = MatRef {
+                            data: &a32[..],
+                            row_stride: a_layout.0,
+                            col_stride: a_layout.1,
+                        };
+                        let b = MatRef {
+                            data: &b32[..],
+                            row_stride: b_layout.0,
+                            col_stride: b_layout.1,
+                        };
+                        let got = matmul_with(a, b, (m, n, k), how);
+                        let err = got
+                            .iter()
+                            .zip(&want)
+                            .map(|(&g, &w)| (g as f64 - w).abs())
+                            .fold(0f64, f64::max);
+                        assert!(
+                            err / scale < 1e-5,
+                            "{how:?} {m}×{n}×{k} a {a_layout:?} b {b_layout:?}: error {err} of {scale}"
+                        );
+                        // f64 too, exactly as the reference up to rounding.
+                        let a = MatRef {
+                            data: &a64[..],
+                            row_stride: a_layout.0,
+                            col_stride: a_layout.1,
+                        };
+                        let b = MatRef {
+                            data: &b64[..],
+                            row_stride: b_layout.0,
+                            col_stride: b_layout.1,
+                        };
+                        let got = matmul_with(a, b, (m, n, k), how);
+                        let err = got
+                            .iter()
+                            .zip(&want)
+                            .map(|(g, w)| (g - w).abs())
+                            .fold(0f64, f64::max);
+                        assert!(err / scale < 1e-12, "f64 {how:?} {m}×{n}×{k}: {err}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_rule_picks_split_k_only_for_long_products() {
+        assert_eq!(strategy(512, 4096, 512, true), Strategy::Plain);
+        assert_eq!(strategy(64, 48, 32768, true), Strategy::SplitK);
+        assert_eq!(strategy(128, 1024, 8192, true), Strategy::SplitKTransposed);
+        assert_eq!(strategy(1024, 8192, 128, false), Strategy::Plain);
+        assert_eq!(strategy(128, 1024, 8192, false), Strategy::Plain);
+    }
+
+    #[test]
+    #[should_panic(expected = "does not fit")]
+    fn an_operand_outside_its_slice_is_refused() {
+        let a = [0f32; 5];
+        let m = MatRef {
+            data: &a[..],
+            row_stride: 3,
+            col_stride: 1,
+        };
+        matmul(m, m, (2, 2, 3));
+    }
+}

@@ -14,6 +14,7 @@ use candle_nn::BatchNorm;
 use rayon::prelude::*;
 
 use super::cpu::cpu_slice;
+use super::simd;
 use super::ChannelMajor;
 
 /// The non-linearity after a batch-norm: LeakyReLU with this negative slope (0 = ReLU).
@@ -33,35 +34,11 @@ struct BatchNormAct {
     saved: Mutex<Vec<(f64, f64)>>,
 }
 
-/// Independent partial sums per reduction: a sum with one accumulator is a chain of dependent
-/// additions (one every few cycles); eight of them let the compiler use vector registers.
-const LANES: usize = 8;
-
-/// Σx and Σx² of one channel, accumulated in f64 (one pass, vectorisable).
-fn sum_and_squares(x: &[f32]) -> (f64, f64) {
-    let (mut s, mut q) = ([0f64; LANES], [0f64; LANES]);
-    let chunks = x.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for j in 0..LANES {
-            let v = c[j] as f64;
-            s[j] += v;
-            q[j] += v * v;
-        }
-    }
-    let (mut s, mut q) = (s.iter().sum::<f64>(), q.iter().sum::<f64>());
-    for &v in rest {
-        s += v as f64;
-        q += v as f64 * v as f64;
-    }
-    (s, q)
-}
-
 /// Mean, biased variance and 1/sqrt(var + eps) of one channel's values. The variance as
 /// E[x²] − mean² is safe in f64 at these sizes and spreads (relative error ~1e-16 · mean²/var).
 fn channel_moments(x: &[f32], eps: f64) -> (f64, f64, f64) {
     let n = x.len() as f64;
-    let (s, q) = sum_and_squares(x);
+    let (s, q) = simd::sum_and_squares(x);
     let mean = s / n;
     let var = (q / n - mean * mean).max(0.0);
     (mean, var, 1.0 / (var + eps).sqrt())
@@ -83,46 +60,6 @@ impl SplitF32 {
             lo: (v - hi as f64) as f32,
         }
     }
-
-    #[inline(always)]
-    fn centre(self, x: f32) -> f32 {
-        (x - self.hi) - self.lo
-    }
-}
-
-/// The activation's gradient applied to the upstream gradient: dz = dy · act'(z), where the
-/// sign of y is the sign of z.
-#[inline(always)]
-fn activation_grad(y: f32, g: f32, slope: f32) -> f32 {
-    if y > 0.0 {
-        g
-    } else {
-        g * slope
-    }
-}
-
-/// Σdz and Σdz·x of one channel, in f64 (one pass, vectorisable).
-fn grad_sums(x: &[f32], y: &[f32], g: &[f32], slope: f32) -> (f64, f64) {
-    let (mut s, mut sx) = ([0f64; LANES], [0f64; LANES]);
-    let n = x.len() / LANES * LANES;
-    for ((xc, yc), gc) in x[..n]
-        .chunks_exact(LANES)
-        .zip(y[..n].chunks_exact(LANES))
-        .zip(g[..n].chunks_exact(LANES))
-    {
-        for j in 0..LANES {
-            let d = activation_grad(yc[j], gc[j], slope) as f64;
-            s[j] += d;
-            sx[j] += d * xc[j] as f64;
-        }
-    }
-    let (mut s, mut sx) = (s.iter().sum::<f64>(), sx.iter().sum::<f64>());
-    for i in n..x.len() {
-        let d = activation_grad(y[i], g[i], slope) as f64;
-        s += d;
-        sx += d * x[i] as f64;
-    }
-    (s, sx)
 }
 
 fn channel_major<'a>(t: &'a Tensor, what: &str) -> Result<(candle_core::StorageRef<'a>, usize)> {
@@ -174,10 +111,7 @@ impl CustomOp3 for BatchNormAct {
                 // (folding the mean into the shift would cancel in f32).
                 let m = SplitF32::new(mean);
                 let (scale, shift) = ((gamma[ch] as f64 * inv_std) as f32, beta[ch]);
-                for (y, &x) in y.iter_mut().zip(x) {
-                    let z = m.centre(x) * scale + shift;
-                    *y = if z > 0.0 { z } else { z * slope };
-                }
+                simd::normalize_act(y, x, (m.hi, m.lo), (scale, shift), slope);
                 (mean, var, inv_std)
             })
             .collect();
@@ -224,7 +158,7 @@ impl CustomOp3 for BatchNormAct {
                 let (x, y, g) = (&xv[range.clone()], &yv[range.clone()], &gv[range]);
                 let (mean, inv_std) = saved[ch];
                 // dβ = Σdz, dγ = Σdz·x̂ = inv_std · (Σdz·x − mean · Σdz).
-                let (sum_dz, sum_dz_x) = grad_sums(x, y, g, slope);
+                let (sum_dz, sum_dz_x) = simd::grad_sums(x, y, g, slope);
                 let (dbeta, dgamma) = (sum_dz, inv_std * (sum_dz_x - mean * sum_dz));
                 // dx = γ·inv_std/n · (n·dz − dβ − x̂·dγ), an affine function of (dz, x):
                 // dx = a·dz + b·(x − mean) + c, the constants in f64, the pass in f32 (centred
@@ -235,9 +169,7 @@ impl CustomOp3 for BatchNormAct {
                 let b = (-k * dgamma * inv_std) as f32;
                 let c = (-k * dbeta) as f32;
                 let m = SplitF32::new(mean);
-                for (((dx, &x), &y), &g) in dx.iter_mut().zip(x).zip(y).zip(g) {
-                    *dx = a * activation_grad(y, g, slope) + b * m.centre(x) + c;
-                }
+                simd::batch_norm_input_grad(dx, x, y, g, (a, b, c), (m.hi, m.lo), slope);
                 (dgamma as f32, dbeta as f32)
             })
             .collect();
@@ -323,11 +255,7 @@ impl CustomOp1 for LeakyRelu {
         let mut y = vec![0f32; n];
         y.par_chunks_mut(1 << 14)
             .zip(x.par_chunks(1 << 14))
-            .for_each(|(y, x)| {
-                for (y, &x) in y.iter_mut().zip(x) {
-                    *y = if x > 0.0 { x } else { x * slope };
-                }
-            });
+            .for_each(|(y, x)| simd::leaky_relu(y, x, slope));
         Ok((CpuStorage::F32(y), xl.shape().clone()))
     }
 
@@ -344,11 +272,7 @@ impl CustomOp1 for LeakyRelu {
         let mut dx = vec![0f32; n];
         dx.par_chunks_mut(1 << 14)
             .zip(yv.par_chunks(1 << 14).zip(gv.par_chunks(1 << 14)))
-            .for_each(|(dx, (y, g))| {
-                for ((dx, &y), &g) in dx.iter_mut().zip(y).zip(g) {
-                    *dx = activation_grad(y, g, slope);
-                }
-            });
+            .for_each(|(dx, (y, g))| simd::leaky_relu_grad(dx, y, g, slope));
         drop((ys, gs));
         Ok(Some(Tensor::from_vec(dx, x.shape(), x.device())?))
     }

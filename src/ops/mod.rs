@@ -10,7 +10,8 @@
 //! * [`cpu_gemm`]: the CPU leaf's matrix products, `gemm` called the way each shape runs fastest;
 //! * [`patches`]: im2col/col2im as candle custom ops with their own backward, on either leaf;
 //! * [`conv`]: convolutions and transposed convolutions as one GEMM and one graph node each;
-//! * [`batch_norm`]: training-mode batch-norm fused with the (Leaky)ReLU after it;
+//! * [`batch_norm`]: training-mode batch-norm fused with the (Leaky)ReLU after it, its loops in
+//!   [`simd`] (compiled for AVX-512, AVX2 and the baseline, chosen at run time);
 //! * [`adam`]: the optimiser's update in place;
 //! * [`allocator`]: mimalloc set up for tensor code.
 //!
@@ -33,6 +34,7 @@ pub mod cpu_gemm;
 pub mod cuda;
 pub mod geometry;
 pub mod patches;
+pub mod simd;
 
 pub use adam::{adam_update_in_place, AdamStep};
 pub use batch_norm::{fused_batch_norm_act, fused_leaky_relu, Params, Slope, BN_EPS, BN_MOMENTUM};

@@ -13,6 +13,7 @@
 //! * [`batch_norm`]: training-mode batch-norm fused with the (Leaky)ReLU after it, its loops in
 //!   [`simd`] (compiled for AVX-512, AVX2 and the baseline, chosen at run time);
 //! * [`adam`]: the optimiser's update in place;
+//! * [`augment`]: per-image recolouring, shift and cut-out in one pass (the course's DiffAugment);
 //! * [`allocator`]: mimalloc set up for tensor code.
 //!
 //! **Layout.** Between layers, activations are *channel-major*: memory `(C, B, H, W)`, the layout
@@ -26,6 +27,7 @@
 
 pub mod adam;
 pub mod allocator;
+pub mod augment;
 pub mod batch_norm;
 pub mod conv;
 pub mod cpu;

@@ -366,7 +366,7 @@ impl Trainer {
         });
         let view = |x: &Tensor, look: DiscriminatorInput| -> Result<Tensor> {
             let x = match &augment {
-                Some(draws) => draws[look.index() as usize].apply(x)?,
+                Some(draws) => draws[look.index() as usize].apply_fused(x)?,
                 None => x.clone(),
             };
             Ok(match (&noise, look) {

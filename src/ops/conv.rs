@@ -281,7 +281,7 @@ fn operand<'a, T>(data: &'a [T], layout: &Layout) -> Result<MatRef<'a, T>> {
 /// `a · b` of two matrices (2-D tensors, either may be a transposed view): on the CPU through
 /// [`cpu_gemm`] (no zero-fill; split-K for the long weight-gradient products), elsewhere
 /// candle's `matmul` (cuBLAS reads every layout at full speed).
-fn product(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let ((m, k), (k2, n)) = (a.dims2()?, b.dims2()?);
     if k != k2 {
         candle_core::bail!("matmul: ({m}, {k}) × ({k2}, {n})")
@@ -396,13 +396,13 @@ impl CustomOp3 for ConvGemm {
         // discriminator held constant during the generator's update.
         let grad = grad.contiguous()?.reshape((o, n))?; // (O, B·Ho·Wo)
         let dx = if x.track_op() {
-            let cols = w.reshape((o, rows))?.t()?.matmul(&grad)?; // (C·k·k, B·Ho·Wo)
+            let cols = matmul(&w.reshape((o, rows))?.t()?, &grad)?; // Wᵀ·G (C·k·k, B·Ho·Wo)
             Some(col2im_channel_major(&cols, self.g)?) // (C, B, H, W)
         } else {
             None
         };
         let dw = if w.track_op() {
-            Some(product(&grad, &patches.t()?)?.reshape(w.shape())?) // G·Pᵀ (O, C·k·k)
+            Some(matmul(&grad, &patches.t()?)?.reshape(w.shape())?) // G·Pᵀ (O, C·k·k)
         } else {
             None
         };
@@ -575,14 +575,14 @@ impl CustomOp2 for ConvTransposeGemm {
         // The adjoint of col2im is im2col: the output gradient's k×k patches, (Cout·k·k, B·H·W).
         let grad_cols = im2col_op(&rows_contiguous(&grad.transpose(0, 1)?)?, self.g)?;
         let dx = if x.track_op() {
-            Some(product(&w.reshape((cin, rows))?, &grad_cols)?.reshape(x.shape())?)
+            Some(matmul(&w.reshape((cin, rows))?, &grad_cols)?.reshape(x.shape())?)
         // (Cin, B, H, W)
         } else {
             None
         };
         let dw = if w.track_op() {
             let x = x.reshape((cin, n))?; // (Cin, B·H·W)
-            Some(product(&x, &grad_cols.t()?)?.reshape(w.shape())?) // X·Gᵀ (Cin, Cout·k·k)
+            Some(matmul(&x, &grad_cols.t()?)?.reshape(w.shape())?) // X·Gᵀ (Cin, Cout·k·k)
         } else {
             None
         };

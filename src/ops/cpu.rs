@@ -2,6 +2,8 @@
 //! multi-threaded with rayon (one row of the patch matrix, or one channel of the image, per
 //! task). The custom ops that call them (and their CUDA twins) are in [`super::patches`].
 
+use std::mem::MaybeUninit;
+
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, Result, WithDType};
 use rayon::prelude::*;
@@ -28,30 +30,43 @@ pub fn im2col<T: WithDType>(
         g.stride as isize,
         g.padding as isize,
     );
-    let mut out = vec![T::zero(); g.rows() * g.columns()];
-    out.par_chunks_mut(g.columns())
+    // Every element is written below (copied, or zero where the window reads padding), so the
+    // matrix is not zero-filled first: that was a pass over the largest tensor of the step, on
+    // the calling thread.
+    let len = g.rows() * g.columns();
+    let mut out: Vec<T> = Vec::with_capacity(len);
+    out.spare_capacity_mut()
+        .par_chunks_mut(g.columns())
         .enumerate()
         .for_each(|(row, out)| {
             let (c, ki, kj) = (row / (k * k), (row / k) % k, row % k);
             // Output columns j whose source column s·j + kj − p lies inside the image; the rest
-            // read padding and stay zero. Splitting them off keeps the copy loop branch-free.
+            // read padding. Splitting them off keeps the copy loop branch-free.
             let (j0, j1) = inside(wo, s, kj as isize - p, w);
             let first = (s * j0 as isize + kj as isize - p).max(0) as usize;
+            let zero = MaybeUninit::new(T::zero());
             for b in 0..g.batch {
                 let base = off + b * sb + c * sc;
                 for i in 0..ho {
+                    let dst = &mut out[(b * ho + i) * wo..][..wo];
                     let y = s * i as isize + ki as isize - p;
                     if y < 0 || y >= h || j0 >= j1 {
-                        continue; // a row of padding: already zero
+                        dst.fill(zero); // a row of padding
+                        continue;
                     }
-                    let dst = &mut out[(b * ho + i) * wo..][j0..j1];
+                    dst[..j0].fill(zero);
+                    dst[j1..].fill(zero);
                     let src = &x[base + y as usize * g.width + first..];
-                    for (d, v) in dst.iter_mut().zip(src.iter().step_by(g.stride)) {
-                        *d = *v;
+                    for (d, v) in dst[j0..j1].iter_mut().zip(src.iter().step_by(g.stride)) {
+                        *d = MaybeUninit::new(*v);
                     }
                 }
             }
         });
+    // SAFETY: the rows cover all `len` elements (`rows` chunks of `columns`), and each row's
+    // loop writes every one of its columns for every (b, i): zeros outside [j0, j1), copies
+    // inside.
+    unsafe { out.set_len(len) };
     out
 }
 

@@ -72,6 +72,11 @@ fn take_peak_rss() -> Option<u64> {
 
 fn main() -> Result<()> {
     logogan::ops::allocator::tune_for_tensors();
+    // Steps run on a rayon worker thread, as chapter 5's training does.
+    logogan::ops::on_worker_thread(bench)
+}
+
+fn bench() -> Result<()> {
     let args = Args::parse();
     let device = args.device.open()?;
     let mut config = TrainConfig::preset(args.preset.unwrap_or(Preset::Default), args.model);

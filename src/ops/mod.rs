@@ -73,6 +73,19 @@ impl ChannelMajor {
     }
 }
 
+/// Runs `f` on one of rayon's worker threads and waits for it.
+///
+/// Why: the engine's kernels and the GEMMs split their work with rayon. Called from a thread
+/// outside rayon's pool (a program's main thread), each split wakes the workers and puts the
+/// caller to sleep until they finish: a system call each way, hundreds of times a step. Called
+/// from a worker, the caller takes part in the work and the others steal from it.
+pub fn on_worker_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if rayon::current_thread_index().is_some() {
+        return f();
+    }
+    rayon::scope(|_| f())
+}
+
 /// True in builds with the `cuda` feature: the engine's CUDA leaf is compiled in.
 pub const CUDA_BUILD: bool = cfg!(feature = "cuda");
 

@@ -109,7 +109,8 @@ pub fn train_with_console(trainer: &mut Trainer, stop_after: Option<u64>) -> Res
             .progress_chars("=> "),
     );
     let say = |line: String| bar.suspend(|| println!("{line}"));
-    let result = trainer.train(stop_after, &mut |event| match event {
+    let result = crate::ops::on_worker_thread(|| {
+        trainer.train(stop_after, &mut |event| match event {
         TrainEvent::Started { first_step, total_steps, steps_per_epoch, images } => {
             bar.set_length(total_steps);
             bar.set_position(first_step - 1);
@@ -135,6 +136,7 @@ pub fn train_with_console(trainer: &mut Trainer, stop_after: Option<u64>) -> Res
             ));
         }
         _ => {}
+    })
     });
     bar.finish_and_clear();
     result?;

@@ -9,6 +9,7 @@ use candle_core::{CpuStorage, Result, WithDType};
 use rayon::prelude::*;
 
 use super::geometry::ConvGeometry;
+use super::simd;
 
 pub fn cpu_slice<'a, T: WithDType>(storage: &'a CpuStorage, what: &str) -> Result<&'a [T]> {
     storage.as_slice::<T>().map_err(|_| {
@@ -57,9 +58,7 @@ pub fn im2col<T: WithDType>(
                     dst[..j0].fill(zero);
                     dst[j1..].fill(zero);
                     let src = &x[base + y as usize * g.width + first..];
-                    for (d, v) in dst[j0..j1].iter_mut().zip(src.iter().step_by(g.stride)) {
-                        *d = MaybeUninit::new(*v);
-                    }
+                    simd::copy_strided(&mut dst[j0..j1], src, g.stride);
                 }
             }
         });
@@ -115,9 +114,7 @@ pub fn col2im<T: WithDType>(cols: &[T], g: ConvGeometry) -> Vec<T> {
                             let dst = &mut out[(b * g.height + y as usize) * g.width + first..]
                                 [..(j1 - j0 - 1) * g.stride + 1];
                             let src = &row[(b * ho + i) * wo..][j0..j1];
-                            for (d, v) in dst.iter_mut().step_by(g.stride).zip(src) {
-                                *d += *v;
-                            }
+                            simd::add_strided(dst, src, g.stride);
                         }
                     }
                 }

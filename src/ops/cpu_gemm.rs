@@ -62,8 +62,9 @@ pub enum Strategy {
 /// from it: 512 × 4096 × 512 ran 13.1 ms plain against 14.3–15.2 split).
 const SPLIT_MIN_K: usize = 2048;
 
-/// The way to run `(m × k) · (k × n)` where `b` has column stride `b_k_stride` along k… see
-/// the module's documentation for the measurements behind the rule.
+/// The way to run `(m × k) · (k × n)`, given whether `b` is contiguous along k (as the patch
+/// matrix read transposed is in a weight gradient). The module's documentation gives the
+/// measurements behind the rule.
 pub fn strategy(m: usize, n: usize, k: usize, b_contiguous_along_k: bool) -> Strategy {
     if k < SPLIT_MIN_K {
         Strategy::Plain

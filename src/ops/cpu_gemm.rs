@@ -239,6 +239,28 @@ mod tests {
         out
     }
 
+    /// The largest difference between `how`'s product of `a` and `b` (with these strides) and
+    /// the f64 product `want`.
+    fn largest_error<T: WithDType>(
+        a: &[T],
+        b: &[T],
+        (a_layout, b_layout): ((usize, usize), (usize, usize)),
+        mnk: (usize, usize, usize),
+        how: Strategy,
+        want: &[f64],
+    ) -> f64 {
+        let operand = |data, (row_stride, col_stride)| MatRef {
+            data,
+            row_stride,
+            col_stride,
+        };
+        matmul_with(operand(a, a_layout), operand(b, b_layout), mnk, how)
+            .iter()
+            .zip(want)
+            .map(|(g, w)| (g.to_f64() - w).abs())
+            .fold(0f64, f64::max)
+    }
+
     #[test]
     fn every_strategy_equals_the_plain_product_on_every_layout() {
         let shapes = [
@@ -271,43 +293,15 @@ mod tests {
                         Strategy::SplitK,
                         Strategy::SplitKTransposed,
                     ] {
-                        let a = MatRef {
-                            data: &a32[..],
-                            row_stride: a_layout.0,
-                            col_stride: a_layout.1,
-                        };
-                        let b = MatRef {
-                            data: &b32[..],
-                            row_stride: b_layout.0,
-                            col_stride: b_layout.1,
-                        };
-                        let got = matmul_with(a, b, (m, n, k), how);
-                        let err = got
-                            .iter()
-                            .zip(&want)
-                            .map(|(&g, &w)| (g as f64 - w).abs())
-                            .fold(0f64, f64::max);
+                        let err =
+                            largest_error(&a32, &b32, (a_layout, b_layout), (m, n, k), how, &want);
                         assert!(
                             err / scale < 1e-5,
                             "{how:?} {m}×{n}×{k} a {a_layout:?} b {b_layout:?}: error {err} of {scale}"
                         );
                         // f64 too, exactly as the reference up to rounding.
-                        let a = MatRef {
-                            data: &a64[..],
-                            row_stride: a_layout.0,
-                            col_stride: a_layout.1,
-                        };
-                        let b = MatRef {
-                            data: &b64[..],
-                            row_stride: b_layout.0,
-                            col_stride: b_layout.1,
-                        };
-                        let got = matmul_with(a, b, (m, n, k), how);
-                        let err = got
-                            .iter()
-                            .zip(&want)
-                            .map(|(g, w)| (g - w).abs())
-                            .fold(0f64, f64::max);
+                        let err =
+                            largest_error(&a64, &b64, (a_layout, b_layout), (m, n, k), how, &want);
                         assert!(err / scale < 1e-12, "f64 {how:?} {m}×{n}×{k}: {err}");
                     }
                 }

@@ -164,6 +164,8 @@ mod tests {
     use super::*;
     use candle_core::Var;
 
+    use crate::ops::test_support::max_rel;
+
     #[test]
     fn each_transform_does_what_it_says() {
         let dev = Device::Cpu;
@@ -241,26 +243,15 @@ mod tests {
             };
             let (y_ref, g_ref) = run(&|x| d.apply(x));
             let (y, g) = run(&|x| d.apply_fused(x));
-            let err = |a: &Tensor, b: &Tensor| {
-                let scale = b
-                    .abs()
-                    .unwrap()
-                    .max_all()
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap();
-                let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap();
-                diff.to_scalar::<f32>().unwrap() / scale
-            };
             assert!(
-                err(&y, &y_ref) < 1e-5,
+                max_rel(&y, &y_ref) < 1e-5,
                 "forward b {b} s {s}: {}",
-                err(&y, &y_ref)
+                max_rel(&y, &y_ref)
             );
             assert!(
-                err(&g, &g_ref) < 1e-5,
+                max_rel(&g, &g_ref) < 1e-5,
                 "backward b {b} s {s}: {}",
-                err(&g, &g_ref)
+                max_rel(&g, &g_ref)
             );
         }
     }

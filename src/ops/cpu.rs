@@ -1,6 +1,21 @@
 //! The CPU leaf of the convolution engine: im2col and its adjoint col2im on plain slices,
 //! multi-threaded with rayon (one row of the patch matrix, or one channel of the image, per
 //! task). The custom ops that call them (and their CUDA twins) are in [`super::patches`].
+//!
+//! Two ways to build the patch matrix, the same numbers (tests below):
+//!
+//! * **phase planes**, for the convolutions that divide the image exactly by their stride
+//!   (H = s·Ho, W = s·Wo: every 4×4 stride-2 layer of the course). The image is split once into
+//!   its s² *phase planes* — plane (r, t) holds the pixels (s·u + r, s·v + t), an Ho×Wo grid,
+//!   the output's own shape. Patch row (c, ki, kj) reads pixel (s·i + ki − p, s·j + kj − p):
+//!   with ki − p = s·q + r, that is plane (r, t) at (i + q, j + q'), so **every patch row is one
+//!   phase plane shifted by a constant** (q·Wo + q' in memory), with zeros where the shift
+//!   leaves the grid. A row is then one long vectorised copy instead of B·Ho strided pieces of
+//!   Wo elements (4–16 on the 32×32 laptop model, where the pieces' overhead made im2col and
+//!   col2im a third of a step). col2im is the adjoint: shifted additions into the planes, then
+//!   the planes interleaved back into the image.
+//! * **row by row** for every other geometry (the 1×1 ↔ 4×4 layers at the ends of the networks,
+//!   odd sizes): each output row of each patch row copied from its image row with stride s.
 
 use std::mem::MaybeUninit;
 
@@ -19,7 +34,16 @@ pub fn cpu_slice<'a, T: WithDType>(storage: &'a CpuStorage, what: &str) -> Resul
 
 /// Patch matrix of `x`: row `(c, ki, kj)`, column `(b, i, j)` holds
 /// `x[b, c, s·i + ki − p, s·j + kj − p]` (zero outside the image).
-pub fn im2col<T: WithDType>(
+pub fn im2col<T: WithDType>(x: &[T], strides: (usize, usize, usize), g: ConvGeometry) -> Vec<T> {
+    if tiles_exactly(&g) {
+        im2col_phased(x, strides, g)
+    } else {
+        im2col_by_rows(x, strides, g)
+    }
+}
+
+/// [`im2col`] for any geometry, one output row of one patch row at a time.
+pub fn im2col_by_rows<T: WithDType>(
     x: &[T],
     (sb, sc, off): (usize, usize, usize),
     g: ConvGeometry,
@@ -55,6 +79,11 @@ pub fn im2col<T: WithDType>(
                         dst.fill(zero); // a row of padding
                         continue;
                     }
+                    if wo == 1 {
+                        // One output column (the 4×4 → 1×1 layers): one element, no row copy.
+                        dst[0] = MaybeUninit::new(x[base + y as usize * g.width + first]);
+                        continue;
+                    }
                     dst[..j0].fill(zero);
                     dst[j1..].fill(zero);
                     let src = &x[base + y as usize * g.width + first..];
@@ -66,6 +95,149 @@ pub fn im2col<T: WithDType>(
     // loop writes every one of its columns for every (b, i): zeros outside [j0, j1), copies
     // inside.
     unsafe { out.set_len(len) };
+    out
+}
+
+/// True when the image is exactly s×s blocks of the output grid (H = s·Ho and W = s·Wo), the
+/// geometry of the phase-plane kernels.
+pub fn tiles_exactly(g: &ConvGeometry) -> bool {
+    g.stride >= 1
+        && g.batch * g.channels > 0
+        && g.height + 2 * g.padding >= g.kernel
+        && g.width + 2 * g.padding >= g.kernel
+        && g.height == g.stride * g.out_height()
+        && g.width == g.stride * g.out_width()
+}
+
+/// Kernel offset `ki` of a patch as (shift q, phase r): image row s·i + ki − p = s·(i + q) + r.
+fn phase_of(ki: usize, g: &ConvGeometry) -> (isize, usize) {
+    let (d, s) = (ki as isize - g.padding as isize, g.stride as isize);
+    (d.div_euclid(s), d.rem_euclid(s) as usize)
+}
+
+/// How many whole images one shifted copy or addition covers: enough for a few hundred
+/// elements (a call per 4×4 image would be all overhead), at most the batch.
+fn images_per_piece(g: &ConvGeometry) -> usize {
+    (512 / (g.out_height() * g.out_width()).max(1)).clamp(1, g.batch.max(1))
+}
+
+/// For every kernel offset (ki, kj): which entries of `images` consecutive Ho×Wo grids read
+/// inside the image, and the shift `q·Wo + q'` of the phase plane they read.
+fn shifted_windows(g: &ConvGeometry, images: usize) -> Vec<(Vec<bool>, isize)> {
+    let (ho, wo, k) = (g.out_height(), g.out_width(), g.kernel);
+    let inside = |q: isize, i: usize, n: usize| (0..n as isize).contains(&(i as isize + q));
+    (0..k * k)
+        .map(|t| {
+            let ((qi, _), (qj, _)) = (phase_of(t / k, g), phase_of(t % k, g));
+            let valid = (0..images * ho * wo)
+                .map(|l| l % (ho * wo))
+                .map(|l| inside(qi, l / wo, ho) && inside(qj, l % wo, wo))
+                .collect();
+            (valid, qi * wo as isize + qj)
+        })
+        .collect()
+}
+
+/// [`im2col`] through phase planes (see the module's documentation); needs [`tiles_exactly`].
+pub fn im2col_phased<T: WithDType>(
+    x: &[T],
+    (sb, sc, off): (usize, usize, usize),
+    g: ConvGeometry,
+) -> Vec<T> {
+    let (ho, wo, k, s, n) = (
+        g.out_height(),
+        g.out_width(),
+        g.kernel,
+        g.stride,
+        g.columns(),
+    );
+    let images = images_per_piece(&g);
+    let windows = shifted_windows(&g, images);
+    let piece = images * ho * wo;
+    let len = g.rows() * n;
+    let mut out: Vec<T> = Vec::with_capacity(len);
+    // One channel per task, so that the planes are a scratch of one channel (B·H·W), not a
+    // second copy of the whole input next to the patch matrix.
+    out.spare_capacity_mut()
+        .par_chunks_mut(k * k * n)
+        .enumerate()
+        .for_each(|(c, rows)| {
+            // 1. The channel's phase planes, (s, s, B, Ho, Wo): every pixel copied once.
+            let mut planes: Vec<T> = Vec::with_capacity(s * s * n);
+            for (row, dst) in planes.spare_capacity_mut().chunks_exact_mut(wo).enumerate() {
+                let (phase, b, u) = (row / (g.batch * ho), row / ho % g.batch, row % ho);
+                let (r, t) = (phase / s, phase % s);
+                let src = &x[off + b * sb + c * sc + (s * u + r) * g.width + t..];
+                simd::copy_strided(dst, src, s);
+            }
+            // SAFETY: s²·B·Ho rows of Wo elements, all written above.
+            unsafe { planes.set_len(s * s * n) };
+            // 2. Each patch row: its phase plane shifted, a few images at a time (in parallel
+            //    too: the first layer has only three channels).
+            rows.par_chunks_mut(n)
+                .enumerate()
+                .for_each(|(kernel_offset, dst)| {
+                    let (ki, kj) = (kernel_offset / k, kernel_offset % k);
+                    let (r, t) = (phase_of(ki, &g).1, phase_of(kj, &g).1);
+                    let (valid, shift) = &windows[kernel_offset];
+                    let plane = &planes[(r * s + t) * n..][..n];
+                    for (dst, src) in dst.chunks_mut(piece).zip(plane.chunks(piece)) {
+                        simd::shifted_copy(dst, src, *shift, &valid[..dst.len()]);
+                    }
+                });
+        });
+    // SAFETY: C chunks of k² rows of `columns`, each row written whole, piece by piece, by
+    // `shifted_copy`.
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// [`col2im`] through phase planes, the adjoint of [`im2col_phased`]; needs [`tiles_exactly`].
+pub fn col2im_phased<T: WithDType>(cols: &[T], g: ConvGeometry) -> Vec<T> {
+    let (ho, wo, k, s, n) = (
+        g.out_height(),
+        g.out_width(),
+        g.kernel,
+        g.stride,
+        g.columns(),
+    );
+    let images = images_per_piece(&g);
+    let windows = shifted_windows(&g, images);
+    let piece = images * ho * wo;
+    let per_channel = g.batch * g.height * g.width;
+    let mut out: Vec<T> = Vec::with_capacity(g.channels * per_channel);
+    // One channel per task, its planes a scratch of one channel.
+    out.spare_capacity_mut()
+        .par_chunks_mut(per_channel)
+        .enumerate()
+        .for_each(|(c, dst)| {
+            // 1. The channel's phase planes (s, s, B, Ho, Wo), each the sum of the patch rows
+            //    that read it, shifted back; the planes in parallel.
+            let mut planes = vec![T::zero(); s * s * n];
+            planes
+                .par_chunks_mut(n)
+                .enumerate()
+                .for_each(|(phase, plane)| {
+                    let reads = |r: usize| (0..k).filter(move |&ki| phase_of(ki, &g).1 == r);
+                    for ki in reads(phase / s) {
+                        for kj in reads(phase % s) {
+                            let (valid, shift) = &windows[ki * k + kj];
+                            let row = &cols[((c * k + ki) * k + kj) * n..][..n];
+                            for (plane, src) in plane.chunks_mut(piece).zip(row.chunks(piece)) {
+                                simd::shifted_add(plane, src, *shift, &valid[..plane.len()]);
+                            }
+                        }
+                    }
+                });
+            // 2. The planes interleaved into the channel's images, (B, H, W).
+            for (y, row) in dst.chunks_exact_mut(g.width).enumerate() {
+                let (b, u, r) = (y / g.height, y % g.height / s, y % g.height % s);
+                let phases = &planes[r * s * n..][..s * n];
+                simd::interleave(row, phases, ((b * ho + u) * wo, n), s);
+            }
+        });
+    // SAFETY: every pixel (s·u + r, s·v + t) of every image is written once by `interleave`.
+    unsafe { out.set_len(g.channels * per_channel) };
     out
 }
 
@@ -85,6 +257,15 @@ fn inside(n: usize, s: isize, shift: isize, size: isize) -> (usize, usize) {
 /// The adjoint of [`im2col`]: adds every patch entry back onto the pixel it came from. Returns
 /// the image channel-major, `(C, B, H, W)`.
 pub fn col2im<T: WithDType>(cols: &[T], g: ConvGeometry) -> Vec<T> {
+    if tiles_exactly(&g) {
+        col2im_phased(cols, g)
+    } else {
+        col2im_by_rows(cols, g)
+    }
+}
+
+/// [`col2im`] for any geometry, one output row of one patch row at a time.
+pub fn col2im_by_rows<T: WithDType>(cols: &[T], g: ConvGeometry) -> Vec<T> {
     let (ho, wo, k) = (g.out_height(), g.out_width(), g.kernel);
     let (h, w, s, p) = (
         g.height as isize,
@@ -111,8 +292,13 @@ pub fn col2im<T: WithDType>(cols: &[T], g: ConvGeometry) -> Vec<T> {
                             if y < 0 || y >= h {
                                 continue;
                             }
-                            let dst = &mut out[(b * g.height + y as usize) * g.width + first..]
-                                [..(j1 - j0 - 1) * g.stride + 1];
+                            let at = (b * g.height + y as usize) * g.width + first;
+                            if wo == 1 {
+                                // One output column (the 1×1 ↔ 4×4 layers): one addition.
+                                out[at] += row[b * ho + i];
+                                continue;
+                            }
+                            let dst = &mut out[at..][..(j1 - j0 - 1) * g.stride + 1];
                             let src = &row[(b * ho + i) * wo..][j0..j1];
                             simd::add_strided(dst, src, g.stride);
                         }
@@ -126,6 +312,84 @@ pub fn col2im<T: WithDType>(cols: &[T], g: ConvGeometry) -> Vec<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every geometry of the phase-plane kernels: the course's 4×4 stride-2 layers on even sides
+    /// (square or not), and other kernels, strides and paddings with H = s·Ho, including shifts
+    /// that leave the grid entirely (5×5 kernel on a 1×1 image).
+    const TILED: [(usize, usize, usize, usize, usize); 12] = [
+        // (height, width, kernel, stride, padding)
+        (2, 2, 4, 2, 1),
+        (4, 4, 4, 2, 1),
+        (6, 6, 4, 2, 1),
+        (8, 8, 4, 2, 1),
+        (4, 8, 4, 2, 1),
+        (5, 5, 3, 1, 1),
+        (6, 4, 2, 2, 0),
+        (6, 6, 6, 2, 2),
+        (1, 1, 5, 1, 2),
+        (8, 8, 4, 4, 0),
+        (3, 3, 1, 1, 0),
+        (6, 9, 3, 3, 0),
+    ];
+
+    #[test]
+    fn phase_planes_apply_exactly_where_the_stride_tiles_the_image() {
+        for (h, w, kernel, stride, padding) in TILED {
+            let g = geometry((2, 3, h, w), (kernel, stride, padding));
+            assert!(tiles_exactly(&g), "{g:?}");
+        }
+        // The ends of the networks (4×4 ↔ 1×1) and odd sides take the row-by-row kernels.
+        for (h, kernel, stride, padding) in [(4, 4, 1, 0), (5, 4, 2, 1), (7, 4, 2, 1), (8, 4, 2, 0)]
+        {
+            assert!(!tiles_exactly(&geometry(
+                (2, 3, h, h),
+                (kernel, stride, padding)
+            )));
+        }
+    }
+
+    fn geometry(
+        (batch, channels, height, width): (usize, usize, usize, usize),
+        (kernel, stride, padding): (usize, usize, usize),
+    ) -> ConvGeometry {
+        ConvGeometry {
+            batch,
+            channels,
+            height,
+            width,
+            kernel,
+            stride,
+            padding,
+        }
+    }
+
+    #[test]
+    fn phase_planes_give_the_row_by_row_patches_and_sums_exactly() {
+        for (h, w, kernel, stride, padding) in TILED {
+            for (batch, channels) in [(1, 1), (3, 2), (2, 5)] {
+                let g = geometry((batch, channels, h, w), (kernel, stride, padding));
+                // Small integers: every sum is exact, so any order of addition gives the same bits.
+                let len = batch * channels * h * w;
+                let x: Vec<f64> = (0..len + 5).map(|i| ((i * 7) % 23) as f64 - 11.0).collect();
+                // Plain (B, C, H, W) after 5 leading elements, and channel-major (C, B, H, W).
+                for strides in [(channels * h * w, h * w, 5), (h * w, batch * h * w, 0)] {
+                    assert_eq!(
+                        im2col_phased(&x, strides, g),
+                        im2col_by_rows(&x, strides, g),
+                        "im2col {g:?} strides {strides:?}"
+                    );
+                }
+                let cols: Vec<f64> = (0..g.rows() * g.columns())
+                    .map(|i| ((i * 5) % 19) as f64 - 9.0)
+                    .collect();
+                assert_eq!(
+                    col2im_phased(&cols, g),
+                    col2im_by_rows(&cols, g),
+                    "col2im {g:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn inside_is_the_range_of_in_image_columns() {

@@ -193,6 +193,95 @@ fn add_stride1<T: WithDType>(dst: &mut [T], src: &[T]) {
     }
 }
 
+/// The part `lo..hi` of `0..len` where `t + shift` lies in `0..len`.
+fn overlap(len: usize, shift: isize) -> (usize, usize) {
+    let lo = shift.min(0).unsigned_abs().min(len);
+    let hi = len.saturating_sub(shift.max(0) as usize).max(lo);
+    (lo, hi)
+}
+
+/// `dst[t] = src[t + shift]` where `valid[t]`, zero elsewhere (and wherever `t + shift` falls
+/// outside `src`): a patch row read from its phase plane (im2col), into memory not yet written.
+/// The three slices have the same length.
+pub fn shifted_copy<T: WithDType>(
+    dst: &mut [MaybeUninit<T>],
+    src: &[T],
+    shift: isize,
+    valid: &[bool],
+) {
+    let len = dst.len();
+    let (lo, hi) = overlap(len, shift);
+    let zero = MaybeUninit::new(T::zero());
+    dst[..lo].fill(zero);
+    dst[hi..].fill(zero);
+    if lo == hi {
+        return;
+    }
+    let from = (lo as isize + shift) as usize;
+    select_copy(&mut dst[lo..hi], &src[from..from + hi - lo], &valid[lo..hi]);
+}
+
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512dq+avx512vl", "x86_64+avx2+fma",))]
+fn select_copy<T: WithDType>(dst: &mut [MaybeUninit<T>], src: &[T], valid: &[bool]) {
+    let n = dst.len();
+    let (src, valid) = (&src[..n], &valid[..n]);
+    for i in 0..n {
+        dst[i] = MaybeUninit::new(if valid[i] { src[i] } else { T::zero() });
+    }
+}
+
+/// `dst[t + shift] += src[t]` where `valid[t]`: the adjoint of [`shifted_copy`] (col2im). The
+/// three slices have the same length.
+pub fn shifted_add<T: WithDType>(dst: &mut [T], src: &[T], shift: isize, valid: &[bool]) {
+    let len = dst.len();
+    let (lo, hi) = overlap(len, shift);
+    if lo == hi {
+        return;
+    }
+    let to = (lo as isize + shift) as usize;
+    select_add(&mut dst[to..to + hi - lo], &src[lo..hi], &valid[lo..hi]);
+}
+
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512dq+avx512vl", "x86_64+avx2+fma",))]
+fn select_add<T: WithDType>(dst: &mut [T], src: &[T], valid: &[bool]) {
+    let n = dst.len();
+    let (src, valid) = (&src[..n], &valid[..n]);
+    for i in 0..n {
+        dst[i] += if valid[i] { src[i] } else { T::zero() };
+    }
+}
+
+/// `row[s·v + t] = phases[t·stride + start + v]` for every t < s and v < row.len() / s: one
+/// image row put together from its s phase rows (col2im), into memory not yet written.
+pub fn interleave<T: WithDType>(
+    row: &mut [MaybeUninit<T>],
+    phases: &[T],
+    (start, stride): (usize, usize),
+    s: usize,
+) {
+    let n = row.len() / s;
+    if s == 2 {
+        interleave2(row, &phases[start..][..n], &phases[stride + start..][..n]);
+        return;
+    }
+    for t in 0..s {
+        let phase = &phases[t * stride + start..][..n];
+        for (v, &value) in phase.iter().enumerate() {
+            row[s * v + t] = MaybeUninit::new(value);
+        }
+    }
+}
+
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512dq+avx512vl", "x86_64+avx2+fma",))]
+fn interleave2<T: WithDType>(row: &mut [MaybeUninit<T>], even: &[T], odd: &[T]) {
+    let n = even.len();
+    let (row, odd) = (&mut row[..2 * n], &odd[..n]);
+    for v in 0..n {
+        row[2 * v] = MaybeUninit::new(even[v]);
+        row[2 * v + 1] = MaybeUninit::new(odd[v]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +322,62 @@ mod tests {
                     };
                     assert_eq!(a, want, "add s {s} n {n} at {i}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    #[allow(clippy::needless_range_loop)] // the definitions, written element by element
+    fn shifted_copies_and_additions_follow_their_definitions() {
+        let n = 11;
+        let src: Vec<f32> = (0..n).map(|i| i as f32 + 0.5).collect();
+        let valid: Vec<bool> = (0..n).map(|i| i % 3 != 1).collect();
+        for shift in -(n as isize + 1)..=(n as isize + 1) {
+            let reads = |t: usize| {
+                let from = t as isize + shift;
+                (valid[t] && (0..n as isize).contains(&from)).then_some(from as usize)
+            };
+            let mut dst = vec![MaybeUninit::new(f32::NAN); n];
+            shifted_copy(&mut dst, &src, shift, &valid);
+            for t in 0..n {
+                // SAFETY: every element was initialised above.
+                let got = unsafe { dst[t].assume_init() };
+                assert_eq!(
+                    got,
+                    reads(t).map_or(0.0, |f| src[f]),
+                    "copy shift {shift} at {t}"
+                );
+            }
+            // The adjoint: dst[t + shift] += src[t] exactly where the copy read.
+            let mut sums = vec![100f32; n];
+            shifted_add(&mut sums, &src, shift, &valid);
+            let mut want = vec![100f32; n];
+            for t in 0..n {
+                if let Some(to) = reads(t) {
+                    want[to] += src[t];
+                }
+            }
+            assert_eq!(sums, want, "add shift {shift}");
+        }
+    }
+
+    #[test]
+    fn interleave_puts_each_phase_row_in_its_columns() {
+        for s in 1..4 {
+            let wo = 5;
+            // s phase rows of wo elements, `stride` apart, from `start` on.
+            let (start, stride) = (2, 9);
+            let phases: Vec<f32> = (0..stride * s + start).map(|i| i as f32).collect();
+            let mut row = vec![MaybeUninit::new(f32::NAN); s * wo];
+            interleave(&mut row, &phases, (start, stride), s);
+            for x in 0..s * wo {
+                // SAFETY: every element was initialised above.
+                let got = unsafe { row[x].assume_init() };
+                assert_eq!(
+                    got,
+                    phases[(x % s) * stride + start + x / s],
+                    "s {s} at {x}"
+                );
             }
         }
     }

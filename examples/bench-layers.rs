@@ -1,10 +1,13 @@
 //! Per-layer profile of the training step: forward and forward+backward time of every layer of
-//! the classic DCGAN at 64×64 (the model of `bench-train` and `reference/bench/torch_dcgan.py`),
-//! for each convolution algorithm, plus batch-norm, the activations and the optimiser.
-//! Where the step's time goes, layer by layer, before and after a change.
+//! the classic DCGAN at 64×64 (the model of `bench-train` and `reference/bench/torch_dcgan.py`)
+//! or of the laptop preset's 32×32 LogoGan (`--layers laptop`), for each convolution algorithm,
+//! plus batch-norm and the activations. With `--gemms`, every matrix product of the layers
+//! alone, on the CPU in each of the ways `ops::cpu_gemm` can run it. Where the step's time goes,
+//! layer by layer, before and after a change.
 //!
 //! ```sh
-//! cargo run --release --example bench-layers -- --device cpu --batch 32
+//! cargo run --release --example bench-layers -- --device cpu --batch 32 --gemms
+//! cargo run --release --example bench-layers -- --device cpu --layers laptop --batch 64 --gemms
 //! ```
 
 use std::time::Instant;
@@ -15,6 +18,7 @@ use clap::Parser;
 use logogan::device::{describe, DeviceChoice};
 use logogan::model::layers::{batch_norm, Conv, Direction};
 use logogan::model::ConvAlgorithm;
+use logogan::ops::cpu_gemm::{self, MatRef, Strategy};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -35,14 +39,26 @@ struct Args {
     conv: Vec<ConvAlgorithm>,
     /// Also time the GEMMs of the convolution layers on their own (the matrix products the GEMM
     /// path runs, with its operand layouts), in GFLOP/s: how fast the matrix library is at the
-    /// step's shapes. `reference/pytorch-dcgan/gemm_rates.py` times the same list in PyTorch.
+    /// step's shapes, on the CPU in each way `ops::cpu_gemm` can run them.
+    /// `reference/pytorch-dcgan/gemm_rates.py` times the DCGAN's list in PyTorch.
     #[arg(long)]
     gemms: bool,
+    /// Whose layers: the DCGAN at 64×64, or the laptop preset's LogoGan at 32×32.
+    #[arg(long, value_enum, default_value_t = Layers::Dcgan)]
+    layers: Layers,
 }
 
-/// The DCGAN's layers at 64×64: (direction, in channels, out channels, input side, stride,
-/// padding).
-const LAYERS: [(Direction, usize, usize, usize, usize, usize); 10] = [
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Layers {
+    Dcgan,
+    Laptop,
+}
+
+/// A convolution layer: (direction, in channels, out channels, input side, stride, padding).
+type Layer = (Direction, usize, usize, usize, usize, usize);
+
+/// The DCGAN's layers at 64×64.
+const DCGAN: [Layer; 10] = [
     (Direction::Up, 100, 512, 1, 1, 0),
     (Direction::Up, 512, 256, 4, 2, 1),
     (Direction::Up, 256, 128, 8, 2, 1),
@@ -53,6 +69,19 @@ const LAYERS: [(Direction, usize, usize, usize, usize, usize); 10] = [
     (Direction::Down, 128, 256, 16, 2, 1),
     (Direction::Down, 256, 512, 8, 2, 1),
     (Direction::Down, 512, 1, 4, 1, 0),
+];
+
+/// The laptop preset's layers (`TrainConfig::preset(Preset::Laptop, Architecture::Logogan)`):
+/// a generator of 16 base filters and a discriminator of a constant 32, at 32×32.
+const LAPTOP: [Layer; 8] = [
+    (Direction::Up, 100, 64, 1, 1, 0),
+    (Direction::Up, 64, 32, 4, 2, 1),
+    (Direction::Up, 32, 16, 8, 2, 1),
+    (Direction::Up, 16, 3, 16, 2, 1),
+    (Direction::Down, 3, 32, 32, 2, 1),
+    (Direction::Down, 32, 32, 16, 2, 1),
+    (Direction::Down, 32, 32, 8, 2, 1),
+    (Direction::Down, 32, 1, 4, 1, 0),
 ];
 
 /// The three matrix products of a layer on the GEMM path, as (name, m, n, k, lhs read
@@ -88,11 +117,17 @@ fn layer_gemms(
     }
 }
 
-/// Time each layer's GEMMs alone and print a table with GFLOP/s.
-fn gemm_table(device: &Device, batch: usize, reps: usize) -> Result<()> {
-    println!("\n| layer | GEMM | m × n × k | ms | GFLOP/s |\n|---|---|---|---:|---:|");
+/// Time each layer's GEMMs alone and print a table with GFLOP/s: on the CPU each way
+/// `cpu_gemm` can run the product (the one its rule picks marked), elsewhere candle's matmul.
+fn gemm_table(device: &Device, layers: &[Layer], batch: usize, reps: usize) -> Result<()> {
+    let cpu = device.is_cpu();
+    if cpu {
+        println!("\n| layer | GEMM | m × n × k | plain ms | split-K ms | split-K transposed ms | chosen | GFLOP/s |\n|---|---|---|---:|---:|---:|---|---:|");
+    } else {
+        println!("\n| layer | GEMM | m × n × k | ms | GFLOP/s |\n|---|---|---|---:|---:|");
+    }
     let (mut flops, mut ms) = (0.0, 0.0);
-    for (direction, cin, cout, side, stride, padding) in LAYERS {
+    for &(direction, cin, cout, side, stride, padding) in layers {
         for (name, m, n, k, lhs_t, rhs_t) in
             layer_gemms(direction, (cin, cout, side, stride, padding), batch)
         {
@@ -105,26 +140,69 @@ fn gemm_table(device: &Device, batch: usize, reps: usize) -> Result<()> {
                 })
             };
             let (a, b) = (operand(m, k, lhs_t)?, operand(k, n, rhs_t)?);
-            let t = time(device, reps, || {
-                a.matmul(&b)?;
-                Ok(())
-            })?;
             let f = 2.0 * (m * n * k) as f64;
-            flops += f;
-            ms += t;
             let layer = match direction {
                 Direction::Down => format!("conv {cin}→{cout}"),
                 Direction::Up => format!("convT {cin}→{cout}"),
             };
+            if !cpu {
+                let t = time(device, reps, || {
+                    a.matmul(&b)?;
+                    Ok(())
+                })?;
+                (flops, ms) = (flops + f, ms + t);
+                println!(
+                    "| {layer} | {name} | {m} × {n} × {k} | {t:.2} | {:.0} |",
+                    f / t / 1e6
+                );
+                continue;
+            }
+            // The operands' values, laid out as the engine's: row-major, or column-major where
+            // the engine reads a transposed view.
+            let (a, b) = (
+                a.flatten_all()?.to_vec1::<f32>()?,
+                b.flatten_all()?.to_vec1::<f32>()?,
+            );
+            let a = MatRef {
+                data: &a,
+                row_stride: if lhs_t { 1 } else { k },
+                col_stride: if lhs_t { m } else { 1 },
+            };
+            let b = MatRef {
+                data: &b,
+                row_stride: if rhs_t { 1 } else { n },
+                col_stride: if rhs_t { k } else { 1 },
+            };
+            let ways = [
+                Strategy::Plain,
+                Strategy::SplitK,
+                Strategy::SplitKTransposed,
+            ];
+            let times = ways
+                .iter()
+                .map(|&how| {
+                    time(device, reps, || {
+                        cpu_gemm::matmul_with(a, b, (m, n, k), how);
+                        Ok(())
+                    })
+                })
+                .collect::<Result<Vec<f64>>>()?;
+            let chosen = cpu_gemm::strategy(m, n, k, b.row_stride == 1);
+            let t = times[ways.iter().position(|&w| w == chosen).unwrap_or(0)];
+            (flops, ms) = (flops + f, ms + t);
             println!(
-                "| {layer} | {name} | {m} × {n} × {k} | {t:.2} | {:.0} |",
+                "| {layer} | {name} | {m} × {n} × {k} | {:.2} | {:.2} | {:.2} | {chosen:?} | {:.0} |",
+                times[0],
+                times[1],
+                times[2],
                 f / t / 1e6
             );
         }
     }
     println!(
-        "| all | | {:.2} GFLOP | {ms:.2} | {:.0} |",
+        "| all | | {:.2} GFLOP | {ms:.2} ms{} | {:.0} |",
         flops / 1e9,
+        if cpu { " (chosen ways)" } else { "" },
         flops / ms / 1e6
     );
     Ok(())
@@ -175,8 +253,12 @@ fn main() -> Result<()> {
     println!(
         "| layer | output | conv | forward ms | forward+backward ms |\n|---|---|---|---:|---:|"
     );
+    let layers: &[Layer] = match args.layers {
+        Layers::Dcgan => &DCGAN,
+        Layers::Laptop => &LAPTOP,
+    };
     let mut totals = vec![(0.0, 0.0); args.conv.len()];
-    for (direction, cin, cout, side, stride, padding) in LAYERS {
+    for &(direction, cin, cout, side, stride, padding) in layers {
         let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, cin, side, side), &device)?)?;
         let shape = match direction {
             Direction::Down => (cout, cin, 4, 4),
@@ -215,7 +297,18 @@ fn main() -> Result<()> {
     // Batch-norm (training mode) and the activations, at the generator's and D's map sizes.
     let varmap = candle_nn::VarMap::new();
     let vb = candle_nn::VarBuilder::from_varmap(&varmap, DType::F32, &device);
-    for (c, side) in [(512, 4), (256, 8), (128, 16), (64, 32)] {
+    // The maps that batch-norm sees: every hidden layer's output (G's, then D's).
+    let maps: Vec<(usize, usize)> = layers
+        .iter()
+        .map(
+            |&(direction, _, cout, side, stride, padding)| match direction {
+                Direction::Up => (cout, (side - 1) * stride + 4 - 2 * padding),
+                Direction::Down => (cout, (side + 2 * padding - 4) / stride + 1),
+            },
+        )
+        .filter(|&(c, side)| c > 3 && side > 1)
+        .collect();
+    for (c, side) in maps {
         let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, c, side, side), &device)?)?;
         let bn = batch_norm(c, vb.pp(format!("bn{c}")))?;
         let (f, fb) = fwd_bwd(&device, reps, &x, &|x| bn.forward_t(x, true))?;
@@ -226,7 +319,7 @@ fn main() -> Result<()> {
         println!("| LeakyReLU 0.2 | {c}×{side}×{side} | | {f:.2} | {fb:.2} |");
     }
     if args.gemms {
-        gemm_table(&device, b, reps)?;
+        gemm_table(&device, layers, b, reps)?;
     }
     Ok(())
 }

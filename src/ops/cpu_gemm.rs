@@ -59,17 +59,25 @@ pub enum Strategy {
 }
 
 /// Products with at least this long an inner dimension are split (shorter ones gain nothing
-/// from it: 512 × 4096 × 512 ran 13.1 ms plain against 14.3–15.2 split).
-const SPLIT_MIN_K: usize = 2048;
+/// from it: 512 × 4096 × 512 ran 7.2–8.2 ms plain against 9.1–9.3 split and transposed).
+const SPLIT_MIN_K: usize = 1024;
 
 /// The way to run `(m × k) · (k × n)`, given whether `b` is contiguous along k (as the patch
-/// matrix read transposed is in a weight gradient). The module's documentation gives the
-/// measurements behind the rule.
+/// matrix read transposed is in a weight gradient). Measured with both split strategies and the
+/// plain call on every weight gradient of the DCGAN at batch 32 and of the laptop model at
+/// batch 64 (`examples/bench-layers.rs --gemms`):
+///
+/// * a result written column-major is what makes these products fast: 32 × 512 × 1024 (the
+///   laptop discriminator's third layer) 1.18 ms plain, 0.62 split, 0.15 split and transposed;
+///   16 × 48 × 16 384 (its generator's last layer) 1.84, 0.96, 0.25;
+/// * except for a result of one full 64-row panel or less, 64 × 48 × 32 768 (the DCGAN's first
+///   and last layers): 1.9–2.4 ms split row-major against 2.6–3.0 transposed.
 pub fn strategy(m: usize, n: usize, k: usize, b_contiguous_along_k: bool) -> Strategy {
     if k < SPLIT_MIN_K {
         Strategy::Plain
-    } else if m * n <= 64 * 64 {
-        // A tiny result: synchronising the threads costs more than the arithmetic.
+    } else if m >= 64 && m * n <= 64 * 64 {
+        // A small result of whole panels: synchronising the threads costs more than the
+        // arithmetic, and row-major is as fast.
         Strategy::SplitK
     } else if b_contiguous_along_k {
         Strategy::SplitKTransposed
@@ -314,6 +322,10 @@ mod tests {
         assert_eq!(strategy(512, 4096, 512, true), Strategy::Plain);
         assert_eq!(strategy(64, 48, 32768, true), Strategy::SplitK);
         assert_eq!(strategy(128, 1024, 8192, true), Strategy::SplitKTransposed);
+        // The laptop model's thin weight gradients: a result narrower than a panel, or k 1024.
+        assert_eq!(strategy(32, 48, 16384, true), Strategy::SplitKTransposed);
+        assert_eq!(strategy(32, 512, 1024, true), Strategy::SplitKTransposed);
+        assert_eq!(strategy(100, 1024, 64, true), Strategy::Plain);
         assert_eq!(strategy(1024, 8192, 128, false), Strategy::Plain);
         assert_eq!(strategy(128, 1024, 8192, false), Strategy::Plain);
     }

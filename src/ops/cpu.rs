@@ -138,6 +138,82 @@ fn shifted_windows(g: &ConvGeometry, images: usize) -> Vec<(Vec<bool>, isize)> {
         .collect()
 }
 
+/// Runs `f` on `len` elements of scratch memory kept by this thread from call to call (a small
+/// pool: a task that waits inside `f` may run another task, which takes another buffer).
+///
+/// Why not a fresh `Vec` per task: a step frees and reallocates patch matrices of over a
+/// hundred megabytes, and scratch buffers allocated in between, on whichever thread runs a task,
+/// sometimes landed inside a freed patch matrix's memory, so that the next one needed fresh
+/// memory: `bench-train`'s peak memory at batch 128 was 1.9 GB in most runs and 2.2 GB in some.
+/// Kept buffers are allocated once, in the first steps.
+fn with_scratch<T: WithDType, R>(len: usize, f: impl FnOnce(&mut [MaybeUninit<T>]) -> R) -> R {
+    use std::cell::RefCell;
+    thread_local! {
+        static POOL: RefCell<Vec<Vec<u64>>> = const { RefCell::new(Vec::new()) };
+    }
+    assert!(std::mem::align_of::<T>() <= std::mem::align_of::<u64>());
+    let words = (len * std::mem::size_of::<T>()).div_ceil(std::mem::size_of::<u64>());
+    let mut buffer = POOL
+        .with(|pool| pool.borrow_mut().pop())
+        .unwrap_or_default();
+    if buffer.len() < words {
+        buffer.resize(words, 0);
+    }
+    // SAFETY: the buffer holds at least `len` elements of T (its bytes counted above), u64's
+    // alignment is at least T's (asserted), and `MaybeUninit<T>` may hold any bytes. The slice
+    // lives only inside this call, while the buffer is out of the pool.
+    let scratch = unsafe {
+        std::slice::from_raw_parts_mut(buffer.as_mut_ptr().cast::<MaybeUninit<T>>(), len)
+    };
+    let result = f(scratch);
+    POOL.with(|pool| pool.borrow_mut().push(buffer));
+    result
+}
+
+/// The elements of `s`, every one of them written.
+///
+/// # Safety
+/// Every element of `s` must have been written.
+unsafe fn assume_init<T>(s: &mut [MaybeUninit<T>]) -> &[T] {
+    std::slice::from_raw_parts(s.as_ptr().cast::<T>(), s.len())
+}
+
+/// [`assume_init`], mutable.
+///
+/// # Safety
+/// Every element of `s` must have been written.
+unsafe fn assume_init_mut<T>(s: &mut [MaybeUninit<T>]) -> &mut [T] {
+    std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<T>(), s.len())
+}
+
+/// Whether the phase-plane kernels share channels among the threads (each channel's work on
+/// one thread) or do the channels one after the other, each shared among the threads: the
+/// first when there are enough channels to go round. Never both, so that a thread holds one
+/// scratch buffer at a time.
+fn channels_in_parallel(g: &ConvGeometry) -> bool {
+    g.channels >= 4 * rayon::current_num_threads()
+}
+
+/// `f(i, chunk)` for every `chunk`-sized piece of `items`, on rayon's threads or on this one.
+fn each_chunk<T: Send>(
+    items: &mut [T],
+    chunk: usize,
+    parallel: bool,
+    f: impl Fn(usize, &mut [T]) + Send + Sync,
+) {
+    if parallel {
+        items
+            .par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(i, c)| f(i, c));
+    } else {
+        items
+            .chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(i, c)| f(i, c));
+    }
+}
+
 /// [`im2col`] through phase planes (see the module's documentation); needs [`tiles_exactly`].
 pub fn im2col_phased<T: WithDType>(
     x: &[T],
@@ -156,27 +232,28 @@ pub fn im2col_phased<T: WithDType>(
     let piece = images * ho * wo;
     let len = g.rows() * n;
     let mut out: Vec<T> = Vec::with_capacity(len);
-    // One channel per task, so that the planes are a scratch of one channel (B·H·W), not a
+    // One channel at a time, so that the planes are a scratch of one channel (B·H·W), not a
     // second copy of the whole input next to the patch matrix.
-    out.spare_capacity_mut()
-        .par_chunks_mut(k * k * n)
-        .enumerate()
-        .for_each(|(c, rows)| {
-            // 1. The channel's phase planes, (s, s, B, Ho, Wo): every pixel copied once.
-            let mut planes: Vec<T> = Vec::with_capacity(s * s * n);
-            for (row, dst) in planes.spare_capacity_mut().chunks_exact_mut(wo).enumerate() {
-                let (phase, b, u) = (row / (g.batch * ho), row / ho % g.batch, row % ho);
-                let (r, t) = (phase / s, phase % s);
-                let src = &x[off + b * sb + c * sc + (s * u + r) * g.width + t..];
-                simd::copy_strided(dst, src, s);
-            }
-            // SAFETY: s²·B·Ho rows of Wo elements, all written above.
-            unsafe { planes.set_len(s * s * n) };
-            // 2. Each patch row: its phase plane shifted, a few images at a time (in parallel
-            //    too: the first layer has only three channels).
-            rows.par_chunks_mut(n)
-                .enumerate()
-                .for_each(|(kernel_offset, dst)| {
+    let by_channel = channels_in_parallel(&g);
+    each_chunk(
+        out.spare_capacity_mut(),
+        k * k * n,
+        by_channel,
+        |c, rows| {
+            with_scratch(s * s * n, |planes: &mut [MaybeUninit<T>]| {
+                // 1. The channel's phase planes, (s, s, B, Ho, Wo): every pixel copied once.
+                each_chunk(planes, n, !by_channel, |phase, plane| {
+                    let (r, t) = (phase / s, phase % s);
+                    for (row, dst) in plane.chunks_exact_mut(wo).enumerate() {
+                        let (b, u) = (row / ho, row % ho);
+                        let src = &x[off + b * sb + c * sc + (s * u + r) * g.width + t..];
+                        simd::copy_strided(dst, src, s);
+                    }
+                });
+                // SAFETY: s²·B·Ho rows of Wo elements, all written above.
+                let planes = unsafe { assume_init(planes) };
+                // 2. Each patch row: its phase plane shifted, a few images at a time.
+                each_chunk(rows, n, !by_channel, |kernel_offset, dst| {
                     let (ki, kj) = (kernel_offset / k, kernel_offset % k);
                     let (r, t) = (phase_of(ki, &g).1, phase_of(kj, &g).1);
                     let (valid, shift) = &windows[kernel_offset];
@@ -185,7 +262,9 @@ pub fn im2col_phased<T: WithDType>(
                         simd::shifted_copy(dst, src, *shift, &valid[..dst.len()]);
                     }
                 });
-        });
+            })
+        },
+    );
     // SAFETY: C chunks of k² rows of `columns`, each row written whole, piece by piece, by
     // `shifted_copy`.
     unsafe { out.set_len(len) };
@@ -206,18 +285,20 @@ pub fn col2im_phased<T: WithDType>(cols: &[T], g: ConvGeometry) -> Vec<T> {
     let piece = images * ho * wo;
     let per_channel = g.batch * g.height * g.width;
     let mut out: Vec<T> = Vec::with_capacity(g.channels * per_channel);
-    // One channel per task, its planes a scratch of one channel.
-    out.spare_capacity_mut()
-        .par_chunks_mut(per_channel)
-        .enumerate()
-        .for_each(|(c, dst)| {
-            // 1. The channel's phase planes (s, s, B, Ho, Wo), each the sum of the patch rows
-            //    that read it, shifted back; the planes in parallel.
-            let mut planes = vec![T::zero(); s * s * n];
-            planes
-                .par_chunks_mut(n)
-                .enumerate()
-                .for_each(|(phase, plane)| {
+    // One channel at a time, its planes a scratch of one channel.
+    let by_channel = channels_in_parallel(&g);
+    each_chunk(
+        out.spare_capacity_mut(),
+        per_channel,
+        by_channel,
+        |c, dst| {
+            with_scratch(s * s * n, |planes: &mut [MaybeUninit<T>]| {
+                // 1. The channel's phase planes (s, s, B, Ho, Wo), each the sum of the patch rows
+                //    that read it, shifted back.
+                planes.fill(MaybeUninit::new(T::zero()));
+                // SAFETY: every element was set to zero just above.
+                let planes = unsafe { assume_init_mut(planes) };
+                each_chunk(planes, n, !by_channel, |phase, plane| {
                     let reads = |r: usize| (0..k).filter(move |&ki| phase_of(ki, &g).1 == r);
                     for ki in reads(phase / s) {
                         for kj in reads(phase % s) {
@@ -229,13 +310,18 @@ pub fn col2im_phased<T: WithDType>(cols: &[T], g: ConvGeometry) -> Vec<T> {
                         }
                     }
                 });
-            // 2. The planes interleaved into the channel's images, (B, H, W).
-            for (y, row) in dst.chunks_exact_mut(g.width).enumerate() {
-                let (b, u, r) = (y / g.height, y % g.height / s, y % g.height % s);
-                let phases = &planes[r * s * n..][..s * n];
-                simd::interleave(row, phases, ((b * ho + u) * wo, n), s);
-            }
-        });
+                // 2. The planes interleaved into the channel's images, (B, H, W).
+                let planes: &[T] = planes;
+                each_chunk(dst, g.height * g.width, !by_channel, |b, image| {
+                    for (y, row) in image.chunks_exact_mut(g.width).enumerate() {
+                        let (u, r) = (y / s, y % s);
+                        let phases = &planes[r * s * n..][..s * n];
+                        simd::interleave(row, phases, ((b * ho + u) * wo, n), s);
+                    }
+                });
+            })
+        },
+    );
     // SAFETY: every pixel (s·u + r, s·v + t) of every image is written once by `interleave`.
     unsafe { out.set_len(g.channels * per_channel) };
     out

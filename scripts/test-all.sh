@@ -26,6 +26,19 @@ cargo test --all-targets
 step "doc tests"
 cargo test --doc
 
+# The CPU kernels' loops are compiled for AVX-512, AVX2 and the baseline and chosen when the
+# program runs, so the tests above check only the best version this machine has. valgrind
+# emulates a processor without AVX-512, so under it the same tests check the AVX2 versions
+# (the ones most laptops run).
+step "the CPU kernels' AVX2 versions, under valgrind"
+if command -v valgrind >/dev/null && grep -qw avx512f /proc/cpuinfo; then
+  tests=$(cargo test --lib --no-run --message-format=json \
+    | python3 -c 'import json, sys; print([m["executable"] for m in map(json.loads, sys.stdin) if m.get("profile", {}).get("test") and m.get("executable")][0])')
+  valgrind --tool=none -q "$tests" ops::cpu ops::simd ops::batch_norm --test-threads 1
+else
+  echo "skipped: valgrind missing, or this CPU has no AVX-512 (the tests above ran its best version)"
+fi
+
 # The `hub` feature (chapter 2's Hugging Face Hub path through candle-datasets) is off by default
 # and brings the heaviest dependencies of the project (an HTTP client with TLS and an async
 # runtime, parquet with Arrow, the Hub's client): building them adds about 25 CPU-minutes the
@@ -48,7 +61,7 @@ target/release/chapter-05 generate --checkpoint "$runs/smoke" --n 16 --interpola
 rm -rf "$runs"
 
 step "the PyTorch yardstick's scripts parse (they need torch to run: see reference/pytorch-dcgan)"
-python3 -c "import ast, sys; [ast.parse(open(f).read(), f) for f in sys.argv[1:]]" reference/pytorch-dcgan/train_dcgan.py reference/pytorch-dcgan/compare.py
+python3 -c "import ast, sys; [ast.parse(open(f).read(), f) for f in sys.argv[1:]]" reference/pytorch-dcgan/train_dcgan.py reference/pytorch-dcgan/compare.py scripts/bench_cpu.py
 
 step "the book and the notebooks"
 scripts/test-book.sh

@@ -14,7 +14,7 @@ minutes, so only numbers measured side by side, round by round, can be compared.
 every round, the median, and candle ÷ PyTorch per round (speed: above 1 is faster than PyTorch).
 
     python3 scripts/bench_cpu.py --rounds 3 --python .venv/bin/python
-    python3 scripts/bench_cpu.py --build before=/tmp/old --build now=target/release
+    python3 scripts/bench_cpu.py --build before=../logogan-before/target/release --build now=target/release
 
 A build is a folder holding `chapter-05`, `chapter-06` and `examples/bench-train` (as
 `target/release` does; `cargo build --release --bin chapter-05 --bin chapter-06 --example

@@ -121,12 +121,14 @@ fn images_per_piece(g: &ConvGeometry) -> usize {
     (512 / (g.out_height() * g.out_width()).max(1)).clamp(1, g.batch.max(1))
 }
 
-/// For every kernel offset (ki, kj): which entries of `images` consecutive Ho×Wo grids read
-/// inside the image, and the shift `q·Wo + q'` of the phase plane they read.
-fn shifted_windows(g: &ConvGeometry, images: usize) -> Vec<(Vec<bool>, isize)> {
+/// For every kernel offset (ki, kj): which entries of a few consecutive Ho×Wo grids
+/// ([`images_per_piece`]) read inside the image, and the shift `q·Wo + q'` of the phase plane
+/// they read; and the length of those pieces.
+fn shifted_windows(g: &ConvGeometry) -> (Vec<(Vec<bool>, isize)>, usize) {
     let (ho, wo, k) = (g.out_height(), g.out_width(), g.kernel);
+    let images = images_per_piece(g);
     let inside = |q: isize, i: usize, n: usize| (0..n as isize).contains(&(i as isize + q));
-    (0..k * k)
+    let windows = (0..k * k)
         .map(|t| {
             let ((qi, _), (qj, _)) = (phase_of(t / k, g), phase_of(t % k, g));
             let valid = (0..images * ho * wo)
@@ -135,7 +137,8 @@ fn shifted_windows(g: &ConvGeometry, images: usize) -> Vec<(Vec<bool>, isize)> {
                 .collect();
             (valid, qi * wo as isize + qj)
         })
-        .collect()
+        .collect();
+    (windows, images * ho * wo)
 }
 
 /// Runs `f` on `len` elements of scratch memory kept by this thread from call to call (a small
@@ -227,9 +230,7 @@ pub fn im2col_phased<T: WithDType>(
         g.stride,
         g.columns(),
     );
-    let images = images_per_piece(&g);
-    let windows = shifted_windows(&g, images);
-    let piece = images * ho * wo;
+    let (windows, piece) = shifted_windows(&g);
     let len = g.rows() * n;
     let mut out: Vec<T> = Vec::with_capacity(len);
     // One channel at a time, so that the planes are a scratch of one channel (B·H·W), not a
@@ -280,9 +281,7 @@ pub fn col2im_phased<T: WithDType>(cols: &[T], g: ConvGeometry) -> Vec<T> {
         g.stride,
         g.columns(),
     );
-    let images = images_per_piece(&g);
-    let windows = shifted_windows(&g, images);
-    let piece = images * ho * wo;
+    let (windows, piece) = shifted_windows(&g);
     let per_channel = g.batch * g.height * g.width;
     let mut out: Vec<T> = Vec::with_capacity(g.channels * per_channel);
     // One channel at a time, its planes a scratch of one channel.

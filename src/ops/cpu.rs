@@ -145,10 +145,8 @@ fn shifted_windows(g: &ConvGeometry) -> (Vec<(Vec<bool>, isize)>, usize) {
 /// pool: a task that waits inside `f` may run another task, which takes another buffer).
 ///
 /// Why not a fresh `Vec` per task: a step frees and reallocates patch matrices of over a
-/// hundred megabytes, and scratch buffers allocated in between, on whichever thread runs a task,
-/// sometimes landed inside a freed patch matrix's memory, so that the next one needed fresh
-/// memory: `bench-train`'s peak memory at batch 128 was 1.9 GB in most runs and 2.2 GB in some.
-/// Kept buffers are allocated once, in the first steps.
+/// hundred megabytes, and small allocations made in between, on whichever thread runs a task,
+/// can land inside that freed memory. Kept buffers are allocated once, in the first steps.
 fn with_scratch<T: WithDType, R>(len: usize, f: impl FnOnce(&mut [MaybeUninit<T>]) -> R) -> R {
     use std::cell::RefCell;
     thread_local! {

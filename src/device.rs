@@ -79,7 +79,11 @@ pub fn worker_device(device: &Device) -> Result<Device> {
 /// A short description of a device for logs and captions.
 pub fn describe(device: &Device) -> String {
     match device {
-        Device::Cpu => format!("cpu ({} threads)", rayon::current_num_threads()),
+        Device::Cpu => format!(
+            "cpu ({} threads, {} matrix products)",
+            rayon::current_num_threads(),
+            crate::ops::cpu_gemm::simd_path()
+        ),
         Device::Cuda(_) => "cuda".to_string(),
         Device::Metal(_) => "metal".to_string(),
     }

@@ -40,9 +40,14 @@ impl CommonArgs {
     }
 }
 
-/// What every binary does first: keep freed memory for the many short-lived tensors (see
-/// [`crate::ops::allocator`]). The binary declares `mimalloc::MiMalloc` its global allocator.
+/// What every binary does first: refuse a misspelt `LOGOGAN_SIMD` before any work, and keep
+/// freed memory for the many short-lived tensors (see [`crate::ops::allocator`]). The binary
+/// declares `mimalloc::MiMalloc` its global allocator.
 pub fn init() {
+    if let Err(message) = crate::ops::cpu_gemm::check_simd_setting() {
+        eprintln!("error: {message}");
+        std::process::exit(2);
+    }
     crate::ops::allocator::tune_for_tensors();
 }
 

@@ -24,6 +24,47 @@
 use candle_core::WithDType;
 use gemm::Parallelism;
 
+/// `Err` with a message naming the variable when `LOGOGAN_SIMD` is set to something other than
+/// `auto`, `avx512`, `avx2` or `portable` (the vendored gemm would stop the program at its first
+/// product; a binary says it up front instead).
+pub fn check_simd_setting() -> Result<(), String> {
+    match std::env::var("LOGOGAN_SIMD") {
+        Err(std::env::VarError::NotPresent) => Ok(()),
+        Ok(v) if ["", "auto", "avx512", "avx2", "portable"].contains(&v.as_str()) => Ok(()),
+        Ok(v) => Err(format!(
+            "LOGOGAN_SIMD={v:?} is not a SIMD path: use auto, avx512, avx2 or portable (or unset it)"
+        )),
+        Err(_) => Err("LOGOGAN_SIMD is not valid UTF-8: use auto, avx512, avx2 or portable".into()),
+    }
+}
+
+/// The SIMD path the f32 matrix products take on this machine: the widest the CPU has, unless
+/// the environment variable `LOGOGAN_SIMD` (`avx512`, `avx2`, `portable`) caps it. The cap lives
+/// in the vendored `gemm-f32` (vendor/README.md), so candle's own products obey it too; the
+/// engine's element-wise loops (`ops::simd`) give the same bits on every path anyway.
+pub fn simd_path() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use gemm_f32::SimdCap;
+        let cap = gemm_f32::simd_cap();
+        if cap >= SimdCap::Avx512 && std::arch::is_x86_feature_detected!("avx512f") {
+            return "AVX-512";
+        }
+        if cap >= SimdCap::Avx2 && std::arch::is_x86_feature_detected!("fma") {
+            return "AVX2";
+        }
+        "portable"
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        "NEON"
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        "portable"
+    }
+}
+
 /// A matrix operand: its elements and the distance between rows and between columns (a
 /// row-major `(r, c)` matrix has strides `(c, 1)`; its transposed view `(1, c)`).
 #[derive(Clone, Copy)]

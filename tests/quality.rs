@@ -5,13 +5,11 @@
 
 mod fixtures;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use candle_core::Device;
-use fixtures::synthetic_logos;
+use fixtures::{data_folder, synthetic_logos};
 use logogan::data::dataset::ImageDataset;
-use logogan::data::split::{write_split, Side, SplitRow};
-use logogan::fsutil::save_png;
 use logogan::metrics::{
     calibrate, score_run, CalibrationConfig, EncoderConfig, FeatureEncoder, RealReference, Rung,
     ScoreConfig, TwoSampleConfig,
@@ -19,30 +17,6 @@ use logogan::metrics::{
 use logogan::model::Architecture;
 use logogan::paths::DataLayout;
 use logogan::train::{Preset, TrainConfig, Trainer};
-
-/// A data folder whose 32 px sets hold `synthetic_logos(train + held_out)`: the first `train`
-/// on the train side, the rest held out, as chapter 3 would leave them.
-fn data_folder(root: &Path, train: u32, held_out: u32) -> DataLayout {
-    let layout = DataLayout::new(root.join("data"));
-    let mut rows = Vec::new();
-    for (i, image) in synthetic_logos(train + held_out).iter().enumerate() {
-        let name = format!("{i:03}.png");
-        let side = if (i as u32) < train {
-            Side::Train
-        } else {
-            Side::HeldOut
-        };
-        save_png(&layout.clean(32).join(&name), image).unwrap();
-        let dir = match side {
-            Side::Train => layout.train(32),
-            Side::HeldOut => layout.held_out(32),
-        };
-        save_png(&dir.join(&name), image).unwrap();
-        rows.push(SplitRow { name, side });
-    }
-    write_split(&layout.split(32), &rows).unwrap();
-    layout
-}
 
 fn tiny_scores() -> ScoreConfig {
     ScoreConfig {

@@ -286,6 +286,13 @@ fn checks(rungs: &[RungResult]) -> Vec<Check> {
             "density below slight blur's",
             density(HeavyBlur) < density(SlightBlur),
         ),
+        // Precision barely notices blur (a blurred logo still lies near some real logo's
+        // neighbourhood); density, which counts how many real neighbourhoods hold it, does.
+        (
+            HeavyBlur,
+            "density below two thirds of the floor's (the measure of sharpness)",
+            density(HeavyBlur) < 2.0 / 3.0 * floor.density_coverage.density,
+        ),
         (Noise, "KID above the floor", kid(Noise) > kid(HeldOut)),
         (Noise, "two-sample accuracy ≥ 0.9", c2st(Noise) >= 0.9),
         (
@@ -361,6 +368,9 @@ struct CsvRow {
     density: f64,
     coverage: f64,
     two_sample_accuracy: f64,
+    two_sample_standard_error: f64,
+    two_sample_seed_spread: f64,
+    two_sample_features_accuracy: f64,
     memorisation_ratio: f64,
     near_copies: f64,
     checks_held: String,
@@ -447,6 +457,9 @@ impl Calibration {
                     density: s.density_coverage.density,
                     coverage: s.density_coverage.coverage,
                     two_sample_accuracy: s.two_sample.accuracy,
+                    two_sample_standard_error: s.two_sample.standard_error,
+                    two_sample_seed_spread: s.two_sample.seed_spread,
+                    two_sample_features_accuracy: s.two_sample_features.accuracy,
                     memorisation_ratio: s.memorisation.ratio,
                     near_copies: s.memorisation.near_copies,
                     checks_held: self

@@ -130,6 +130,14 @@ fn encoder_blocks(config: &EncoderConfig, vb: &VarBuilder) -> Result<Vec<ConvBlo
     strided_blocks(config.filters, "enc", vb)
 }
 
+/// Where the course ships the encoder it trained once on its own logos with the default
+/// settings (`data/judge/` in the repository): loaded when the version — a hash of the settings
+/// and of the exact training pixels — matches, so the judge looks through the same weights on
+/// every machine instead of weights trained by each machine's own arithmetic.
+pub fn shipped_encoder_dir() -> PathBuf {
+    crate::paths::project_root().join("data").join("judge")
+}
+
 /// Three 4×4 stride-2 convolution blocks with batch-norm and LeakyReLU(0.2), filters `f`, `2f`,
 /// `4f`, named `<prefix>0` … `<prefix>2`: the judge's encoder and its two-sample classifier.
 pub(crate) fn strided_blocks(f: usize, prefix: &str, vb: &VarBuilder) -> Result<Vec<ConvBlock>> {
@@ -207,8 +215,8 @@ impl FeatureEncoder {
         Ok((dir.join(format!("encoder-{version}.safetensors")), version))
     }
 
-    /// Load the encoder for `config` and `data` from `dir`, or train it (and save it there,
-    /// atomically). `on_progress(step, mean loss since the last call)` reports training.
+    /// Load the encoder for `config` and `data` from `dir` or from the weights the course ships
+    /// ([`shipped_encoder_dir`]), or train it (and save it in `dir`, atomically). `on_progress(step, mean loss since the last call)` reports training.
     pub fn load_or_train(
         dir: &Path,
         config: &EncoderConfig,
@@ -232,14 +240,25 @@ impl FeatureEncoder {
             version,
             vars,
         };
-        if path.exists() {
-            encoder.vars.load(&path).map_err(|e| {
-                Error::bad_input(
-                    &path,
-                    format!("cannot load the encoder weights ({e}): delete the file to retrain"),
-                )
-            })?;
-            return Ok(encoder);
+        // The data folder's own copy first (trained here, or by an earlier version), then the
+        // one the course ships for its own data and settings: the same eyes on every machine.
+        let shipped = shipped_encoder_dir().join(path.file_name().expect("a file name"));
+        for (candidate, remedy) in [
+            (&path, "delete the file to retrain"),
+            (
+                &shipped,
+                "restore it from the repository (git checkout -- data/judge)",
+            ),
+        ] {
+            if candidate.exists() {
+                encoder.vars.load(candidate).map_err(|e| {
+                    Error::bad_input(
+                        candidate,
+                        format!("cannot load the encoder weights ({e}): {remedy}"),
+                    )
+                })?;
+                return Ok(encoder);
+            }
         }
         encoder.train(data, on_progress)?;
         std::fs::create_dir_all(dir).at(dir)?;

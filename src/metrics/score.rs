@@ -15,7 +15,7 @@ use super::distances::{
     DensityCoverage, Features, Kid, Memorisation, PrecisionRecall,
 };
 use super::encoder::{resize, EncoderConfig, FeatureEncoder};
-use super::two_sample::{two_sample_test, TwoSample, TwoSampleConfig};
+use super::two_sample::{feature_two_sample_test, two_sample_test, TwoSample, TwoSampleConfig};
 use crate::data::augment::is_variant_name;
 use crate::data::dataset::ImageDataset;
 use crate::data::pipeline::ensure_dataset;
@@ -68,8 +68,11 @@ pub struct Scores {
     pub frechet: f64,
     pub precision_recall: PrecisionRecall,
     pub density_coverage: DensityCoverage,
-    /// Accuracy of a classifier telling these images from held-out logos (0.5 ideal).
+    /// Accuracy of classifiers telling these images from held-out logos (0.5 ideal).
     pub two_sample: TwoSample,
+    /// The same question asked of the encoder's features by logistic regression (0.5 ideal).
+    #[serde(default)]
+    pub two_sample_features: TwoSample,
     pub memorisation: Memorisation,
 }
 
@@ -139,6 +142,12 @@ pub fn quantise(images: &Tensor) -> Result<Tensor> {
     Ok(((images.clamp(-1f32, 1f32)? + 1.0)? * 127.5)?
         .round()?
         .affine(2.0 / 255.0, -1.0)?)
+}
+
+/// One side of the two-sample tests: images at the judge's size, and their features.
+struct TwoSampleSide {
+    images: Tensor,
+    features: Features,
 }
 
 /// The real side of every comparison: the feature encoder (trained on the train logos first if
@@ -216,17 +225,86 @@ impl RealReference {
     /// a logo would recognise its mirrored or recoloured copy in the test fold, and tell real
     /// sets apart by memory.
     fn originals(data: &ImageDataset) -> Result<Tensor> {
-        let rows: Vec<u32> = (0..data.len() as u32)
+        data.get(&Self::original_rows(data))
+    }
+
+    /// The rows of `data` that are clean logos, not augmented variants.
+    fn original_rows(data: &ImageDataset) -> Vec<u32> {
+        (0..data.len() as u32)
             .filter(|&i| !is_variant_name(&data.names[i as usize]))
+            .collect()
+    }
+
+    /// The features of `data`'s clean logos (`features` are all of `data`'s, in its order).
+    fn original_features(data: &ImageDataset, features: &Features) -> Features {
+        let rows: Vec<usize> = Self::original_rows(data)
+            .iter()
+            .map(|&i| i as usize)
             .collect();
-        data.get(&rows)
+        features.select(&rows)
     }
 
     // ANCHOR: score_set
     /// Score `images` `(N, 3, S, S)` in [-1, 1] (any S; the first `n` are used) against `n` train
-    /// logos chosen with the seed. The two-sample test tells them from held-out logos (one image
+    /// logos chosen with the seed. The two-sample tests tell them from held-out logos (one image
     /// per logo; as many of each set as there are held-out logos, at most `n`).
     pub fn score(&self, images: &Tensor, n: usize, config: &ScoreConfig) -> Result<Scores> {
+        let (images, features) = self.look_at(images, n, config)?;
+        let held_out = TwoSampleSide {
+            images: Self::originals(&self.held_out)?,
+            features: Self::original_features(&self.held_out, &self.held_out_features),
+        };
+        let this_set = TwoSampleSide { images, features };
+        self.measure(&this_set.features, n, config, (&held_out, &this_set))
+    }
+
+    /// Every measure of a set with standardised `features` against `n` train logos; the
+    /// two-sample tests pit `pair.0` (real, label 1) against `pair.1`.
+    fn measure(
+        &self,
+        features: &Features,
+        n: usize,
+        c: &ScoreConfig,
+        pair: (&TwoSampleSide, &TwoSampleSide),
+    ) -> Result<Scores> {
+        let rows: Vec<usize> = self
+            .train_rows(n, c.seed)
+            .iter()
+            .map(|&i| i as usize)
+            .collect();
+        let reference = self.train_features.select(&rows);
+        Ok(Scores {
+            kid: kernel_inception_distance(
+                &reference,
+                features,
+                c.kid_subsets,
+                c.kid_subset_size,
+                c.seed,
+            )?,
+            frechet: frechet_distance(&reference, features)?,
+            precision_recall: precision_recall(&reference, features, c.k)?,
+            density_coverage: density_coverage(&reference, features, c.density_k)?,
+            two_sample: two_sample_test(&pair.0.images, &pair.1.images, &c.two_sample)?,
+            two_sample_features: feature_two_sample_test(
+                &pair.0.features,
+                &pair.1.features,
+                c.two_sample.folds,
+                c.two_sample.feature_ridge,
+                c.seed,
+            )?,
+            memorisation: memorisation(&self.train_features, features, &self.held_out_features)?,
+        })
+    }
+    // ANCHOR_END: score_set
+
+    /// `images` as the judge sees them: the first `n`, quantised to 256 levels, at the encoder's
+    /// size; and their standardised features.
+    fn look_at(
+        &self,
+        images: &Tensor,
+        n: usize,
+        config: &ScoreConfig,
+    ) -> Result<(Tensor, Features)> {
         if n <= config.k.max(config.density_k) + 1 || n < 20 {
             return Err(Error::Metric(format!(
                 "{n} images per set are too few to score: use at least 20 (more samples, or a \
@@ -238,42 +316,24 @@ impl RealReference {
         if images.dim(2)? != s {
             images = resize(&images, s)?;
         }
-        let rows: Vec<usize> = self
-            .train_rows(n, config.seed)
-            .iter()
-            .map(|&i| i as usize)
-            .collect();
-        let reference = self.train_features.select(&rows);
         let features = self.standardiser.apply(&self.encoder.features(&images)?);
-        let c = config;
-        Ok(Scores {
-            kid: kernel_inception_distance(
-                &reference,
-                &features,
-                c.kid_subsets,
-                c.kid_subset_size,
-                c.seed,
-            )?,
-            frechet: frechet_distance(&reference, &features)?,
-            precision_recall: precision_recall(&reference, &features, c.k)?,
-            density_coverage: density_coverage(&reference, &features, c.density_k)?,
-            two_sample: two_sample_test(&Self::originals(&self.held_out)?, &images, &c.two_sample)?,
-            memorisation: memorisation(&self.train_features, &features, &self.held_out_features)?,
-        })
+        Ok((images, features))
     }
-    // ANCHOR_END: score_set
 
-    /// The floor: `n` held-out logos scored as if generated (their two-sample test pits
+    /// The floor: `n` held-out logos scored as if generated (their two-sample tests pit
     /// held-out logos against train logos, the only other real images there are).
     pub fn floor(&self, n: usize, config: &ScoreConfig) -> Result<Scores> {
         let held = self.held_out.get(&self.held_out_rows(n, config.seed))?;
-        let mut scores = self.score(&held, n, config)?;
-        scores.two_sample = two_sample_test(
-            &Self::originals(&self.held_out)?,
-            &Self::originals(&self.train)?,
-            &config.two_sample,
-        )?;
-        Ok(scores)
+        let (_, features) = self.look_at(&held, n, config)?;
+        let side = |data: &ImageDataset, features: &Features| -> Result<TwoSampleSide> {
+            Ok(TwoSampleSide {
+                images: Self::originals(data)?,
+                features: Self::original_features(data, features),
+            })
+        };
+        let held_out = side(&self.held_out, &self.held_out_features)?;
+        let train = side(&self.train, &self.train_features)?;
+        self.measure(&features, n, config, (&held_out, &train))
     }
 
     /// Score `generated` beside the floor and describe where the images came from.
@@ -477,7 +537,7 @@ impl ScoreReport {
 /// `a` and `b`.
 pub fn score_rows(a: &Scores, b: &Scores) -> Vec<(&'static str, String, String)> {
     type Show = fn(&Scores) -> String;
-    let measures: [(&str, Show); 9] = [
+    let measures: [(&str, Show); 10] = [
         ("KID ×1000 ↓", |s| {
             format!(
                 "{:.2} ± {:.2}",
@@ -502,6 +562,12 @@ pub fn score_rows(a: &Scores, b: &Scores) -> Vec<(&'static str, String, String)>
             format!(
                 "{:.3} ± {:.3}",
                 s.two_sample.accuracy, s.two_sample.standard_error
+            )
+        }),
+        ("two-sample accuracy on features ↓", |s| {
+            format!(
+                "{:.3} ± {:.3}",
+                s.two_sample_features.accuracy, s.two_sample_features.standard_error
             )
         }),
         ("memorisation ratio (≈1 healthy, ≪1 copies)", |s| {

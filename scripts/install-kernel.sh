@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The notebooks' Rust kernel, in one command: evcxr_jupyter (built from the package registry by
+# cargo, the first time only) and its Jupyter kernel spec, with the one setting the kernel needs
+# on Linux written into the spec's environment. evcxr loads every cell as a shared library with
+# its own copy of the thread-local storage of candle, gemm and rayon, and glibc's small reserve
+# for such libraries runs out after a handful of cells ("dlopen failed"); with the setting in
+# kernel.json, a plain `jupyter lab chapters/` works.
+#
+#   scripts/install-kernel.sh && jupyter lab chapters/
+set -euo pipefail
+EVCXR_VERSION=0.22.0
+TUNABLE=glibc.rtld.optional_static_tls=1048576
+export PATH="$HOME/.cargo/bin:$PATH"
+
+if ! { command -v evcxr_jupyter >/dev/null && cargo install --list | grep -q "^evcxr_jupyter v$EVCXR_VERSION:"; }; then
+  t=$(date +%s)
+  cargo install "evcxr_jupyter@$EVCXR_VERSION" --locked --quiet
+  echo "--- cargo install evcxr_jupyter: $(( $(date +%s) - t )) s"
+fi
+said=$(evcxr_jupyter --install 2>&1)
+# evcxr names the kernel.json it wrote; Jupyter's default user folder otherwise.
+spec=$(grep -o '/[^ ]*/kernels/rust/kernel.json' <<<"$said" | head -n 1 || true)
+[[ -n $spec ]] || spec="${JUPYTER_DATA_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/jupyter}/kernels/rust/kernel.json"
+if [[ ! -f $spec ]]; then
+  echo "evcxr_jupyter --install wrote no kernel spec where expected ($spec); it said:" >&2
+  echo "$said" >&2
+  exit 1
+fi
+python3 - "$spec" "$TUNABLE" <<'PY'
+import json, sys
+spec, tunable = sys.argv[1], sys.argv[2]
+with open(spec) as f:
+    kernel = json.load(f)
+kernel.setdefault("env", {})["GLIBC_TUNABLES"] = tunable
+with open(spec + ".tmp", "w") as f:
+    json.dump(kernel, f, indent=1)
+    f.write("\n")
+import os
+os.replace(spec + ".tmp", spec)
+PY
+echo "the Rust kernel is installed ($spec, with GLIBC_TUNABLES=$TUNABLE): jupyter lab chapters/"

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The tools the book's checks need, installed once and reused: mdBook and the notebooks' Rust
+# kernel (scripts/install-kernel.sh; both built from the package registry by cargo), a Python
+# venv (.venv/) with Jupyter's client, and Debian's Chromium. Called by scripts/test-book.sh, and
+# by scripts/test-all.sh in the background while the Rust checks run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MDBOOK_VERSION=0.5.4
+export PATH="$HOME/.cargo/bin:$PATH"
+timed() { local t=$(date +%s); "$@"; echo "--- $*: $(( $(date +%s) - t )) s"; }
+
+# Chromium first: it waits on the network and the package manager, not on the CPU, while the
+# two cargo installs below compile.
+if ! command -v chromium >/dev/null; then
+  sudo=""; [[ $(id -u) == 0 ]] || sudo="sudo -n"
+  timed $sudo apt-get install -y -qq chromium >/dev/null \
+    || { $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null; } \
+    || { echo "chromium is missing and could not be installed: install Debian's chromium package" >&2; exit 1; }
+fi
+if [[ ! -x .venv/bin/python ]]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -c "import nbclient, nbformat, ipykernel" 2>/dev/null \
+  || timed .venv/bin/pip install --quiet nbclient nbformat ipykernel
+if ! mdbook --version 2>/dev/null | grep -q "v$MDBOOK_VERSION"; then
+  timed cargo install "mdbook@$MDBOOK_VERSION" --locked --quiet
+fi
+scripts/install-kernel.sh  # evcxr_jupyter and the "rust" kernel spec

@@ -13,7 +13,7 @@ timed() { local t=$(date +%s); "$@"; echo "--- $*: $(( $(date +%s) - t )) s"; }
 # two cargo installs below compile.
 if ! command -v chromium >/dev/null; then
   sudo=""; [[ $(id -u) == 0 ]] || sudo="sudo -n"
-  timed $sudo apt-get install -y -qq chromium >/dev/null \
+  timed $sudo apt-get install -y -qq -o=Dpkg::Use-Pty=0 chromium 2>&1 | { grep -v '^debconf' || true; } | tail -n 2 \
     || { $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null; } \
     || { echo "chromium is missing and could not be installed: install Debian's chromium package" >&2; exit 1; }
 fi

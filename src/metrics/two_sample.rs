@@ -279,6 +279,7 @@ impl Classifier {
         Ok(self.forward(&x, false)?.to_vec1::<f32>()?)
     }
 
+    // ANCHOR: recompute_batch_norm
     /// Batch-norm's running statistics measured again at the present weights: training-mode
     /// passes over `rows` (three times over, in batches of `batch_size`, enough for the running
     /// averages to forget what they held). Why: during training they average the last few
@@ -288,14 +289,16 @@ impl Classifier {
     /// on the noise rung: 0.60–0.99 over six seeds with the lagging averages, 0.96–0.99 with
     /// statistics measured at the final weights.
     fn recompute_batch_norm(&self, images: &Tensor, rows: &[u32], batch_size: usize) -> Result<()> {
+        // Whole batches only, as in training: a batch of one has no variance to measure.
         for _ in 0..3 {
-            for batch in rows.chunks(batch_size) {
+            for batch in rows.chunks_exact(batch_size.min(rows.len())) {
                 let x = images.index_select(&Tensor::new(batch, images.device())?, 0)?;
                 self.forward(&x, true)?;
             }
         }
         Ok(())
     }
+    // ANCHOR_END: recompute_batch_norm
 }
 
 /// Train one classifier on the rows `fit` of `images` (rows below `n` are real), then measure
@@ -461,12 +464,14 @@ mod tests {
         let a = cloud(400, 16, 0.0, 1);
         let same = feature_two_sample_test(&a, &cloud(400, 16, 0.0, 2), 2, 1.0, 0).unwrap();
         assert!((same.accuracy - 0.5).abs() < 0.08, "{same:?}");
-        let apart = feature_two_sample_test(&a, &cloud(400, 16, 0.5, 3), 2, 1.0, 0).unwrap();
-        assert!(apart.accuracy > 0.9, "{apart:?}");
-        // A shift smaller than the noise, but seen in 16 dimensions at once.
+        // Centres 4 noise deviations apart (1 in each of 16 dimensions): the best possible
+        // accuracy is Φ(2) = 0.977.
+        let apart = feature_two_sample_test(&a, &cloud(400, 16, 1.0, 3), 2, 1.0, 0).unwrap();
+        assert!(apart.accuracy > 0.93, "{apart:?}");
+        // Centres 0.6 deviations apart: at best Φ(0.3) = 0.62.
         let near = feature_two_sample_test(&a, &cloud(400, 16, 0.15, 4), 2, 1.0, 0).unwrap();
         assert!(
-            near.accuracy > 0.6 && near.accuracy < apart.accuracy,
+            near.accuracy > 0.55 && near.accuracy < apart.accuracy,
             "{near:?}"
         );
     }

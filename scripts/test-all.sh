@@ -82,10 +82,10 @@ if ! wait "$tools_pid"; then
   exit 1
 fi
 cat "$tools_log"
-
-scripts/test-book.sh
-
 step_end
+
+scripts/test-book.sh  # its steps join the table
+
 printf '\nall checks passed\n'
 # Disk is a limit on CI runners too: say what the checks left behind.
 du -sh target 2>/dev/null || true

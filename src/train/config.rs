@@ -18,7 +18,7 @@ pub enum Preset {
     Default,
     /// The CPU recipe for logos: 32×32, quick's small networks, every training image for 100
     /// epochs (≈ 800 thousand images shown) and differentiable augmentation of everything D
-    /// sees: about half an hour on two CPU cores.
+    /// sees: about ten minutes on two CPU cores.
     Laptop,
     /// 32×32, a quarter of the filters, 3 000 images, 10 epochs: one to two minutes on two CPU
     /// cores; blobs of logo colours rather than logos, but every step of the course.
@@ -29,7 +29,7 @@ pub enum Preset {
 
 impl Preset {
     /// The preset of a run that names none — the one default: on a GPU the 64×64 model, on a
-    /// CPU the laptop recipe (half an hour on two cores).
+    /// CPU the laptop recipe (about ten minutes on two cores).
     pub fn for_device(device: &candle_core::Device) -> Preset {
         if device.is_cpu() {
             Preset::Laptop
@@ -282,7 +282,7 @@ pub struct TrainOptions {
     #[arg(long)]
     pub name: Option<String>,
     /// Settings to start from: default (64 px, 25 epochs; the choice on a GPU), laptop (32 px,
-    /// about half an hour on two CPU cores; the choice without a GPU), quick (32 px, a few CPU
+    /// about ten minutes on two CPU cores; the choice without a GPU), quick (32 px, a few CPU
     /// minutes, blobs), tiny (smoke tests).
     #[arg(long, value_enum)]
     pub preset: Option<Preset>,

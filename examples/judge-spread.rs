@@ -12,13 +12,10 @@
 use std::time::Instant;
 
 use anyhow::{bail, Result};
-use candle_core::Tensor;
 use clap::Parser;
-use logogan::data::augment::is_variant_name;
-use logogan::data::dataset::ImageDataset;
 use logogan::device::{describe, DeviceChoice};
 use logogan::metrics::calibrate::rung_images;
-use logogan::metrics::{two_sample_test, CalibrationConfig, RealReference, Rung};
+use logogan::metrics::{two_sample_test, CalibrationConfig, RealReference, Rung, TwoSample};
 use logogan::paths::DataLayout;
 
 #[global_allocator]
@@ -54,13 +51,6 @@ struct Args {
     device: DeviceChoice,
 }
 
-fn originals(data: &ImageDataset) -> Result<Tensor> {
-    let rows: Vec<u32> = (0..data.len() as u32)
-        .filter(|&i| !is_variant_name(&data.names[i as usize]))
-        .collect();
-    Ok(data.get(&rows)?)
-}
-
 fn main() -> Result<()> {
     logogan::cli::init();
     let args = Args::parse();
@@ -94,7 +84,7 @@ fn main() -> Result<()> {
         }
     );
     println!("| rung | accuracy per seed | mean | sd | range | s per test |\n|---|---|---:|---:|---:|---:|");
-    let held = originals(&reference.held_out)?;
+    let held = RealReference::originals(&reference.held_out)?;
     for name in &args.rungs {
         let Some(rung) = Rung::ALL.into_iter().find(|r| {
             serde_json::to_value(r)
@@ -106,7 +96,7 @@ fn main() -> Result<()> {
             bail!("--rungs: no rung named `{name}` (names as in calibration.csv, e.g. held-out, noise)");
         };
         let other = match rung {
-            Rung::HeldOut => originals(&reference.train)?,
+            Rung::HeldOut => RealReference::originals(&reference.train)?,
             _ => rung_images(rung, &reference, n, &config)?,
         };
         let start = Instant::now();
@@ -119,9 +109,8 @@ fn main() -> Result<()> {
             accuracies.push(two_sample_test(&held, &other, &c)?.accuracy);
         }
         let k = accuracies.len() as f64;
-        let mean = accuracies.iter().sum::<f64>() / k;
-        let sd = (accuracies.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / (k - 1.0).max(1.0))
-            .sqrt();
+        let summary = TwoSample::from_repeats(&accuracies, 2 * n);
+        let (mean, sd) = (summary.accuracy, summary.seed_spread);
         let (lo, hi) = accuracies
             .iter()
             .fold((f64::MAX, f64::MIN), |(lo, hi), &a| (lo.min(a), hi.max(a)));

@@ -224,7 +224,7 @@ impl RealReference {
     /// real side of a two-sample test. One image per logo, because a classifier that trained on
     /// a logo would recognise its mirrored or recoloured copy in the test fold, and tell real
     /// sets apart by memory.
-    fn originals(data: &ImageDataset) -> Result<Tensor> {
+    pub fn originals(data: &ImageDataset) -> Result<Tensor> {
         data.get(&Self::original_rows(data))
     }
 
@@ -235,13 +235,17 @@ impl RealReference {
             .collect()
     }
 
-    /// The features of `data`'s clean logos (`features` are all of `data`'s, in its order).
-    fn original_features(data: &ImageDataset, features: &Features) -> Features {
+    /// `data`'s clean logos as one side of the two-sample tests: their images, and their rows
+    /// of `features` (which are all of `data`'s, in its order).
+    fn originals_side(data: &ImageDataset, features: &Features) -> Result<TwoSampleSide> {
         let rows: Vec<usize> = Self::original_rows(data)
             .iter()
             .map(|&i| i as usize)
             .collect();
-        features.select(&rows)
+        Ok(TwoSampleSide {
+            images: Self::originals(data)?,
+            features: features.select(&rows),
+        })
     }
 
     // ANCHOR: score_set
@@ -250,10 +254,7 @@ impl RealReference {
     /// per logo; as many of each set as there are held-out logos, at most `n`).
     pub fn score(&self, images: &Tensor, n: usize, config: &ScoreConfig) -> Result<Scores> {
         let (images, features) = self.look_at(images, n, config)?;
-        let held_out = TwoSampleSide {
-            images: Self::originals(&self.held_out)?,
-            features: Self::original_features(&self.held_out, &self.held_out_features),
-        };
+        let held_out = Self::originals_side(&self.held_out, &self.held_out_features)?;
         let this_set = TwoSampleSide { images, features };
         self.measure(&this_set.features, n, config, (&held_out, &this_set))
     }
@@ -325,14 +326,8 @@ impl RealReference {
     pub fn floor(&self, n: usize, config: &ScoreConfig) -> Result<Scores> {
         let held = self.held_out.get(&self.held_out_rows(n, config.seed))?;
         let (_, features) = self.look_at(&held, n, config)?;
-        let side = |data: &ImageDataset, features: &Features| -> Result<TwoSampleSide> {
-            Ok(TwoSampleSide {
-                images: Self::originals(data)?,
-                features: Self::original_features(data, features),
-            })
-        };
-        let held_out = side(&self.held_out, &self.held_out_features)?;
-        let train = side(&self.train, &self.train_features)?;
+        let held_out = Self::originals_side(&self.held_out, &self.held_out_features)?;
+        let train = Self::originals_side(&self.train, &self.train_features)?;
         self.measure(&features, n, config, (&held_out, &train))
     }
 

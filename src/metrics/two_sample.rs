@@ -86,7 +86,7 @@ pub struct TwoSample {
 
 impl TwoSample {
     /// `accuracies` of the repeats, each over `total` images.
-    fn from_repeats(accuracies: &[f64], total: usize) -> Self {
+    pub fn from_repeats(accuracies: &[f64], total: usize) -> Self {
         let r = accuracies.len() as f64;
         let accuracy = accuracies.iter().sum::<f64>() / r;
         let seed_spread = if accuracies.len() > 1 {

@@ -42,6 +42,30 @@ pub fn write_atomic_with(
     Ok(())
 }
 
+/// Refuse `path` if something other than a regular file is in its place (a folder, a device),
+/// which a reader would otherwise take for an empty or endless file. A missing path passes.
+pub fn check_not_special(path: &Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => Err(crate::error::Error::bad_input(
+            path,
+            "is not a regular file (a folder or a device is in its place): move it aside",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Create the folder `dir` (and its parents) for output, with a message that says so when a
+/// file is in its place.
+pub fn create_output_dir(dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(crate::error::Error::bad_input(
+            dir,
+            "is a file, not a folder: name a folder for the output (it is created if missing)",
+        ));
+    }
+    std::fs::create_dir_all(dir).at(dir)
+}
+
 /// Save an image as PNG atomically.
 pub fn save_png(path: &Path, image: &image::RgbImage) -> Result<()> {
     let mut bytes = Vec::new();
@@ -142,6 +166,7 @@ pub fn write_csv<T: serde::Serialize>(path: &Path, rows: &[T]) -> Result<()> {
 /// Read a CSV file with a header into rows; a bad row is reported with its line number.
 pub fn read_csv<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
     use crate::error::Error;
+    check_not_special(path)?;
     let mut reader =
         csv::Reader::from_path(path).map_err(|e| Error::bad_input(path, e.to_string()))?;
     reader

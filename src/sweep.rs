@@ -77,10 +77,28 @@ pub const MAX_SEEDS: usize = 32;
 pub const MAX_TRIALS: usize = 1000;
 
 impl SweepFile {
+    /// Read a sweep file and check all of it (every trial's settings and `[score]`), so that a
+    /// mistake is reported before the first trial trains, naming the file.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).at(path)?;
-        toml::from_str(&text)
-            .map_err(|e| Error::bad_input(path, format!("not a valid sweep file: {e}")))
+        let sweep: Self = toml::from_str(&text)
+            .map_err(|e| Error::bad_input(path, format!("not a valid sweep file: {e}")))?;
+        sweep
+            .check()
+            .map_err(|e| Error::bad_input(path, format!("{e}; nothing was trained")))?;
+        Ok(sweep)
+    }
+
+    /// Every trial's settings and the score settings, checked (see [`Self::load`]).
+    pub fn check(&self) -> Result<()> {
+        self.runs()?;
+        if let Some(score) = &self.score {
+            score.validate().map_err(|e| match e {
+                Error::Config { field, reason } => Error::config(format!("score.{field}"), reason),
+                other => other,
+            })?;
+        }
+        Ok(())
     }
 
     /// Every run of the sweep: each trial (see [`Self::trials`]) once per seed of `seeds`.
@@ -276,6 +294,7 @@ pub fn run_sweep(
     jobs: usize,
     say: &(dyn Fn(String) + Sync),
 ) -> Result<Vec<TrialResult>> {
+    sweep.check()?;
     let runs = sweep.runs()?;
     let trials: Vec<(String, TrainConfig)> = runs
         .iter()

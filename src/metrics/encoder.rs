@@ -80,13 +80,14 @@ impl EncoderConfig {
                 "must be a power of two from 8 to 512",
             ));
         }
-        for (field, v) in [
-            ("encoder.filters", self.filters),
-            ("encoder.projection_dim", self.projection_dim),
-            ("encoder.steps", self.steps),
+        // Bounded so a typo cannot ask for terabytes or years (the defaults: 32, 64, 1000).
+        for (field, v, most) in [
+            ("encoder.filters", self.filters, 1024),
+            ("encoder.projection_dim", self.projection_dim, 4096),
+            ("encoder.steps", self.steps, 1_000_000),
         ] {
-            if v == 0 {
-                return Err(Error::config(field, "must be at least 1"));
+            if !(1..=most).contains(&v) {
+                return Err(Error::config(field, format!("{v} is not in 1..={most}")));
             }
         }
         if !(2..=4096).contains(&self.batch_size) {

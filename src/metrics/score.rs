@@ -46,6 +46,38 @@ pub struct ScoreConfig {
     pub two_sample: TwoSampleConfig,
 }
 
+/// Most images per scored set (the `--samples` flag's bound too).
+pub const MAX_SCORE_SAMPLES: usize = 100_000;
+
+impl ScoreConfig {
+    /// Refuse settings no score can be computed with, or that would ask for more memory or time
+    /// than any machine has, naming the key (as written in a sweep file's `[score]`).
+    pub fn validate(&self) -> Result<()> {
+        let within = |field: &str, value: usize, range: std::ops::RangeInclusive<usize>| {
+            if range.contains(&value) {
+                Ok(())
+            } else {
+                Err(Error::config(
+                    field,
+                    format!("{value} is not in {}..={}", range.start(), range.end()),
+                ))
+            }
+        };
+        within("samples", self.samples, 20..=MAX_SCORE_SAMPLES)?;
+        within("kid_subsets", self.kid_subsets, 1..=10_000)?;
+        within(
+            "kid_subset_size",
+            self.kid_subset_size,
+            2..=MAX_SCORE_SAMPLES,
+        )?;
+        // Neighbours among the samples: fewer than a set has, and a handful in the literature.
+        within("k", self.k, 1..=100)?;
+        within("density_k", self.density_k, 1..=100)?;
+        self.encoder.validate()?;
+        self.two_sample.validate_settings()
+    }
+}
+
 impl Default for ScoreConfig {
     fn default() -> Self {
         Self {
@@ -173,6 +205,7 @@ impl RealReference {
         device: &Device,
         on_encoder_step: &mut dyn FnMut(usize, f32),
     ) -> Result<Self> {
+        config.validate()?;
         let size = config.encoder.image_size;
         ensure_dataset(layout, size as u32, false)?;
         let train = ImageDataset::load(&layout.train(size as u32), size, device)?;
@@ -404,12 +437,6 @@ fn score_generator(
     device: &Device,
     on_encoder_step: &mut dyn FnMut(usize, f32),
 ) -> Result<ScoreReport> {
-    if config.samples < 20 {
-        return Err(Error::config(
-            "samples",
-            format!("{} is too few to score: use at least 20", config.samples),
-        ));
-    }
     let reference = RealReference::load(layout, config, device, on_encoder_step)?;
     let generated = sample_generator(generator, config.samples, config.seed)?;
     let report = reference.report(run_dir, Some(generator.step), &generated, config)?;

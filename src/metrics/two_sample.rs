@@ -25,6 +25,7 @@ use rand_chacha::ChaCha8Rng;
 use super::distances::Features;
 use super::encoder::strided_blocks;
 use crate::error::{Error, Result};
+use crate::model::config::upsamplings;
 use crate::model::layers::{init_dcgan, ConvBlock, Pass};
 use crate::ops::ChannelMajor;
 use crate::train::adam::{Adam, AdamConfig};
@@ -206,6 +207,40 @@ pub fn two_sample_test(real: &Tensor, other: &Tensor, c: &TwoSampleConfig) -> Re
 }
 
 impl TwoSampleConfig {
+    /// Refuse settings that no test can use, or that are beyond any machine, naming the key.
+    pub fn validate_settings(&self) -> Result<()> {
+        for (field, value, range) in [
+            ("two_sample.folds", self.folds, 2..=20),
+            ("two_sample.repeats", self.repeats, 1..=64),
+            ("two_sample.epochs", self.epochs, 1..=1000),
+            ("two_sample.batch_size", self.batch_size, 2..=4096),
+            ("two_sample.filters", self.filters, 1..=1024),
+        ] {
+            if !range.contains(&value) {
+                return Err(Error::config(
+                    field,
+                    format!("{value} is not in {}..={}", range.start(), range.end()),
+                ));
+            }
+        }
+        if upsamplings(self.image_size).is_none() {
+            return Err(Error::config(
+                "two_sample.image_size",
+                "must be a power of two from 8 to 512",
+            ));
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(Error::config("two_sample.lr", "must be a positive number"));
+        }
+        if !(self.feature_ridge >= 0.0 && self.feature_ridge.is_finite()) {
+            return Err(Error::config(
+                "two_sample.feature_ridge",
+                "must be a number ≥ 0",
+            ));
+        }
+        Ok(())
+    }
+
     /// Refuse settings that cannot give a test with `n` images of each set.
     fn validate(&self, n: usize) -> Result<()> {
         let usable = self.folds >= 2

@@ -150,6 +150,15 @@ impl Adam {
                 let saved = state.get(&key).ok_or_else(|| {
                     candle_core::Error::Msg(format!("optimiser state `{key}` is missing"))
                 })?;
+                if saved.dims() != var.dims() || saved.dtype() != var.dtype() {
+                    return Err(candle_core::Error::Msg(format!(
+                        "optimiser state `{key}` is {:?} {:?}, its parameter is {:?} {:?}",
+                        saved.dtype(),
+                        saved.dims(),
+                        var.dtype(),
+                        var.dims()
+                    )));
+                }
                 var.set(&saved.to_device(var.device())?)?;
             }
         }

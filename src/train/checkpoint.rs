@@ -72,7 +72,7 @@ pub fn save(
     mut info: CheckpointInfo,
 ) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).at(dir)?;
-    let file = format!("step-{:07}.safetensors", info.step);
+    let file = file_name(info.step);
     let path = dir.join(&file);
     let temp = dir.join(format!(".tmp-{file}"));
     if let Err(e) = candle_core::safetensors::save(tensors, &temp) {
@@ -104,37 +104,82 @@ pub fn save(
 /// Read `latest.json`, with a message that says what to do when it is missing or broken.
 pub fn load_info(dir: &Path) -> Result<CheckpointInfo> {
     let path = dir.join(LATEST);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        Error::bad_input(
-            &path,
+    let bytes = std::fs::read(&path).map_err(|e| {
+        let reason = if e.kind() == std::io::ErrorKind::NotFound {
             format!(
                 "no checkpoint in this run ({e}): a run that has saved none cannot be resumed, \
                  sampled or scored — train it with chapter-05 (a new run, without --resume), or \
                  name a run folder that has checkpoints/{LATEST}"
+            )
+        } else {
+            format!("the checkpoint index cannot be read ({e})")
+        };
+        Error::bad_input(&path, reason)
+    })?;
+    let damaged = |why: String| {
+        Error::bad_input(
+            &path,
+            format!(
+                "damaged checkpoint index: {why}. The checkpoint files beside it are untouched: \
+                 write the index again by hand from the newest step-*.safetensors, or start a \
+                 new run"
             ),
         )
-    })?;
-    serde_json::from_str(&text)
-        .map_err(|e| Error::bad_input(&path, format!("damaged checkpoint index: {e}")))
+    };
+    let text = String::from_utf8(bytes).map_err(|_| damaged("not UTF-8 text".into()))?;
+    let info: CheckpointInfo = serde_json::from_str(&text).map_err(|e| damaged(e.to_string()))?;
+    // The index is data: its counts must agree with each other and with the file it names
+    // (every checkpoint this crate writes is `step-<step>.safetensors`).
+    if info.file != file_name(info.step) {
+        return Err(damaged(format!(
+            "`step` is {} but `file` is `{}` (a checkpoint of step {} is `{}`)",
+            info.step,
+            info.file,
+            info.step,
+            file_name(info.step)
+        )));
+    }
+    for (key, steps) in [
+        ("generator_optimizer_steps", info.generator_optimizer_steps),
+        (
+            "discriminator_optimizer_steps",
+            info.discriminator_optimizer_steps,
+        ),
+    ] {
+        if steps > info.step {
+            return Err(damaged(format!(
+                "`{key}` is {steps}, more than the {} training steps done",
+                info.step
+            )));
+        }
+    }
+    if !(info.training_seconds.is_finite() && info.training_seconds >= 0.0) {
+        return Err(damaged(format!(
+            "`training_seconds` is {}",
+            info.training_seconds
+        )));
+    }
+    Ok(info)
+}
+
+/// The checkpoint file of `step`.
+fn file_name(step: u64) -> String {
+    format!("step-{step:07}.safetensors")
+}
+
+/// A loaded checkpoint: its index, its tensors and the file they came from.
+#[derive(Debug)]
+pub struct Checkpoint {
+    pub info: CheckpointInfo,
+    pub tensors: HashMap<String, Tensor>,
+    /// The `.safetensors` file, for messages.
+    pub path: PathBuf,
 }
 
 /// Load the tensors `latest.json` names, after checking their SHA-256.
-pub fn load(dir: &Path, device: &Device) -> Result<(CheckpointInfo, HashMap<String, Tensor>)> {
+pub fn load(dir: &Path, device: &Device) -> Result<Checkpoint> {
     let info = load_info(dir)?;
-    // The index is data: it may only name a checkpoint file beside it.
-    let plain_name = Path::new(&info.file).file_name() == Some(std::ffi::OsStr::new(&info.file))
-        && info.file.ends_with(".safetensors");
-    if !plain_name {
-        return Err(Error::bad_input(
-            dir.join(LATEST),
-            format!(
-                "names `{}`, which is not a .safetensors file in this run's checkpoints folder; \
-                 the index was edited or damaged — start a new run, or write the name of the \
-                 newest step-*.safetensors file here",
-                info.file
-            ),
-        ));
-    }
+    // `load_info` has checked that the index names a `step-N.safetensors` file beside it.
     let path = dir.join(&info.file);
     if let Ok(meta) = std::fs::metadata(&path) {
         if !meta.is_file() {
@@ -164,54 +209,81 @@ pub fn load(dir: &Path, device: &Device) -> Result<(CheckpointInfo, HashMap<Stri
     let tensors = candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| {
         Error::bad_input(&path, format!("not a readable safetensors checkpoint: {e}"))
     })?;
-    Ok((info, tensors))
+    Ok(Checkpoint {
+        info,
+        tensors,
+        path,
+    })
 }
 
-/// Copy the tensors under `prefix.` into the variables of `map`. Every variable must be present
-/// with the same shape.
-pub fn restore(map: &VarMap, tensors: &HashMap<String, Tensor>, prefix: &str) -> Result<()> {
-    for (name, var) in map.data().lock().expect("poisoned").iter() {
-        let key = format!("{prefix}.{name}");
-        let saved = tensors.get(&key).ok_or_else(|| {
-            Error::config(
-                "checkpoint",
-                format!("tensor `{key}` is missing: was it saved by another model?"),
-            )
-        })?;
-        if saved.dims() != var.dims() {
-            return Err(Error::config(
-                "checkpoint",
-                format!(
-                    "tensor `{key}` has shape {:?}, the model expects {:?}",
+impl Checkpoint {
+    /// Copy the tensors under `prefix.` into the variables of `map`. Every variable must be
+    /// present with the same shape and hold only finite numbers (a run stops before it saves
+    /// NaN, so a checkpoint that holds one was damaged).
+    pub fn restore(&self, map: &VarMap, prefix: &str) -> Result<()> {
+        for (name, var) in map.data().lock().expect("poisoned").iter() {
+            let key = format!("{prefix}.{name}");
+            let saved = self.tensors.get(&key).ok_or_else(|| {
+                self.damaged(format!(
+                    "tensor `{key}` is missing: was it saved by another model?"
+                ))
+            })?;
+            if saved.dims() != var.dims() {
+                return Err(self.damaged(format!(
+                    "tensor `{key}` has shape {:?}, the model of config.json expects {:?}",
                     saved.dims(),
                     var.dims()
-                ),
-            ));
+                )));
+            }
+            if saved.dtype() != var.dtype() {
+                return Err(self.damaged(format!(
+                    "tensor `{key}` is {:?}, the model expects {:?}",
+                    saved.dtype(),
+                    var.dtype()
+                )));
+            }
+            if !is_finite(saved)? {
+                return Err(self.damaged(format!("tensor `{key}` holds NaN or infinite values")));
+            }
+            var.set(&saved.to_device(var.device())?)?;
         }
-        var.set(&saved.to_device(var.device())?)?;
+        Ok(())
     }
-    Ok(())
+
+    /// The optimiser state stored under `prefix.` (`opt_g` or `opt_d`).
+    pub fn optimizer_state(&self, prefix: &str) -> HashMap<String, Tensor> {
+        let p = format!("{prefix}.");
+        self.tensors
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix(&p).map(|rest| (rest.to_string(), v.clone())))
+            .collect()
+    }
+
+    /// An error about this checkpoint's content, naming its file and what to do.
+    pub fn damaged(&self, reason: impl std::fmt::Display) -> Error {
+        Error::bad_input(
+            &self.path,
+            format!(
+                "{reason}. The file matches its index, so it was written like this or changed \
+                 together with the index: resume from a backup of the run, or start a new run"
+            ),
+        )
+    }
 }
 
-/// The optimiser state stored under `prefix.` (`opt_g` or `opt_d`).
-pub fn optimizer_state(tensors: &HashMap<String, Tensor>, prefix: &str) -> HashMap<String, Tensor> {
-    let p = format!("{prefix}.");
-    tensors
-        .iter()
-        .filter_map(|(k, v)| k.strip_prefix(&p).map(|rest| (rest.to_string(), v.clone())))
-        .collect()
+fn is_finite(t: &Tensor) -> Result<bool> {
+    let sum = t
+        .to_dtype(candle_core::DType::F64)?
+        .abs()?
+        .sum_all()?
+        .to_scalar::<f64>()?;
+    Ok(sum.is_finite())
 }
 
 /// True when every value of every variable is finite.
 pub fn all_finite(map: &VarMap) -> Result<bool> {
     for var in map.all_vars() {
-        let sum = var
-            .as_tensor()
-            .abs()?
-            .sum_all()?
-            .to_dtype(candle_core::DType::F32)?
-            .to_scalar::<f32>()?;
-        if !sum.is_finite() {
+        if !is_finite(var.as_tensor())? {
             return Ok(false);
         }
     }
@@ -266,10 +338,10 @@ mod tests {
                 "step-0000030.safetensors"
             ]
         );
-        let (loaded, tensors) = load(dir.path(), &Device::Cpu).unwrap();
-        assert_eq!(loaded.step, 30);
+        let loaded = load(dir.path(), &Device::Cpu).unwrap();
+        assert_eq!(loaded.info.step, 30);
         let target = map(0.0);
-        restore(&target, &tensors, "d").unwrap();
+        loaded.restore(&target, "d").unwrap();
         assert_eq!(
             target.data().lock().unwrap()["w"]
                 .as_tensor()
@@ -277,10 +349,11 @@ mod tests {
                 .unwrap(),
             [2.0; 3]
         );
-        assert!(restore(&target, &tensors, "x")
-            .unwrap_err()
-            .to_string()
-            .contains("`x.w` is missing"));
+        let err = loaded.restore(&target, "x").unwrap_err().to_string();
+        assert!(
+            err.contains("`x.w` is missing") && err.contains("step-0000030.safetensors"),
+            "{err}"
+        );
     }
 
     #[test]

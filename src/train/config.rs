@@ -254,8 +254,15 @@ impl TrainConfig {
         if self.log_every == 0 {
             return Err(Error::config("log_every", "must be at least 1"));
         }
-        if self.grid_samples == 0 {
-            return Err(Error::config("grid_samples", "must be at least 1"));
+        if self.grid_samples == 0 || self.grid_samples > MAX_GRID_SAMPLES {
+            return Err(Error::config(
+                "grid_samples",
+                format!(
+                    "{} is not in 1..={MAX_GRID_SAMPLES} (the grid drawn every epoch; the \
+                     course shows 64)",
+                    self.grid_samples
+                ),
+            ));
         }
         if self.max_images == Some(0) {
             return Err(Error::config("max_images", "must be at least 1"));
@@ -266,6 +273,8 @@ impl TrainConfig {
 
 /// Largest batch a run may ask for; the course uses 32–128.
 pub const MAX_BATCH_SIZE: usize = 8192;
+/// Most samples in the grid drawn every epoch; the course's grids have 64.
+pub const MAX_GRID_SAMPLES: usize = 1024;
 /// Most epochs a run may ask for; the course's longest run is 100.
 pub const MAX_EPOCHS: usize = 100_000;
 

@@ -9,7 +9,7 @@ use super::checkpoint;
 use super::run::{RunDir, RunRecord};
 use super::trainer::latent_noise;
 use crate::error::Result;
-use crate::fsutil::save_png;
+use crate::fsutil::{create_output_dir, save_png};
 use crate::model::layers::new_varmap;
 use crate::model::Generator;
 use crate::viz::{image_grid, tensor_to_images};
@@ -37,19 +37,19 @@ impl TrainedGenerator {
     fn load_weights(run_dir: &Path, device: &Device, averaged: bool) -> Result<Self> {
         let run = RunDir::new(run_dir);
         let record = RunRecord::load(&run)?;
-        let (info, tensors) = checkpoint::load(&run.checkpoints(), device)?;
+        let checkpoint = checkpoint::load(&run.checkpoints(), device)?;
         let (varmap, vb) = new_varmap(device);
         let generator = Generator::new(&record.config.model.generator, vb)?;
-        let prefix = if averaged && tensors.keys().any(|k| k.starts_with("g_ema.")) {
+        let prefix = if averaged && checkpoint.tensors.keys().any(|k| k.starts_with("g_ema.")) {
             "g_ema"
         } else {
             "g"
         };
-        checkpoint::restore(&varmap, &tensors, prefix)?;
+        checkpoint.restore(&varmap, prefix)?;
         Ok(Self {
             generator,
             record,
-            step: info.step,
+            step: checkpoint.info.step,
             device: device.clone(),
         })
     }
@@ -89,6 +89,7 @@ impl TrainedGenerator {
     /// `n` samples from the noise of `seed`, written to `out` as one grid
     /// (`grid-seed<seed>.png`) and as single PNGs; returns the grid's path.
     pub fn save_samples(&self, n: usize, seed: u64, out: &Path) -> Result<PathBuf> {
+        create_output_dir(out)?;
         let images = self.images(&self.noise(n, seed)?)?;
         let columns = (n as f64).sqrt().ceil() as usize;
         let grid = out.join(format!("grid-seed{seed}.png"));
@@ -106,6 +107,7 @@ impl TrainedGenerator {
         frames: usize,
         out: &Path,
     ) -> Result<PathBuf> {
+        create_output_dir(out)?;
         let strip = self.interpolate(seed_a, seed_b, frames)?;
         let path = out.join(format!("interpolation-{seed_a}-{seed_b}.png"));
         save_png(&path, &image_grid(&strip, strip.len(), 2))?;

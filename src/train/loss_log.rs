@@ -107,6 +107,7 @@ pub fn read_metrics(path: &Path) -> Result<Vec<StepMetrics>> {
 /// writing it) is dropped: it was written after the last flush, so after any checkpoint. A bad
 /// line elsewhere is an error that says how to go on.
 fn read_metrics_to_resume(path: &Path) -> Result<Vec<StepMetrics>> {
+    crate::fsutil::check_not_special(path)?;
     let mut reader =
         csv::Reader::from_path(path).map_err(|e| Error::bad_input(path, e.to_string()))?;
     let rows: Vec<_> = reader.deserialize::<StepMetrics>().collect();

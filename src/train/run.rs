@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 
 use super::config::TrainConfig;
-use crate::error::{Error, Result};
+use crate::error::{Error, IoResultExt, Result};
 use crate::fsutil::write_atomic;
 
 /// Paths inside a run folder.
@@ -79,8 +79,101 @@ impl RunRecord {
         // compare equal to the same settings made today (a sweep resumes them).
         let model = &mut record.config.model;
         model.architecture = Some(model.architecture());
+        // The file is data: whoever reads a run (resume, generate, score, export, a sweep) gets
+        // settings held to the same bounds as the flags, before anything is allocated.
+        record.config.validate().map_err(|e| {
+            Error::bad_input(
+                &path,
+                format!(
+                    "{e}. This run's settings were changed after it was saved: restore the \
+                     file from a backup, or start a new run"
+                ),
+            )
+        })?;
+        if record.images == 0 {
+            return Err(Error::bad_input(
+                &path,
+                "`images` is 0: no run trains on no images; the file was damaged",
+            ));
+        }
         Ok(record)
     }
+
+    /// The folder of training images the run names (`data` in `config.json`), if it is there.
+    pub fn data_folder(&self, run: &RunDir) -> Result<&Path> {
+        if self.data.is_dir() {
+            return Ok(&self.data);
+        }
+        Err(Error::bad_input(
+            run.config(),
+            format!(
+                "`data` names {}, which is not a folder here: rebuild the dataset with \
+                 chapter-03 (the same size and settings), or, if it moved, write its new place \
+                 into `data`",
+                self.data.display()
+            ),
+        ))
+    }
+}
+
+/// The claim of one process on a run folder: held from before its first write until the
+/// trainer is dropped. Two processes started on the same folder (the same `--name` at the same
+/// moment, or a `--resume` of a run still training) would interleave their `config.json`,
+/// `metrics.csv` and checkpoints; the second is refused instead. The claim is an advisory lock
+/// on `<run>/.lock` (`flock`), which the system releases when the process ends, killed or not,
+/// so no stale claim survives a crash.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: std::fs::File,
+}
+
+/// The lock file in a run folder.
+pub const LOCK_FILE: &str = ".lock";
+
+impl RunLock {
+    /// Claim `run` for this process (creating the folder), or say who holds it.
+    pub fn acquire(run: &RunDir) -> Result<Self> {
+        std::fs::create_dir_all(&run.root).at(&run.root)?;
+        let path = run.root.join(LOCK_FILE);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .at(&path)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::bad_input(
+                    &run.root,
+                    "another process is training this run right now (it holds the folder's \
+                     .lock): wait for it to end and then --resume, or choose another --name",
+                ))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e).at(&path),
+        }
+        remove_stale_temporaries(run)?;
+        Ok(Self { _file: file })
+    }
+}
+
+/// Remove the temporary files (`.tmp-*`) a killed process left in the run folder, its
+/// checkpoints and its samples. Only called with the run's lock held, so none of them can be
+/// another process's write in progress.
+fn remove_stale_temporaries(run: &RunDir) -> Result<()> {
+    for dir in [run.root.clone(), run.checkpoints(), run.samples()] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let stale = entry.file_name().to_string_lossy().starts_with(".tmp-")
+                && entry.file_type().is_ok_and(|t| t.is_file());
+            if stale {
+                std::fs::remove_file(entry.path()).at(entry.path())?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The project's git commit, when the library sits in a git checkout and git is installed.

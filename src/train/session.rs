@@ -66,8 +66,13 @@ impl Session<'_> {
                  --epochs can raise the total); to change a setting, start a new run",
             ));
         }
-        let record = RunRecord::load(&super::RunDir::new(run))?;
-        let data = ImageDataset::load(&record.data, record.config.image_size(), self.device)?;
+        let run_dir = super::RunDir::new(run);
+        let record = RunRecord::load(&run_dir)?;
+        let data = ImageDataset::load(
+            record.data_folder(&run_dir)?,
+            record.config.image_size(),
+            self.device,
+        )?;
         println!(
             "resuming {} on {}",
             display_path(run),
@@ -87,12 +92,26 @@ pub fn checked_run_name(name: &str) -> Result<&str> {
         return Err(Error::config(
             "name",
             format!(
-                "`{name}` is not a run name: use up to 100 letters, digits, '-', '_' or '.' (not \
-                 first), no '/'; the run goes into a folder of that name under the runs folder"
+                "{} is not a run name: use up to 100 letters, digits, '-', '_' or '.' (not \
+                 first), no '/'; the run goes into a folder of that name under the runs folder",
+                quoted_prefix(name, 40)
             ),
         ));
     }
     Ok(name)
+}
+
+/// `text` in backquotes, cut after `max` characters with its length said, so that a message
+/// never echoes a megabyte of input.
+pub fn quoted_prefix(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => format!("`{}`", text.escape_debug()),
+        Some((end, _)) => format!(
+            "`{}…` ({} characters)",
+            &text[..end].escape_debug(),
+            text.chars().count()
+        ),
+    }
 }
 
 /// Train `trainer` to its end (or `stop_after` steps in all) with a progress bar and one line

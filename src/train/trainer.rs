@@ -27,7 +27,7 @@ use super::checkpoint::{self, CheckpointInfo};
 use super::config::TrainConfig;
 use super::diff_augment::AugmentDraw;
 use super::loss_log::{MetricsLog, StepMetrics};
-use super::run::{current_commit, has_checkpoint, now_rfc3339, RunDir, RunRecord};
+use super::run::{current_commit, has_checkpoint, now_rfc3339, RunDir, RunLock, RunRecord};
 use super::step::{DiscriminatorInput, GanStep};
 use crate::data::dataset::ImageDataset;
 use crate::error::{Error, Result};
@@ -113,6 +113,8 @@ pub struct Trainer {
     /// Seconds trained in earlier sessions, and when this session's `train` began.
     seconds_before: f64,
     session_started: Option<Instant>,
+    /// This process's claim on the run folder, released when the trainer is dropped.
+    _lock: RunLock,
 }
 
 impl Trainer {
@@ -125,13 +127,16 @@ impl Trainer {
         run_dir: PathBuf,
     ) -> Result<Self> {
         config.validate()?;
-        if has_checkpoint(&run_dir) {
+        let run = RunDir::new(run_dir);
+        // Claimed before the check, so that of two runs started on one folder at the same
+        // moment the second is refused here rather than writing beside the first.
+        let lock = RunLock::acquire(&run)?;
+        if has_checkpoint(&run.root) {
             return Err(Error::bad_input(
-                &run_dir,
+                &run.root,
                 "already holds a run with a checkpoint: continue it with --resume, or choose another --name",
             ));
         }
-        let run = RunDir::new(run_dir);
         let dataset = Self::training_set(&config, dataset)?;
         let record = RunRecord {
             config: config.clone(),
@@ -143,18 +148,20 @@ impl Trainer {
             logogan_version: env!("CARGO_PKG_VERSION").into(),
         };
         record.save(&run)?;
-        Self::assemble(config, dataset, run, 0, None)
+        Self::assemble(config, dataset, run, lock, 0, None)
     }
 
     /// Continue the run in `run_dir` from its latest checkpoint. `epochs` may raise the total.
     pub fn resume(run_dir: PathBuf, dataset: &ImageDataset, epochs: Option<usize>) -> Result<Self> {
         let run = RunDir::new(run_dir);
-        let record = RunRecord::load(&run)?;
-        let mut config = record.config;
+        let mut record = RunRecord::load(&run)?;
+        let lock = RunLock::acquire(&run)?;
+        let raised = epochs.is_some_and(|e| e != record.config.epochs);
         if let Some(e) = epochs {
-            config.epochs = e;
+            record.config.epochs = e;
         }
-        config.validate()?;
+        record.config.validate()?;
+        let config = record.config.clone();
         let dataset = Self::training_set(&config, dataset)?;
         if dataset.len() != record.images {
             return Err(Error::bad_input(
@@ -167,22 +174,35 @@ impl Trainer {
                 ),
             ));
         }
-        let (info, tensors) = checkpoint::load(&run.checkpoints(), dataset.device())?;
-        let mut trainer = Self::assemble(config, dataset, run, info.step, Some(info.step))?;
-        trainer.seconds_before = info.training_seconds;
-        checkpoint::restore(&trainer.core.gan.generator_vars, &tensors, "g")?;
-        checkpoint::restore(&trainer.core.gan.discriminator_vars, &tensors, "d")?;
+        let checkpoint = checkpoint::load(&run.checkpoints(), dataset.device())?;
+        let step = checkpoint.info.step;
+        let mut trainer = Self::assemble(config, dataset, run, lock, step, Some(step))?;
+        trainer.seconds_before = checkpoint.info.training_seconds;
+        checkpoint.restore(&trainer.core.gan.generator_vars, "g")?;
+        checkpoint.restore(&trainer.core.gan.discriminator_vars, "d")?;
         if let Some(ema) = &trainer.core.ema {
-            checkpoint::restore(&ema.vars, &tensors, "g_ema")?;
+            checkpoint.restore(&ema.vars, "g_ema")?;
         }
-        trainer.core.opt_g.load_state(
-            &checkpoint::optimizer_state(&tensors, "opt_g"),
-            info.generator_optimizer_steps,
-        )?;
-        trainer.core.opt_d.load_state(
-            &checkpoint::optimizer_state(&tensors, "opt_d"),
-            info.discriminator_optimizer_steps,
-        )?;
+        for (prefix, optimizer, steps) in [
+            (
+                "opt_g",
+                &mut trainer.core.opt_g,
+                checkpoint.info.generator_optimizer_steps,
+            ),
+            (
+                "opt_d",
+                &mut trainer.core.opt_d,
+                checkpoint.info.discriminator_optimizer_steps,
+            ),
+        ] {
+            optimizer
+                .load_state(&checkpoint.optimizer_state(prefix), steps)
+                .map_err(|e| checkpoint.damaged(format!("{prefix}: {e}")))?;
+        }
+        if raised {
+            // config.json says what the run trains for, so a later --resume or sweep sees it.
+            record.save(&trainer.run)?;
+        }
         Ok(trainer)
     }
 
@@ -192,7 +212,11 @@ impl Trainer {
     pub fn training_set_of_run(run_dir: &Path, device: &Device) -> Result<ImageDataset> {
         let run = RunDir::new(run_dir);
         let record = RunRecord::load(&run)?;
-        let all = ImageDataset::load(&record.data, record.config.image_size(), device)?;
+        let all = ImageDataset::load(
+            record.data_folder(&run)?,
+            record.config.image_size(),
+            device,
+        )?;
         let images = Self::training_set(&record.config, &all)?;
         if images.len() != record.images {
             return Err(Error::bad_input(
@@ -247,6 +271,7 @@ impl Trainer {
         config: TrainConfig,
         dataset: ImageDataset,
         run: RunDir,
+        lock: RunLock,
         step: u64,
         last_checkpoint: Option<u64>,
     ) -> Result<Self> {
@@ -274,6 +299,7 @@ impl Trainer {
             last_checkpoint,
             seconds_before: 0.0,
             session_started: None,
+            _lock: lock,
         })
     }
 

@@ -15,6 +15,7 @@ use logogan::data::sources::VendorManifest;
 use logogan::device::{describe, DeviceChoice};
 use logogan::environment::Environment;
 use logogan::fsutil::{read_csv, save_png, write_atomic};
+use logogan::metrics::floor_anatomy::{floor_anatomy, floor_anatomy_table};
 use logogan::metrics::{
     calibrate, score_run, Calibration, CalibrationConfig, RealReference, Rung, ScoreConfig,
 };
@@ -264,6 +265,16 @@ fn main() -> Result<()> {
         }
     };
     ch06_calibration(&book, &ladder, args.calibration.as_deref())?;
+    let anatomy = floor_anatomy(&reference, &score_config)?;
+    book.snippet(
+        "ch06-floor-anatomy.md",
+        &format!(
+            "{}\n*The held-out floor taken apart: real sets that differ from it in one way at a time.* <small>Made by `book-assets` (`logogan::metrics::floor_anatomy`; also `cargo run --release --example floor-anatomy`), encoder {}, seed {}.</small>\n",
+            floor_anatomy_table(&anatomy),
+            reference.encoder.version,
+            score_config.seed
+        ),
+    )?;
     let report = score_run(&run, &layout, &score_config, &device, &mut |_, _| {})?;
     let record = RunRecord::load(&RunDir::new(&run))?;
     let kid = report.generated.kid.mean * 1e3;

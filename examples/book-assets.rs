@@ -17,7 +17,8 @@ use logogan::environment::Environment;
 use logogan::fsutil::{read_csv, save_png, write_atomic};
 use logogan::metrics::floor_anatomy::{floor_anatomy, floor_anatomy_table};
 use logogan::metrics::{
-    calibrate, score_run, Calibration, CalibrationConfig, RealReference, Rung, ScoreConfig,
+    calibrate, score_run, score_run_trained_generator, Calibration, CalibrationConfig,
+    RealReference, Rung, ScoreConfig, ScoreReport,
 };
 use logogan::model::summary::{discriminator_table, generator_table};
 use logogan::model::{untrained_samples, Gan, ModelConfig};
@@ -60,6 +61,11 @@ struct Args {
     /// it, the ladder is scored here into runs/calibration.
     #[arg(long)]
     calibration: Option<PathBuf>,
+    /// Take chapter 6's budget table from this CSV (made by `scripts/laptop-budget.sh`: the
+    /// laptop recipe at several budgets over seeds, trained and averaged generator). Without it,
+    /// that snippet is left as it is.
+    #[arg(long)]
+    budget: Option<PathBuf>,
     /// Take chapter 6's candle-vs-PyTorch table from this comparison folder
     /// (runs/<sweep>-torch, made by reference/pytorch-dcgan/compare.py). Without it, the
     /// chapter's comparison snippet is left as it is.
@@ -69,6 +75,14 @@ struct Args {
     /// reference/pytorch-dcgan/time_to_kid.py). Without it, that snippet is left as it is.
     #[arg(long)]
     time_to_kid: Option<PathBuf>,
+    /// Show this finished `--preset laptop-64` run in chapter 5 beside the main run: its fresh
+    /// samples at 64×64, its scores and training time. Without it, that snippet is left as it is.
+    #[arg(long)]
+    run_64: Option<PathBuf>,
+    /// Show this finished run of `--preset collapse` in chapter 5 beside the main run: its
+    /// samples and its scores. Without it, that snippet is left as it is.
+    #[arg(long)]
+    collapsed: Option<PathBuf>,
 }
 
 /// Where, when and how a picture was made.
@@ -186,7 +200,7 @@ fn main() -> Result<()> {
         "ch01-real-vs-untrained.md",
         "ch01-real-vs-untrained.png",
         "16 real logos on the left, 16 outputs of an untrained generator on the right",
-        "Figure 1.1 — Left: 16 logos from the training set. Right: what the generator makes before it has seen any of them.",
+        "Figure 1.2 — Left: 16 logos from the training set. Right: what the generator makes before it has seen any of them.",
         &p,
     )?;
     book.snippet(
@@ -306,6 +320,41 @@ fn main() -> Result<()> {
             &now_rfc3339()[..10]
         ),
     )?;
+    if args.run_64.is_some() || args.collapsed.is_some() {
+        let mut shown = vec![(
+            "the main command (`laptop`)",
+            RunDir::new(&run),
+            report.clone(),
+        )];
+        for (label, other) in [
+            ("`--preset laptop-64`", &args.run_64),
+            ("`--preset collapse`", &args.collapsed),
+        ] {
+            if let Some(dir) = other {
+                println!("  scoring {}", dir.display());
+                // The generator each preset samples: `laptop-64` keeps no average (it lags at
+                // that budget), so a run trained with one is judged by its trained G, which is
+                // the same network (the average never feeds back into training).
+                let scored = score_run_trained_generator(
+                    dir,
+                    &layout,
+                    &score_config,
+                    &device,
+                    &mut |_, _| {},
+                )?;
+                shown.push((label, RunDir::new(dir), scored));
+            }
+        }
+        ch05_beside(
+            &book,
+            &shown,
+            args.run_64.as_deref(),
+            args.collapsed.as_deref(),
+        )?;
+    }
+    if let Some(csv) = &args.budget {
+        ch06_budget(&book, csv)?;
+    }
     for (i, sweep) in args.sweep.iter().enumerate() {
         ch06_sweep(&book, sweep, i)?;
     }
@@ -355,6 +404,91 @@ fn ch06_calibration(book: &Book, ladder: &Calibration, from: Option<&Path>) -> R
 /// one grid per trial (its first seed's run).
 /// The `index`-th sweep of the chapter gets Table 6.(3 + index) and Figures 6.(3 + 2·index) and
 /// 6.(4 + 2·index).
+/// One row of `examples/sampling-stats`' CSV (the floor's row has no run).
+#[derive(serde::Deserialize)]
+struct SamplingRow {
+    run: String,
+    step: Option<u64>,
+    generator: String,
+    kid_x1000: f64,
+    precision: f64,
+    recall: f64,
+    density: f64,
+    coverage: f64,
+    two_sample: f64,
+    copies_ratio: f64,
+}
+
+/// Chapter 6: the laptop recipe's budget × averaging over seeds, from `scripts/laptop-budget.sh`.
+fn ch06_budget(book: &Book, csv: &Path) -> Result<()> {
+    let rows: Vec<SamplingRow> = read_csv(csv)?;
+    let floor = rows
+        .iter()
+        .find(|r| r.run.starts_with("held-out"))
+        .with_context(|| format!("{}: no held-out floor row", csv.display()))?;
+    // (epochs, generator) → [(seed, row)], in order of budget, averaged before trained (by name).
+    let mut groups: std::collections::BTreeMap<(usize, String), Vec<(u64, &SamplingRow)>> =
+        Default::default();
+    let mut batch_size = 0;
+    let mut device = String::new();
+    for row in rows.iter().filter(|r| !r.run.starts_with("held-out")) {
+        let record = RunRecord::load(&RunDir::new(project_root().join(&row.run)))
+            .with_context(|| format!("{}: run {} of its rows", csv.display(), row.run))?;
+        let c = &record.config;
+        batch_size = c.batch_size;
+        device = record.device.clone();
+        groups
+            .entry((c.epochs, row.generator.clone()))
+            .or_default()
+            .push((c.seed, row));
+    }
+    anyhow::ensure!(!groups.is_empty(), "{}: no runs scored", csv.display());
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let mut table = String::from(
+        "| epochs (kimg) | generator | seeds | KID ×1000 ↓ mean ± sd [min–max] | KID per seed | two-sample accuracy ↓ | precision ↑ | recall ↑ | density ↑ | coverage ↑ | memorisation ratio |\n|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for ((epochs, generator), mut runs) in groups {
+        runs.sort_by_key(|(seed, _)| *seed);
+        let kids: Vec<f64> = runs.iter().map(|(_, r)| r.kid_x1000).collect();
+        let m = mean(&kids);
+        let sd = (kids.iter().map(|k| (k - m).powi(2)).sum::<f64>()
+            / (kids.len().max(2) - 1) as f64)
+            .sqrt();
+        let (lo, hi) = kids
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(lo, hi), &k| (lo.min(k), hi.max(k)));
+        let per_seed: Vec<String> = runs
+            .iter()
+            .map(|(s, r)| format!("{s}: {:.1}", r.kid_x1000))
+            .collect();
+        let avg =
+            |f: fn(&SamplingRow) -> f64| mean(&runs.iter().map(|(_, r)| f(r)).collect::<Vec<_>>());
+        table.push_str(&format!(
+            "| {epochs} ({:.0}) | {generator} | {} | {m:.1} ± {sd:.1} [{lo:.1}–{hi:.1}] | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |\n",
+            runs[0].1.step.unwrap_or_default() as f64 * batch_size as f64 / 1e3,
+            runs.len(),
+            per_seed.join(", "),
+            avg(|r| r.two_sample),
+            avg(|r| r.precision),
+            avg(|r| r.recall),
+            avg(|r| r.density),
+            avg(|r| r.coverage),
+            avg(|r| r.copies_ratio),
+        ));
+    }
+    table.push_str(&format!(
+        "| held-out floor | real logos | | {:.1} | | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |\n",
+        floor.kid_x1000, floor.two_sample, floor.precision, floor.recall, floor.density, floor.coverage, floor.copies_ratio
+    ));
+    book.snippet(
+        "ch06-budget.md",
+        &format!(
+            "{table}\n*The laptop recipe (32×32, DiffAugment) trained longer, its trained generator beside its average (EMA, decay 0.999): each budget over the same seeds, each run resumed from the one before it, which is exact. Columns after KID are means over the seeds.* <small>Made by `scripts/laptop-budget.sh` and `book-assets --budget`: trained on {device}, scored {}.</small>\n",
+            &now_rfc3339()[..10]
+        ),
+    )
+}
+
 fn ch06_sweep(book: &Book, sweep: &Path, index: usize) -> Result<()> {
     let table = std::fs::read_to_string(sweep.join("results.md"))
         .with_context(|| format!("{}: not a finished sweep", sweep.display()))?;
@@ -532,7 +666,7 @@ fn ch03(book: &Book, layout: &DataLayout, report: &DatasetReport, seconds: f64) 
         "ch03-preview-clean.md",
         "ch03-preview-clean.png",
         "64 cleaned logos",
-        "Figure 3.1 — 64 logos after cleaning: square, white background, 64×64 pixels.",
+        "Figure 3.4 — 64 logos after cleaning: square, white background, 64×64 pixels.",
         &p,
     )?;
     let augment = image::open(processed.join("preview-augment.png"))?.to_rgb8();
@@ -541,13 +675,15 @@ fn ch03(book: &Book, layout: &DataLayout, report: &DatasetReport, seconds: f64) 
         "ch03-preview-augment.md",
         "ch03-preview-augment.png",
         "originals, mirrored and recoloured versions",
-        "Figure 3.2 — Augmentation. Top row: clean logos. Middle: mirrored. Bottom: recoloured (hue rotated, or tinted when the logo is black).",
+        "Figure 3.5 — Augmentation. Top row: clean logos. Middle: mirrored. Bottom: recoloured (hue rotated, or tinted when the logo is black).",
         &p,
     )?;
+    // Numbered in the order chapter 3 shows them: the three kinds of dropped logos, then the
+    // clean set and its augmentation.
     for (reason, number, what) in [
-        ("text-heavy", "3.3", "dropped as text-heavy: wordmarks and rows of letters"),
-        ("non-white-background", "3.4", "dropped for a non-white background: logos on a coloured tile"),
-        ("near-duplicate", "3.5", "dropped as near-duplicates of a logo already kept (here Font Awesome's black copies of Simple Icons' coloured logos)"),
+        ("text-heavy", "3.2", "dropped as text-heavy: wordmarks and rows of letters"),
+        ("non-white-background", "3.1", "dropped for a non-white background: logos on a coloured tile"),
+        ("near-duplicate", "3.3", "dropped as near-duplicates of a logo already kept (here Font Awesome's black copies of Simple Icons' coloured logos)"),
     ] {
         let examples = examples_for_reason(&layout.raw(), &clean.rows, reason, 16, 64)?;
         if examples.is_empty() {
@@ -690,6 +826,9 @@ fn ch05(book: &Book, run: &RunDir) -> Result<()> {
     )?;
 
     let c = &record.config;
+    // One step's losses are noise (a batch of 64); the last epoch's mean says where the game is.
+    let last_epoch: Vec<_> = rows.iter().filter(|r| r.epoch == epochs).cloned().collect();
+    let settled = logogan::train::loss_log::mean(&last_epoch).context("no last epoch")?;
     let info = logogan::train::checkpoint::load_info(&run.checkpoints())?;
     let minutes = if info.training_seconds > 0.0 {
         format!("{:.1} min of training", info.training_seconds / 60.0)
@@ -703,7 +842,7 @@ fn ch05(book: &Book, run: &RunDir) -> Result<()> {
     book.snippet(
         "ch05-run.md",
         &format!(
-            "| setting | value |\n|---|---|\n| model | {} ({}×{}), G width {}, D width {} |\n| images | {} |\n| epochs × steps | {} × {} |\n| batch · images shown | {} · {:.0} kimg |\n| Adam | lr {}, β₁ {}, β₂ {} |\n| averaged generator · DiffAugment | {} · {} |\n| device · training time | {} · {} |\n| final D loss / G loss | {:.3} / {:.3} |\n| final D(x) / D(G(z)) | {:.3} / {:.3} |\n",
+            "| setting | value |\n|---|---|\n| model | {} ({}×{}), G width {}, D width {} |\n| images | {} |\n| epochs × steps | {} × {} |\n| batch · images shown | {} · {:.0} kimg |\n| Adam | lr {}, β₁ {}, β₂ {} |\n| averaged generator · DiffAugment | {} · {} |\n| device · training time | {} · {} |\n| last epoch's mean D loss / G loss | {:.3} / {:.3} |\n| last epoch's mean D(x) / D(G(z)) | {:.3} / {:.3} |\n",
             if c.model.discriminator.batch_norm_first { "LogoGan" } else { "DCGAN" },
             size,
             size,
@@ -721,12 +860,95 @@ fn ch05(book: &Book, run: &RunDir) -> Result<()> {
             if c.diff_augment { "yes" } else { "no" },
             record.device,
             minutes,
-            last.d_loss,
-            last.g_loss,
-            last.d_real,
-            last.d_fake
+            settled.d_loss,
+            settled.g_loss,
+            settled.d_real,
+            settled.d_fake
         ),
     )?;
+    Ok(())
+}
+
+/// Chapter 5: the main run beside the 64×64 CPU run and a collapsed run — one table of sizes,
+/// budgets, training times and the judge's scores, and a grid of fresh samples from each of the
+/// other two.
+fn ch05_beside(
+    book: &Book,
+    shown: &[(&str, RunDir, ScoreReport)],
+    run_64: Option<&Path>,
+    collapsed: Option<&Path>,
+) -> Result<()> {
+    let mut table = String::from(
+        "| run | size | epochs (kimg) | training time | KID ×1000 ↓ | two-sample accuracy ↓ | precision ↑ | recall ↑ | coverage ↑ |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for (label, run, report) in shown {
+        let record = RunRecord::load(run)?;
+        let info = logogan::train::checkpoint::load_info(&run.checkpoints())?;
+        let c = &record.config;
+        let g = &report.generated;
+        table.push_str(&format!(
+            "| {label} | {0}×{0} | {1} ({2:.0}) | {3:.0} min | {4:.1} ± {5:.1} | {6:.3} | {7:.3} | {8:.3} | {9:.3} |\n",
+            c.image_size(),
+            c.epochs,
+            info.step as f64 * c.batch_size as f64 / 1000.0,
+            info.training_seconds / 60.0,
+            g.kid.mean * 1e3,
+            g.kid.standard_error * 1e3,
+            g.two_sample.accuracy,
+            g.precision_recall.precision,
+            g.precision_recall.recall,
+            g.density_coverage.coverage,
+        ));
+    }
+    let floor = &shown[0].2.real_floor;
+    table.push_str(&format!(
+        "| held-out real logos (the floor) | | | | {:.1} | {:.3} | {:.3} | {:.3} | {:.3} |\n",
+        floor.kid.mean * 1e3,
+        floor.two_sample.accuracy,
+        floor.precision_recall.precision,
+        floor.precision_recall.recall,
+        floor.density_coverage.coverage,
+    ));
+    let first = RunRecord::load(&shown[0].1)?;
+    book.snippet(
+        "ch05-runs.md",
+        &format!(
+            "{table}\n*Table 5.1 — Three runs scored by chapter 6's judge (`chapter-06 score`: 1000 samples at 32×32 against the train logos) — for each, the generator its preset samples: the average of G's weights for `laptop`, the trained G for the others.* <small>Made by `book-assets`: trained on {}, scored {}.</small>\n",
+            first.device,
+            &now_rfc3339()[..10]
+        ),
+    )?;
+    for (dir, name, alt, what) in [
+        (
+            run_64,
+            "ch05-laptop-64",
+            "64 logo-like marks at 64×64",
+            "Figure 5.10 — `--preset laptop-64`: the laptop recipe at 64×64",
+        ),
+        (
+            collapsed,
+            "ch05-collapsed",
+            "64 samples from a collapsed generator, many nearly alike",
+            "Figure 5.11 — `--preset collapse`: G learning ten times faster than D, no augmentation",
+        ),
+    ] {
+        let Some(dir) = dir else { continue };
+        let g = TrainedGenerator::load_trained(dir, &candle_core::Device::Cpu)?;
+        let fresh = g.images(&g.noise(64, 1)?)?;
+        let scale = if g.record.config.image_size() >= 64 { 1 } else { 2 };
+        let file = format!("{name}.png");
+        book.figure(&file, &upscale(&image_grid(&fresh, 8, 2), scale))?;
+        book.figure_with_caption(
+            &format!("{name}.md"),
+            &file,
+            alt,
+            &format!(
+                "{what}: 64 samples from fresh noise (`chapter-05 generate --seed 1`, step {}, the trained generator).",
+                g.step,
+            ),
+            &Provenance::of_run(&g.record),
+        )?;
+    }
     Ok(())
 }
 
@@ -775,7 +997,7 @@ fn ch01_gan2d(book: &Book, p: &Provenance) -> Result<()> {
         "ch01-gan2d.png",
         "two rows of five scatter plots: the generator's points spreading onto all eight blobs of a ring, and collapsing onto one",
         &format!(
-            "Figure 1.2 — The game on points in the plane (`logogan::gan2d`): real points in grey on a ring of {} blobs, the generator's in orange, every {} steps. Top: Adam at lr {} covers {good_modes} of the {} blobs after {} steps ({seconds:.0} s on this machine). Bottom: the same at lr {}: the generator collapses ({bad_modes} blob{} covered).",
+            "Figure 1.1 — The game on points in the plane (`logogan::gan2d`): real points in grey on a ring of {} blobs, the generator's in orange, every {} steps. Top: Adam at lr {} covers {good_modes} of the {} blobs after {} steps ({seconds:.0} s on this machine). Bottom: the same at lr {}: the generator collapses ({bad_modes} blob{} covered).",
             good.modes, good.steps / 4, good.lr, good.modes, good.steps, bad.lr,
             if bad_modes == 1 { "" } else { "s" }
         ),

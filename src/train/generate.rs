@@ -71,7 +71,6 @@ impl TrainedGenerator {
         latent_noise(seed, 0, n, self.latent_dim(), &self.device)
     }
 
-    // ANCHOR: measure_batch_norm
     /// Batch-norm's running statistics measured again at these weights ("standing statistics",
     /// Brock et al. 2019): training-mode passes over `MEASURE_BATCHES` batches of fresh noise,
     /// enough for momentum 0.1 to forget what the checkpoint held (0.9⁶⁴ < 0.2 %). Why: in
@@ -94,7 +93,6 @@ impl TrainedGenerator {
         }
         Ok(())
     }
-    // ANCHOR_END: measure_batch_norm
 
     /// Images for the latent vectors `z` `(n, latent_dim, 1, 1)`, in inference mode.
     pub fn images(&self, z: &Tensor) -> Result<Vec<RgbImage>> {

@@ -28,7 +28,7 @@ impl Session<'_> {
     pub fn start(&self, options: &TrainOptions) -> Result<Trainer> {
         if options.preset.is_none() && self.device.is_cpu() {
             println!(
-                "no GPU: training the `laptop` preset (32×32, about ten minutes on two cores); \
+                "no GPU: training the `laptop` preset (32×32, about twenty minutes on two cores); \
                  `--preset default` trains the 64×64 model (hours on a CPU)"
             );
         }
@@ -139,7 +139,7 @@ pub fn train_with_console(trainer: &mut Trainer, stop_after: Option<u64>) -> Res
             let eta = format_duration(remaining_seconds);
             say(format!("measured {seconds_per_step:.2} s/step → about {eta} for the rest of the run"));
             if on_cpu && slow_preset && remaining_seconds > 3600.0 {
-                say("on a CPU this is long: `--preset laptop` makes 32×32 logos in about ten minutes".into());
+                say("on a CPU this is long: `--preset laptop` makes 32×32 logos in about twenty minutes".into());
                 say("(Ctrl-C stops; `--resume <run>` continues from the last checkpoint)".into());
             }
         }

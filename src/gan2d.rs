@@ -359,6 +359,8 @@ pub fn scatter(
             .build_cartesian_2d(-lim..lim, -lim..lim)
             .map_err(|e| fail(&e))?;
         ctx.configure_mesh()
+            .x_label_formatter(&|v| crate::viz::plot::axis_number(*v))
+            .y_label_formatter(&|v| crate::viz::plot::axis_number(*v))
             .label_style(("sans-serif", 11))
             .light_line_style(RGBColor(240, 240, 240))
             .draw()

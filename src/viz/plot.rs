@@ -160,6 +160,19 @@ impl Chart for BarChart {
     }
 }
 
+/// An axis label: whole numbers without a decimal point (step 2000, not 2000.0), others with
+/// the fewest decimals that tell neighbouring ticks apart (0.25, 1.5).
+pub(crate) fn axis_number(v: f64) -> String {
+    if v == 0.0 {
+        "0".to_string()
+    } else if v == v.round() && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        let text = format!("{v:.3}");
+        text.trim_end_matches('0').to_string()
+    }
+}
+
 fn draw_lines<DB: DrawingBackend>(area: DrawingArea<DB, Shift>, chart: &LineChart) -> Result<()>
 where
     DB::ErrorType: 'static,
@@ -192,6 +205,8 @@ where
     ctx.configure_mesh()
         .x_desc(&chart.x_label)
         .y_desc(&chart.y_label)
+        .x_label_formatter(&|v| axis_number(*v))
+        .y_label_formatter(&|v| axis_number(*v))
         .label_style(("sans-serif", 14))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
@@ -261,6 +276,16 @@ pub fn smooth(points: &[(f64, f64)], weight: f64) -> Vec<(f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn axis_labels_have_no_needless_decimals() {
+        assert_eq!(axis_number(2000.0), "2000");
+        assert_eq!(axis_number(-3.0), "-3");
+        assert_eq!(axis_number(-0.0), "0");
+        assert_eq!(axis_number(0.5), "0.5");
+        assert_eq!(axis_number(0.25), "0.25");
+        assert_eq!(axis_number(1.0 / 3.0), "0.333");
+    }
 
     fn chart() -> LineChart {
         LineChart {

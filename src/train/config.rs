@@ -50,8 +50,9 @@ impl Preset {
 }
 
 /// The `laptop-64` preset's budget: four times the pixels of `laptop` and one layer more make a
-/// step about six times as long (0.30 s against 0.05 s on two cores), so 100 epochs (800 kimg)
-/// fill about an hour.
+/// step three to six times as long (0.17 s on two idle cores, 0.3 s while other work shares
+/// them, against 0.05 s), so 100 epochs (800 kimg) take 40 minutes to an hour: chapter 5's run
+/// took 56 minutes.
 const LAPTOP_64_EPOCHS: usize = 100;
 
 /// The settings of one run.

@@ -13,8 +13,13 @@ The book's markdown renderer (book/book/markdown/, written by `mdbook build book
 * a first code cell depends on the library by path and imports its prelude; a chapter can ask for
   cargo features with a comment `<!-- notebook: features = ["gather"] -->`.
 
-With --check, nothing is written: the command fails if a notebook would change. Only the
-standard library is used, and the output is byte-stable (sorted keys, fixed cell ids).
+A code cell keeps the outputs the committed notebook holds for it (written by
+`scripts/run_notebooks.py --save`, a real execution) as long as its code is unchanged; a changed
+cell loses them until the notebooks are executed again.
+
+With --check, nothing is written: the command fails if a notebook's text or code would change
+(outputs are not compared: they hold timings), or if a notebook carries no outputs at all. Only
+the standard library is used, and the output is byte-stable (sorted keys, fixed cell ids).
 """
 import json
 import pathlib
@@ -112,25 +117,67 @@ def notebook(name, markdown):
     }
 
 
+def render(nb):
+    return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def without_outputs(nb):
+    """The notebook with every code cell's outputs and execution count cleared."""
+    nb = json.loads(json.dumps(nb))
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            cell["execution_count"] = None
+            cell["outputs"] = []
+    return nb
+
+
+def with_outputs_of(nb, committed):
+    """`nb` with the outputs `committed` holds for each code cell of the same id and code."""
+    kept = {
+        cell["id"]: cell
+        for cell in committed.get("cells", [])
+        if cell.get("cell_type") == "code" and cell.get("outputs")
+    }
+    for cell in nb["cells"]:
+        old = kept.get(cell["id"])
+        if cell["cell_type"] == "code" and old and old["source"] == cell["source"]:
+            cell["execution_count"] = old.get("execution_count")
+            cell["outputs"] = old["outputs"]
+    return nb
+
+
+def has_outputs(nb):
+    return any(cell.get("outputs") for cell in nb["cells"] if cell["cell_type"] == "code")
+
+
 def main():
     check = "--check" in sys.argv[1:]
     if not MARKDOWN.is_dir():
         raise SystemExit(f"{MARKDOWN} not found: run `mdbook build book` first")
     OUT.mkdir(exist_ok=True)
-    stale = []
+    stale, unexecuted = [], []
     for name in CHAPTERS:
         source = MARKDOWN / f"{name}.md"
         if not source.exists():
             raise SystemExit(f"{source} not found: is {name} in book/src/SUMMARY.md?")
-        text = json.dumps(notebook(name, source.read_text()), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+        fresh = notebook(name, source.read_text())
         target = OUT / f"{name}.ipynb"
+        committed = json.loads(target.read_text()) if target.exists() else {"cells": []}
+        if check:
+            if render(without_outputs(committed)) != render(fresh):
+                stale.append(target.name)
+            elif not has_outputs(committed):
+                unexecuted.append(target.name)
+            continue
+        text = render(with_outputs_of(fresh, committed))
         if target.exists() and target.read_text() == text:
             continue
         stale.append(target.name)
-        if not check:
-            target.write_text(text)
+        target.write_text(text)
     if check and stale:
         raise SystemExit(f"notebooks out of date: {', '.join(stale)}; run scripts/notebooks.py and commit")
+    if check and unexecuted:
+        raise SystemExit(f"notebooks without outputs: {', '.join(unexecuted)}; run scripts/run_notebooks.py --save and commit")
     print(("checked" if check else "wrote") + f" {len(CHAPTERS)} notebooks" + (f" ({', '.join(stale)} changed)" if stale and not check else ""))
 
 

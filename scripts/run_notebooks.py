@@ -2,9 +2,13 @@
 """Execute every notebook in chapters/ headless with the evcxr Rust kernel; fail on any error.
 
     scripts/run_notebooks.py [OUT_DIR] [NOTEBOOK ...]
+    scripts/run_notebooks.py --save [NOTEBOOK ...]
 
 Uses the real Jupyter client (nbclient). The executed copies, with their outputs, are written to
-OUT_DIR (default target/notebooks) for inspection; the committed notebooks stay output-free.
+OUT_DIR (default target/notebooks) for inspection. With --save, when every notebook ran, their
+outputs also go into the committed notebooks in chapters/ — what a learner sees before running
+anything — with this checkout's absolute path written as a relative one; `scripts/notebooks.py`
+keeps them for as long as each cell's code is unchanged.
 
 The kernels run one after another and share one EVCXR_TMPDIR, the folder where evcxr keeps the
 crate it builds every cell into and its target folder: two kernels at once must never share one,
@@ -12,6 +16,7 @@ but in turn they can, and then only the first compiles the library (a path depen
 evcxr's own `:cache` never stores because cargo builds it incrementally) and the later ones find
 it up to date. evcxr keeps a folder given this way; this script deletes it at the end.
 """
+import json
 import os
 import pathlib
 import sys
@@ -22,12 +27,47 @@ import nbclient
 import nbformat
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from notebooks import render  # noqa: E402  (the committed notebooks' one JSON layout)
+
+
+def relative_paths(value):
+    """`value` (an output, as JSON) with this checkout's absolute path made relative."""
+    if isinstance(value, str):
+        return value.replace(str(ROOT) + "/", "").replace(str(ROOT), ".")
+    if isinstance(value, list):
+        return [relative_paths(v) for v in value]
+    if isinstance(value, dict):
+        return {k: relative_paths(v) for k, v in value.items()}
+    return value
+
+
+def save_outputs(executed, name):
+    """Copy each code cell's outputs from the executed notebook into chapters/<name>: only
+    outputs and execution counts, so the committed text, ids and metadata stay as generated."""
+    target = ROOT / "chapters" / name
+    committed = json.loads(target.read_text())
+    ran = {cell["id"]: cell for cell in json.loads(nbformat.writes(executed))["cells"]}
+    text = lambda source: "".join(source) if isinstance(source, list) else source  # noqa: E731
+    for cell in committed["cells"]:
+        done = ran.get(cell["id"])
+        if cell["cell_type"] == "code" and done and text(done["source"]) == text(cell["source"]):
+            cell["execution_count"] = done.get("execution_count")
+            cell["outputs"] = relative_paths(done.get("outputs", []))
+    target.write_text(render(committed))
 
 
 def main():
     args = sys.argv[1:]
-    out = pathlib.Path(args[0]) if args else ROOT / "target" / "notebooks"
-    names = args[1:] or sorted(p.name for p in (ROOT / "chapters").glob("ch*.ipynb"))
+    save = "--save" in args
+    if save:
+        args = [a for a in args if a != "--save"]
+        out, names = ROOT / "target" / "notebooks", args
+    else:
+        out = pathlib.Path(args[0]) if args else ROOT / "target" / "notebooks"
+        names = args[1:]
+    names = names or sorted(p.name for p in (ROOT / "chapters").glob("ch*.ipynb"))
+    executed = {}
     out.mkdir(parents=True, exist_ok=True)
     # evcxr's compilation cache stores every crate compiled *without* incremental compilation,
     # taking it for a downloaded dependency. With CARGO_INCREMENTAL=0 (as CI sets, to save disk)
@@ -66,10 +106,15 @@ def main():
             print(str(e)[-3000:], file=sys.stderr)
         finally:
             nbformat.write(nb, out / name)
+            executed[name] = nb
         print(f"{name}: {status} in {time.time() - started:.0f} s", flush=True)
     shared_tmp.cleanup()
     if failed:
         raise SystemExit("notebook errors:\n  " + "\n  ".join(failed))
+    if save:
+        for name, nb in executed.items():
+            save_outputs(nb, name)
+        print(f"outputs saved into chapters/ ({len(executed)} notebooks): commit them")
 
 
 if __name__ == "__main__":

@@ -52,8 +52,9 @@ def save_outputs(executed, name):
     for cell in committed["cells"]:
         done = ran.get(cell["id"])
         if cell["cell_type"] == "code" and done and text(done["source"]) == text(cell["source"]):
-            cell["execution_count"] = done.get("execution_count")
             cell["outputs"] = relative_paths(done.get("outputs", []))
+            # A cell that printed nothing keeps no count, as `notebooks.py` writes it.
+            cell["execution_count"] = done.get("execution_count") if cell["outputs"] else None
     target.write_text(render(committed))
 
 

@@ -688,6 +688,7 @@ fn scores_chart(summary: &[TrialSummary]) -> BarChart {
         reference: summary
             .first()
             .map(|t| ("held-out floor".to_string(), t.floor_kid_x1000)),
+        log_scale: false,
     }
 }
 

@@ -78,6 +78,10 @@ pub struct BarChart {
     pub value_label: String,
     pub bars: Vec<(String, f64)>,
     pub reference: Option<(String, f64)>,
+    /// A logarithmic value axis, for values that span several orders of magnitude (the
+    /// calibration ladder's KID runs from about 20 to 40 000): bars start at 1, and values
+    /// below 1 (a negative KID) get no bar, only their label.
+    pub log_scale: bool,
 }
 
 impl Chart for BarChart {
@@ -94,7 +98,16 @@ impl Chart for BarChart {
             .chain(self.reference.as_ref().map(|r| r.1))
             .filter(|v| v.is_finite())
             .fold(0.0f64, f64::max);
-        let x_max = if top > 0.0 { top * 1.15 } else { 1.0 };
+        // Bars are drawn at `at(value)`: the value itself, or its log10 (at least 0) on a log
+        // axis, whose ticks are labelled with the powers of ten they stand for.
+        let log_scale = self.log_scale;
+        let at = move |v: f64| if log_scale { v.max(1.0).log10() } else { v };
+        // Room to the right of the longest bar for its label.
+        let x_max = match (log_scale, top > 0.0) {
+            (true, true) => at(top) + 0.8,
+            (false, true) => top * 1.3,
+            (_, false) => 1.0,
+        };
         let names: Vec<String> = self.bars.iter().map(|b| b.0.clone()).collect();
         // Row 0 is drawn at the bottom: the first bar goes to the top row.
         let row = |i: usize| n - 1 - i;
@@ -102,7 +115,10 @@ impl Chart for BarChart {
             .caption(&self.title, ("sans-serif", 22))
             .margin(12)
             .x_label_area_size(40)
-            .y_label_area_size(180)
+            // Wide enough for the longest name (about 7.5 px a character at this font size).
+            .y_label_area_size(
+                names.iter().map(|n| n.chars().count()).max().unwrap_or(0) as u32 * 15 / 2 + 16,
+            )
             .build_cartesian_2d(0.0..x_max, (0..n).into_segmented())
             .map_err(plot_error)?;
         ctx.configure_mesh()
@@ -114,6 +130,15 @@ impl Chart for BarChart {
                 }
                 _ => String::new(),
             })
+            .x_label_formatter(&|x| {
+                if !log_scale {
+                    axis_number(*x)
+                } else if x.fract() == 0.0 {
+                    axis_number(10f64.powf(*x))
+                } else {
+                    String::new()
+                }
+            })
             .x_desc(&self.value_label)
             .label_style(("sans-serif", 14))
             .light_line_style(RGBColor(235, 235, 235))
@@ -123,7 +148,7 @@ impl Chart for BarChart {
             let mut bar = Rectangle::new(
                 [
                     (0.0, SegmentValue::Exact(row(i))),
-                    (*v, SegmentValue::Exact(row(i) + 1)),
+                    (at(*v), SegmentValue::Exact(row(i) + 1)),
                 ],
                 BLUE.filled(),
             );
@@ -134,14 +159,17 @@ impl Chart for BarChart {
         ctx.draw_series(self.bars.iter().enumerate().map(|(i, (_, v))| {
             Text::new(
                 format!(" {v:.2}"),
-                (*v, SegmentValue::CenterOf(row(i))),
+                (at(*v), SegmentValue::CenterOf(row(i))),
                 ("sans-serif", 13),
             )
         }))
         .map_err(plot_error)?;
         if let Some((label, v)) = &self.reference {
             ctx.draw_series(LineSeries::new(
-                [(*v, SegmentValue::Exact(0)), (*v, SegmentValue::Exact(n))],
+                [
+                    (at(*v), SegmentValue::Exact(0)),
+                    (at(*v), SegmentValue::Exact(n)),
+                ],
                 GREY.stroke_width(3),
             ))
             .map_err(plot_error)?
@@ -320,11 +348,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn svg_names_series_and_axes() {
-        let svg = render_svg(&chart()).unwrap();
-        let texts: Vec<&str> = svg
-            .split("<text")
+    /// The text of every `<text>` element of an SVG.
+    fn svg_texts(svg: &str) -> Vec<&str> {
+        svg.split("<text")
             .skip(1)
             .map(|t| {
                 t.split_once('>')
@@ -335,7 +361,39 @@ mod tests {
                     .unwrap()
                     .trim()
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn a_log_scale_bar_chart_labels_powers_of_ten_and_true_values() {
+        let chart = BarChart {
+            title: "ladder".into(),
+            value_label: "KID".into(),
+            bars: vec![
+                ("copies".into(), -2.07),
+                ("floor".into(), 23.8),
+                ("blobs".into(), 37721.3),
+            ],
+            reference: Some(("floor".into(), 23.8)),
+            log_scale: true,
+        };
+        let svg = render_svg(&chart).unwrap();
+        let texts = svg_texts(&svg);
+        // Ticks at powers of ten, up to the largest bar's.
+        for tick in ["1", "10", "100", "1000", "10000"] {
+            assert!(texts.contains(&tick), "no tick {tick} in {texts:?}");
+        }
+        // Bars are labelled with their values, a negative one too; nothing in between.
+        for value in ["-2.07", "23.80", "37721.30"] {
+            assert!(texts.contains(&value), "no label {value} in {texts:?}");
+        }
+        assert!(!texts.iter().any(|t| t.contains("3162")), "{texts:?}");
+    }
+
+    #[test]
+    fn svg_names_series_and_axes() {
+        let svg = render_svg(&chart()).unwrap();
+        let texts = svg_texts(&svg);
         assert!(svg.starts_with("<svg"));
         for expected in ["Losses", "step", "loss", "discriminator"] {
             assert!(texts.contains(&expected), "{expected} in {texts:?}");

@@ -10,6 +10,8 @@ The book's markdown renderer (book/book/markdown/, written by `mdbook build book
 * plain ```rust fences are the runnable snippets: each becomes a code cell;
 * fences with attributes (```rust,ignore listings included from src/, ```sh commands, tables)
   stay in the markdown, readable;
+* formulas, written as GitHub writes them (```math blocks, $`…`$ inline), become Jupyter's
+  $$ … $$ and $…$;
 * a first code cell depends on the library by path and imports its prelude; a chapter can ask for
   cargo features with a comment `<!-- notebook: features = ["gather"] -->`.
 
@@ -32,6 +34,10 @@ OUT = ROOT / "chapters"
 CHAPTERS = ["ch01-inspiration", "ch02-gathering", "ch03-cleaning", "ch04-modelling", "ch05-training", "ch06-tuning"]
 FEATURES = re.compile(r"<!--\s*notebook:\s*features\s*=\s*(\[.*?\])\s*-->\n?")
 FENCE = re.compile(r"^(```+)(.*)$")
+# The book writes formulas as GitHub does, and its pages render them with KaTeX
+# (book/src/katex/render-math.js); Jupyter's markdown wants TeX's dollars instead.
+DISPLAY_MATH = re.compile(r"^```math\n(.*?)\n```$", re.MULTILINE | re.DOTALL)
+INLINE_MATH = re.compile(r"\$`([^`\n]+)`\$")
 
 
 def setup_cell(features):
@@ -47,6 +53,12 @@ def setup_cell(features):
         f":dep logogan = {dep}",
         "use logogan::prelude::*;",
     ])
+
+
+def jupyter_math(text):
+    """```math blocks become $$ … $$ and $`…`$ becomes $…$: the same LaTeX, in Jupyter's form."""
+    text = DISPLAY_MATH.sub(lambda m: "$$\n" + m.group(1) + "\n$$", text)
+    return INLINE_MATH.sub(lambda m: "$" + m.group(1) + "$", text)
 
 
 def rewrite_links(text):
@@ -97,7 +109,7 @@ def notebook(name, markdown):
     if found:
         features = json.loads(found.group(1))
         markdown = FEATURES.sub("", markdown)
-    cells = split_cells(rewrite_links(markdown))
+    cells = split_cells(jupyter_math(rewrite_links(markdown)))
     header = f"*Generated from `book/src/{name}.md` by `scripts/notebooks.py`: edit the book, not this notebook.*"
     # The first markdown cell is the chapter title; the set-up cell follows it.
     all_cells = [cells[0], ("markdown", header), ("code", setup_cell(features))] + cells[1:]

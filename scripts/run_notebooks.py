@@ -10,11 +10,18 @@ outputs also go into the committed notebooks in chapters/ — what a learner see
 anything — with this checkout's absolute path written as a relative one; `scripts/notebooks.py`
 keeps them for as long as each cell's code is unchanged.
 
+Each notebook runs alone, as on a fresh clone: its kernel gets a data folder of its own holding
+only what the repository commits (the vendored logo archives), and an empty runs folder
+(LOGOGAN_DATA_DIR, LOGOGAN_RUNS_DIR), so a notebook that needs a dataset must build it itself and
+cannot lean on an earlier chapter or an earlier run. With --save the notebooks use the checkout's
+own data/ and runs/ instead, so the outputs written into chapters/ show the paths a learner sees.
+
 The kernels run one after another and share one EVCXR_TMPDIR, the folder where evcxr keeps the
 crate it builds every cell into and its target folder: two kernels at once must never share one,
 but in turn they can, and then only the first compiles the library (a path dependency, which
 evcxr's own `:cache` never stores because cargo builds it incrementally) and the later ones find
-it up to date. evcxr keeps a folder given this way; this script deletes it at the end.
+it up to date. evcxr keeps a folder given this way; this script deletes it at the end, unless it
+was given in EVCXR_TMPDIR already (kept, so a rerun of one notebook compiles nothing).
 """
 import json
 import os
@@ -78,11 +85,23 @@ def main():
     # The kernel spec carries GLIBC_TUNABLES in its environment (scripts/install-kernel.sh):
     # the notebooks run here exactly as a learner's `jupyter lab chapters/` runs them.
     failed = []
-    shared_tmp = tempfile.TemporaryDirectory(prefix="evcxr-notebooks-")
-    os.environ["EVCXR_TMPDIR"] = shared_tmp.name
+    # A folder given in EVCXR_TMPDIR is used and kept (to rerun one notebook without compiling the
+    # library again); otherwise a temporary one, deleted at the end.
+    shared_tmp = None
+    if not os.environ.get("EVCXR_TMPDIR"):
+        shared_tmp = tempfile.TemporaryDirectory(prefix="evcxr-notebooks-")
+        os.environ["EVCXR_TMPDIR"] = shared_tmp.name
     for name in names:
         path = ROOT / "chapters" / name
         nb = nbformat.read(path, as_version=4)
+        alone = None
+        if not save:
+            alone = tempfile.TemporaryDirectory(prefix=f"{path.stem}-alone-")
+            data = pathlib.Path(alone.name) / "data"
+            data.mkdir()
+            (data / "vendor").symlink_to(ROOT / "data" / "vendor")
+            os.environ["LOGOGAN_DATA_DIR"] = str(data)
+            os.environ["LOGOGAN_RUNS_DIR"] = str(pathlib.Path(alone.name) / "runs")
         started = time.time()
         client = nbclient.NotebookClient(
             nb,
@@ -108,8 +127,11 @@ def main():
         finally:
             nbformat.write(nb, out / name)
             executed[name] = nb
-        print(f"{name}: {status} in {time.time() - started:.0f} s", flush=True)
-    shared_tmp.cleanup()
+            if alone:
+                alone.cleanup()
+        print(f"{name}: {status} in {time.time() - started:.0f} s{' (alone: its own data and runs folders)' if alone else ''}", flush=True)
+    if shared_tmp:
+        shared_tmp.cleanup()
     if failed:
         raise SystemExit("notebook errors:\n  " + "\n  ".join(failed))
     if save:

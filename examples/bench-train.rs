@@ -16,9 +16,11 @@ use std::time::Instant;
 use anyhow::Result;
 use candle_core::{DType, Tensor};
 use clap::Parser;
-use logogan::device::{describe, DeviceChoice};
+use logogan::cli::DeviceArg;
+use logogan::device::describe;
+use logogan::model::latent_noise;
 use logogan::model::{Architecture, ConvAlgorithm, ModelConfig};
-use logogan::train::{latent_noise, GanStep, Preset, TrainConfig};
+use logogan::train::{GanStep, Preset, TrainConfig};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -27,9 +29,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: DeviceChoice,
+    #[command(flatten)]
+    device: DeviceArg,
     /// Batch sizes, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "64,128,512")]
     batch: Vec<usize>,
@@ -132,10 +133,7 @@ fn bench() -> Result<()> {
         device.synchronize()?;
         let seconds = start.elapsed().as_secs_f64();
         let d_loss = last
-            .map(|t| {
-                t.get(0)
-                    .and_then(|v| v.to_dtype(DType::F32)?.to_scalar::<f32>())
-            })
+            .map(|stats| stats.d_loss.to_dtype(DType::F32)?.to_scalar::<f32>())
             .transpose()?;
         let memory = logogan::ops::gpu_memory_used(&device)
             .or_else(take_peak_rss)

@@ -20,11 +20,11 @@ pub use crate::metrics::{
     RealReference, ScoreConfig, TwoSampleConfig,
 };
 pub use crate::model::summary::{discriminator_table, generator_table};
-pub use crate::model::{untrained_samples, Architecture, Gan, ModelConfig};
+pub use crate::model::{latent_noise, untrained_samples, Architecture, Gan, ModelConfig};
 pub use crate::paths::{default_runs_dir, DataLayout};
 pub use crate::train::charts::{discriminator_chart, loss_chart};
 pub use crate::train::loss_log::read_metrics;
-pub use crate::train::{latent_noise, Preset, RunDir, TrainConfig, Trainer};
+pub use crate::train::{Preset, RunDir, TrainConfig, Trainer};
 pub use crate::viz::plot::render_png;
 pub use crate::viz::{image_grid, side_by_side, tensor_to_images, Figure};
 pub use candle_core::{DType, Device, Tensor};

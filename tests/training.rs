@@ -361,7 +361,7 @@ fn the_averaged_generator_is_checkpointed_and_sampled() {
     let data = dataset();
     let mut trainer = Trainer::create(config, &data, "fixture".into(), run.clone()).unwrap();
     trainer.train(None, &mut ignore).unwrap();
-    let z = logogan::train::latent_noise(3, 0, 4, 100, &Device::Cpu).unwrap();
+    let z = logogan::model::latent_noise(3, 0, 4, 100, &Device::Cpu).unwrap();
     let from_ema = trainer.generate(&z).unwrap();
     let from_g = trainer.core.gan.generator.forward_t(&z, false).unwrap();
     let differ = (&from_ema - &from_g)

@@ -2,10 +2,10 @@
 
 use anyhow::Result;
 use clap::Parser;
-use logogan::device::DeviceChoice;
+use logogan::cli::DeviceArg;
+use logogan::model::latent_noise;
 use logogan::model::summary::{discriminator_table, generator_table};
 use logogan::model::{Architecture, Gan, ModelConfig};
-use logogan::train::latent_noise;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc; // see logogan::cli::init
@@ -24,9 +24,8 @@ struct Args {
     /// Length of the noise vector (100 or 128 are usual).
     #[arg(long, default_value_t = 100)]
     latent_dim: usize,
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: DeviceChoice,
+    #[command(flatten)]
+    device: DeviceArg,
     /// Images in the test batch.
     #[arg(long, default_value_t = 4)]
     batch: usize,

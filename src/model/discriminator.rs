@@ -178,7 +178,7 @@ mod tests {
         for cfg in [ModelConfig::dcgan(32), ModelConfig::logogan(32)] {
             // Seeded noise: candle's own random numbers are not, and with a batch of 4 through
             // batch-norm an unlucky draw amplified f32 rounding past the tolerance now and then.
-            let z = crate::train::latent_noise(3, 0, 4, cfg.generator.latent_dim, &dev).unwrap();
+            let z = crate::model::latent_noise(3, 0, 4, cfg.generator.latent_dim, &dev).unwrap();
             let (fake, logits, weights) = run(&cfg, ConvAlgorithm::Gemm, &z);
             for other in [ConvAlgorithm::Composed, ConvAlgorithm::Candle] {
                 let (f, l, w) = run(&cfg, other, &z);

@@ -8,6 +8,7 @@
 pub mod config;
 pub mod discriminator;
 pub mod generator;
+pub mod latent;
 pub mod layers;
 pub mod summary;
 
@@ -15,6 +16,7 @@ pub use crate::ops::ConvAlgorithm;
 pub use config::{Architecture, DiscriminatorConfig, FilterSchedule, GeneratorConfig, ModelConfig};
 pub use discriminator::Discriminator;
 pub use generator::Generator;
+pub use latent::latent_noise;
 
 use candle_core::Device;
 use candle_nn::VarMap;
@@ -63,6 +65,6 @@ pub fn untrained_samples(
     device: &Device,
 ) -> Result<Vec<image::RgbImage>> {
     let gan = Gan::new(config, device, seed)?;
-    let z = crate::train::latent_noise(seed, 0, n, config.generator.latent_dim, device)?;
+    let z = latent_noise(seed, 0, n, config.generator.latent_dim, device)?;
     crate::viz::tensor_to_images(&gan.generator.forward_t(&z, true)?)
 }

@@ -7,9 +7,9 @@ use image::RgbImage;
 
 use super::checkpoint;
 use super::run::{RunDir, RunRecord};
-use super::trainer::latent_noise;
 use crate::error::Result;
 use crate::fsutil::{create_output_dir, save_png};
+use crate::model::latent_noise;
 use crate::model::layers::new_varmap;
 use crate::model::Generator;
 use crate::viz::{image_grid, tensor_to_images};

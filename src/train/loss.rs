@@ -48,6 +48,36 @@ pub enum GanLoss {
     Hinge,
 }
 
+// ANCHOR: gan_loss
+impl GanLoss {
+    /// D's loss, from its logits on a real batch and on a generated one. `real_label` is the
+    /// cross-entropy's target for real images (1, or less with one-sided label smoothing); the
+    /// hinge loss has no target, and the configuration refuses smoothing with it.
+    pub fn discriminator(
+        self,
+        real_logits: &Tensor,
+        fake_logits: &Tensor,
+        real_label: f64,
+    ) -> Result<Tensor> {
+        match self {
+            GanLoss::Bce => {
+                bce_with_logits(real_logits, real_label)? + bce_with_logits(fake_logits, 0.0)?
+            }
+            GanLoss::Hinge => hinge_discriminator(real_logits, fake_logits),
+        }
+    }
+
+    /// G's loss, from D's logits on G's images: low when D calls them real.
+    pub fn generator(self, fake_logits: &Tensor) -> Result<Tensor> {
+        match self {
+            // Non-saturating: −log D(G(z)), not log(1 − D(G(z))) (chapter 5).
+            GanLoss::Bce => bce_with_logits(fake_logits, 1.0),
+            GanLoss::Hinge => hinge_generator(fake_logits),
+        }
+    }
+}
+// ANCHOR_END: gan_loss
+
 // ANCHOR: hinge
 /// The discriminator's hinge loss: `mean(max(0, 1 − D(x))) + mean(max(0, 1 + D(G(z))))`.
 pub fn hinge_discriminator(real_logits: &Tensor, fake_logits: &Tensor) -> Result<Tensor> {
@@ -178,6 +208,30 @@ mod tests {
         assert_eq!(g, [0.0, -1.0 / 3.0, -1.0 / 3.0]);
         let gen = hinge_generator(&fake).unwrap().to_scalar::<f32>().unwrap();
         assert!((gen - (-(-2.0 + 0.3 + 1.0) / 3.0)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn each_loss_is_its_formula_for_both_players() {
+        let dev = Device::Cpu;
+        let real = Tensor::new(&[2f32, 0.5, -1.0], &dev).unwrap();
+        let fake = Tensor::new(&[-2f32, 0.3, 1.0], &dev).unwrap();
+        let value = |t: Tensor| t.to_scalar::<f32>().unwrap();
+        let bce_d = value(GanLoss::Bce.discriminator(&real, &fake, 0.9).unwrap());
+        let by_hand = value(bce_with_logits(&real, 0.9).unwrap())
+            + value(bce_with_logits(&fake, 0.0).unwrap());
+        assert!((bce_d - by_hand).abs() < 1e-6, "{bce_d} vs {by_hand}");
+        assert_eq!(
+            value(GanLoss::Bce.generator(&fake).unwrap()),
+            value(bce_with_logits(&fake, 1.0).unwrap())
+        );
+        assert_eq!(
+            value(GanLoss::Hinge.discriminator(&real, &fake, 1.0).unwrap()),
+            value(hinge_discriminator(&real, &fake).unwrap())
+        );
+        assert_eq!(
+            value(GanLoss::Hinge.generator(&fake).unwrap()),
+            value(hinge_generator(&fake).unwrap())
+        );
     }
 
     #[test]

@@ -16,5 +16,5 @@ pub mod trainer;
 
 pub use config::{Preset, TrainConfig, TrainOptions};
 pub use run::{RunDir, RunRecord};
-pub use step::GanStep;
-pub use trainer::{latent_noise, TrainEvent, Trainer};
+pub use step::{GanStep, StepStats};
+pub use trainer::{TrainEvent, Trainer};

@@ -1,12 +1,13 @@
 //! One GAN training step, apart from any bookkeeping: what the trainer runs every step and what
 //! the benchmark times.
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 use super::adam::Adam;
 use super::config::TrainConfig;
 use super::ema::EmaGenerator;
-use super::loss::{bce_with_logits, hinge_discriminator, hinge_generator, GanLoss};
+use super::loss::GanLoss;
+use super::loss_log::StepMetrics;
 use crate::error::Result;
 use crate::model::Gan;
 
@@ -62,7 +63,7 @@ impl GanStep {
     }
 
     /// One discriminator update and one generator update (see [`Self::step_with`]).
-    pub fn step(&mut self, real: &Tensor, z: &Tensor) -> Result<Tensor> {
+    pub fn step(&mut self, real: &Tensor, z: &Tensor) -> Result<StepStats> {
         self.step_with(real, z, &|x, _| Ok(x.clone()))
     }
 
@@ -70,53 +71,100 @@ impl GanStep {
     /// One discriminator update and one generator update on real images `real` (B, 3, S, S) in
     /// [-1, 1] and noise `z` (B, nz, 1, 1). Every image D sees passes through `view` first
     /// (instance noise, differentiable augmentation; the identity by default), told which of
-    /// D's three looks it is. Returns the step's numbers as a device tensor `(5,)`: d_loss,
-    /// g_loss, D(x), D(G(z)) before and after D's update.
+    /// D's three looks it is. Returns what the step measured, still on the device.
     pub fn step_with(
         &mut self,
         real: &Tensor,
         z: &Tensor,
         view: &dyn Fn(&Tensor, DiscriminatorInput) -> Result<Tensor>,
-    ) -> Result<Tensor> {
+    ) -> Result<StepStats> {
         let (g, d) = (&self.gan.generator, &self.gan.discriminator);
 
-        // 1. Discriminator: real → real_label, fake → 0.
+        // 1. Discriminator: real images should score "real", G's images "fake".
         let fake = g.forward_t(z, true)?; // (B, 3, S, S)
         let real_logits = d.forward_t(&view(real, DiscriminatorInput::Real)?, true)?; // (B,)
         let fake_logits = d.forward_t(&view(&fake.detach(), DiscriminatorInput::Fake)?, true)?;
-        let d_loss = match self.loss {
-            GanLoss::Bce => {
-                (bce_with_logits(&real_logits, self.real_label)?
-                    + bce_with_logits(&fake_logits, 0.0)?)?
-            }
-            GanLoss::Hinge => hinge_discriminator(&real_logits, &fake_logits)?,
-        };
+        let d_loss = self
+            .loss
+            .discriminator(&real_logits, &fake_logits, self.real_label)?;
         self.opt_d.step(&d_loss.backward()?)?;
 
         // 2. Generator: make the updated D call the same fakes real. D's weights are constants
         //    here: their gradients would only be thrown away.
         let fake_logits_after = d.forward_frozen(&view(&fake, DiscriminatorInput::FakeForG)?)?;
-        let g_loss = match self.loss {
-            GanLoss::Bce => bce_with_logits(&fake_logits_after, 1.0)?,
-            GanLoss::Hinge => hinge_generator(&fake_logits_after)?,
-        };
+        let g_loss = self.loss.generator(&fake_logits_after)?;
         self.opt_g.step(&g_loss.backward()?)?;
         if let Some(ema) = &self.ema {
             ema.update(&self.gan.generator_vars)?;
         }
 
-        let prob =
+        let mean_probability =
             |logits: &Tensor| candle_nn::ops::sigmoid(&logits.detach()).and_then(|p| p.mean_all());
-        Ok(Tensor::stack(
-            &[
-                d_loss.detach(),
-                g_loss.detach(),
-                prob(&real_logits)?,
-                prob(&fake_logits)?,
-                prob(&fake_logits_after)?,
-            ],
-            0,
-        )?)
+        Ok(StepStats {
+            d_loss: d_loss.detach(),
+            g_loss: g_loss.detach(),
+            d_real: mean_probability(&real_logits)?,
+            d_fake: mean_probability(&fake_logits)?,
+            d_fake_after: mean_probability(&fake_logits_after)?,
+        })
     }
     // ANCHOR_END: train_step
+}
+
+/// What one step measured, each a scalar tensor on the step's device. Reading a number back from
+/// a GPU waits for all the work queued before it, so the trainer keeps many steps' statistics
+/// and reads them back together ([`StepStats::read`]).
+#[derive(Debug, Clone)]
+pub struct StepStats {
+    /// D's loss on the real and the generated batch.
+    pub d_loss: Tensor,
+    /// G's loss on D's verdict after D's update.
+    pub g_loss: Tensor,
+    /// Mean D(x) on the real batch.
+    pub d_real: Tensor,
+    /// Mean D(G(z)) before D's update.
+    pub d_fake: Tensor,
+    /// Mean D(G(z)) after D's update: what G's step saw.
+    pub d_fake_after: Tensor,
+}
+
+impl StepStats {
+    /// The numbers of many steps, given with their step and epoch, read back in one transfer.
+    pub fn read(steps: &[(u64, u64, StepStats)]) -> Result<Vec<StepMetrics>> {
+        if steps.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = steps
+            .iter()
+            .map(|(_, _, s)| {
+                Tensor::stack(
+                    &[&s.d_loss, &s.g_loss, &s.d_real, &s.d_fake, &s.d_fake_after],
+                    0,
+                )
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?; // each (5,)
+        let values = Tensor::stack(&rows, 0)?
+            .to_dtype(DType::F32)?
+            .to_vec2::<f32>()?; // (n, 5)
+        steps
+            .iter()
+            .zip(values)
+            .map(|((step, epoch, _), row)| match row[..] {
+                [d_loss, g_loss, d_real, d_fake, d_fake_after] => Ok(StepMetrics {
+                    step: *step,
+                    epoch: *epoch,
+                    d_loss,
+                    g_loss,
+                    d_real,
+                    d_fake,
+                    d_fake_after,
+                }),
+                _ => Err(candle_core::Error::Msg(format!(
+                    "step {step}: {} statistics read back, 5 expected",
+                    row.len()
+                ))
+                .into()),
+            })
+            .collect()
+    }
 }

@@ -19,19 +19,17 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use image::RgbImage;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal};
 
 use super::checkpoint::{self, CheckpointInfo};
 use super::config::TrainConfig;
 use super::diff_augment::AugmentDraw;
 use super::loss_log::{MetricsLog, StepMetrics};
 use super::run::{current_commit, has_checkpoint, now_rfc3339, RunDir, RunLock, RunRecord};
-use super::step::{DiscriminatorInput, GanStep};
+use super::step::{DiscriminatorInput, GanStep, StepStats};
 use crate::data::dataset::ImageDataset;
 use crate::error::{Error, Result};
 use crate::fsutil::save_png;
+use crate::model::latent_noise;
 use crate::viz::{image_grid, tensor_to_images};
 
 const NOISE_SALT: u64 = 0x6e6f_6973_6521; // "noise!"
@@ -39,24 +37,6 @@ const FIXED_NOISE_SALT: u64 = 0x6669_7865_6421; // "fixed!"
 const SUBSET_SALT: u64 = 0x7375_6273_6574; // "subset"
 const INSTANCE_NOISE_SALT: u64 = 0x696e_7374_6e7a; // "instnz"
 const AUGMENT_SALT: u64 = 0x6469_6666_6175; // "diffau"
-
-/// `n` latent vectors `(n, latent_dim, 1, 1)` from N(0, 1), drawn from stream `stream` of `seed`.
-// ANCHOR: latent_noise
-pub fn latent_noise(
-    seed: u64,
-    stream: u64,
-    n: usize,
-    latent_dim: usize,
-    device: &Device,
-) -> Result<Tensor> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(stream);
-    let values: Vec<f32> = (0..n * latent_dim)
-        .map(|_| StandardNormal.sample(&mut rng))
-        .collect();
-    Ok(Tensor::from_vec(values, (n, latent_dim, 1, 1), &Device::Cpu)?.to_device(device)?)
-}
-// ANCHOR_END: latent_noise
 
 /// What the training loop reports as it goes.
 #[derive(Debug)]
@@ -106,7 +86,7 @@ pub struct Trainer {
     fixed_noise: Tensor,
     step: u64,
     metrics: MetricsLog,
-    pending: Vec<(u64, u64, Tensor)>,
+    pending: Vec<(u64, u64, StepStats)>,
     epoch_rows: Vec<StepMetrics>,
     order: Option<(u64, Vec<u32>)>,
     last_checkpoint: Option<u64>,
@@ -351,11 +331,9 @@ impl Trainer {
         self.dataset.get(&order[index * b..(index + 1) * b])
     }
 
-    /// One discriminator update and one generator update. Returns the step's numbers as a
-    /// device tensor `(5,)`: d_loss, g_loss, D(x), D(G(z)) before and after D's update.
-    /// One training step on the next batch (see [`GanStep::step`]). Returns the step's numbers
-    /// as a device tensor `(5,)`.
-    pub fn train_step(&mut self) -> Result<Tensor> {
+    /// One training step on the next batch: one discriminator update and one generator update
+    /// (see [`GanStep::step_with`]). Returns what the step measured, still on the device.
+    pub fn train_step(&mut self) -> Result<StepStats> {
         let real = self.next_batch()?; // (B, 3, S, S) in [-1, 1]
         let b = self.config.batch_size;
         let latent = self.config.model.generator.latent_dim;
@@ -435,29 +413,7 @@ impl Trainer {
             return Ok(());
         }
         let pending = std::mem::take(&mut self.pending);
-        let stacked = Tensor::stack(
-            &pending
-                .iter()
-                .map(|(_, _, t)| t.clone())
-                .collect::<Vec<_>>(),
-            0,
-        )?;
-        let values = stacked
-            .to_dtype(candle_core::DType::F32)?
-            .to_vec2::<f32>()?;
-        let rows: Vec<StepMetrics> = pending
-            .iter()
-            .zip(values)
-            .map(|((step, epoch, _), v)| StepMetrics {
-                step: *step,
-                epoch: *epoch,
-                d_loss: v[0],
-                g_loss: v[1],
-                d_real: v[2],
-                d_fake: v[3],
-                d_fake_after: v[4],
-            })
-            .collect();
+        let rows = StepStats::read(&pending)?;
         if let Some(bad) = rows.iter().find(|r| !r.is_finite()) {
             self.metrics.append(&rows)?; // keep the evidence
             return Err(Error::Diverged {

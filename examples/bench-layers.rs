@@ -15,7 +15,8 @@ use std::time::Instant;
 use anyhow::Result;
 use candle_core::{DType, Device, Module, ModuleT, Tensor, Var};
 use clap::Parser;
-use logogan::device::{describe, DeviceChoice};
+use logogan::cli::DeviceArg;
+use logogan::device::describe;
 use logogan::model::layers::{batch_norm, Conv, Direction};
 use logogan::model::ConvAlgorithm;
 use logogan::ops::cpu_gemm::{self, MatRef, Strategy};
@@ -27,8 +28,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
-    #[arg(long, default_value = "auto")]
-    device: DeviceChoice,
+    #[command(flatten)]
+    device: DeviceArg,
     #[arg(long, default_value_t = 32)]
     batch: usize,
     /// Timed repetitions per measurement (after two untimed ones).

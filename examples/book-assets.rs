@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use logogan::cli::DeviceArg;
 use logogan::data::clean::{examples_for_reason, CleanSummary};
 use logogan::data::pipeline::{build_dataset, sample_grid, DatasetConfig, DatasetReport};
 use logogan::data::sources::VendorManifest;
@@ -43,9 +44,9 @@ struct Args {
     /// machine). Default: train `--preset quick` on this machine into runs/book-quick (once).
     #[arg(long)]
     run: Option<PathBuf>,
-    /// Device for the default chapter-5 run.
-    #[arg(long, default_value = "auto")]
-    device: DeviceChoice,
+    // The device of the default chapter-5 run.
+    #[command(flatten)]
+    device: DeviceArg,
     /// Book source folder.
     #[arg(long)]
     book: Option<PathBuf>,
@@ -241,7 +242,7 @@ fn main() -> Result<()> {
     )?;
 
     // Chapter 5: a real run, and what the quick preset's two minutes give.
-    let quick = quick_run(&layout, args.device)?;
+    let quick = quick_run(&layout, args.device.device)?;
     let run = args.run.clone().unwrap_or_else(|| quick.clone());
     ch05(&book, &RunDir::new(&run))?;
     ch05_quick(&book, &RunDir::new(&quick))?;

@@ -5,11 +5,12 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Parser;
+use logogan::cli::DataDirArg;
 use logogan::data::pipeline::{ensure_dataset, sample_grid};
 use logogan::environment::Environment;
 use logogan::fsutil::save_png;
 use logogan::model::{untrained_samples, ModelConfig};
-use logogan::paths::{default_runs_dir, display_path, DataLayout};
+use logogan::paths::{default_runs_dir, display_path};
 use logogan::viz::{image_grid, side_by_side};
 
 #[global_allocator]
@@ -27,9 +28,8 @@ struct Args {
     /// Seed of the sample of logos and of the untrained generator.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Data folder. Default: $LOGOGAN_DATA_DIR or the repository's data/.
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataDirArg,
     /// Output folder. Default: <runs>/chapter-01.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -39,7 +39,7 @@ fn main() -> Result<()> {
     logogan::cli::init();
     let args = Args::parse();
     println!("{}\n", Environment::detect());
-    let layout = args.data_dir.map(DataLayout::new).unwrap_or_default();
+    let layout = args.data.layout();
     let train = ensure_dataset(&layout, args.size, true)?;
     let real = sample_grid(&train, 64, 8, args.seed)?;
     let config = ModelConfig::logogan(args.size as usize);

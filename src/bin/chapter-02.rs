@@ -4,13 +4,12 @@
 //! `spider` and `download` are the original project's web path, done politely; `hub` (with the
 //! `hub` feature) fetches an image data set of the Hugging Face Hub through candle-datasets.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use logogan::cli::DataDirArg;
 use logogan::data::pipeline::ensure_raw;
 use logogan::data::sources::VendorManifest;
-use logogan::paths::{display_path, DataLayout};
+use logogan::paths::display_path;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc; // see logogan::cli::init
@@ -20,9 +19,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc; // see logogan::cli::
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
-    /// Data folder (vendor/, raw/, processed/). Default: $LOGOGAN_DATA_DIR or the repository's data/.
-    #[arg(long, global = true)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataDirArg,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -48,11 +46,7 @@ enum Command {
 fn main() -> Result<()> {
     logogan::cli::init();
     let args = Args::parse();
-    let layout = args
-        .data_dir
-        .clone()
-        .map(DataLayout::new)
-        .unwrap_or_default();
+    let layout = args.data.layout();
     match args.command.unwrap_or(Command::Vendored) {
         Command::Vendored => {
             let start = std::time::Instant::now();

@@ -4,14 +4,12 @@
 //! them to 64×64, triple them by augmentation, and write the report and previews under
 //! `data/processed/64px/`.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use clap::Parser;
+use logogan::cli::DataDirArg;
 use logogan::data::augment::{AugmentConfig, Variant};
 use logogan::data::clean::CleanConfig;
 use logogan::data::pipeline::{build_dataset, DatasetConfig};
-use logogan::paths::DataLayout;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc; // see logogan::cli::init
@@ -24,9 +22,8 @@ struct Args {
     /// Output image size in pixels: 32, 64 or 128.
     #[arg(long, default_value_t = 64)]
     size: u32,
-    /// Data folder (vendored archives, raw/, processed/). Default: $LOGOGAN_DATA_DIR or data/.
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataDirArg,
     /// Augmented copies of each clean image (comma-separated: mirror, recolour, mirror-recolour).
     #[arg(long, value_delimiter = ',', default_value = "mirror,recolour")]
     variants: Vec<Variant>,
@@ -47,7 +44,7 @@ struct Args {
 fn main() -> Result<()> {
     logogan::cli::init();
     let args = Args::parse();
-    let layout = args.data_dir.map(DataLayout::new).unwrap_or_default();
+    let layout = args.data.layout();
     let cfg = DatasetConfig {
         clean: CleanConfig {
             image_size: args.size,

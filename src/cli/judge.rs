@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use candle_core::Device;
 
+use super::{DataDirArg, DeviceArg, RunsDirArg};
 use crate::data::dataset::ImageDataset;
-use crate::device::{describe, DeviceChoice};
+use crate::device::describe;
 use crate::error::{Error, Result};
 use crate::metrics::{
     calibrate, sample_generator, score_run, CalibrationConfig, RealReference, ScoreConfig,
@@ -65,18 +66,16 @@ pub struct ScoreImagesArgs {
 pub struct SweepArgs {
     /// The sweep file, e.g. data/sweeps/stability.toml.
     pub file: PathBuf,
-    #[arg(long, default_value = "auto")]
-    pub device: DeviceChoice,
+    #[command(flatten)]
+    pub device: DeviceArg,
     /// Trials trained at once (each on its own thread and, on a GPU, its own CUDA stream).
     /// Worth it on a big GPU, which one small GAN leaves mostly idle; not on a CPU.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub jobs: u64,
-    /// Runs folder. Default: $LOGOGAN_RUNS_DIR or the repository's runs/.
-    #[arg(long)]
-    pub runs_dir: Option<PathBuf>,
-    /// Data folder. Default: $LOGOGAN_DATA_DIR or the repository's data/.
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub runs: RunsDirArg,
+    #[command(flatten)]
+    pub data: DataDirArg,
 }
 
 #[derive(clap::Args, Debug)]
@@ -104,11 +103,10 @@ pub struct ScoringArgs {
     pub encoder_filters: Option<usize>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    #[arg(long, default_value = "auto")]
-    pub device: DeviceChoice,
-    /// Data folder. Default: $LOGOGAN_DATA_DIR or the repository's data/.
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub device: DeviceArg,
+    #[command(flatten)]
+    pub data: DataDirArg,
 }
 
 impl ScoringArgs {
@@ -129,10 +127,7 @@ impl ScoringArgs {
     }
 
     pub fn layout(&self) -> DataLayout {
-        self.data_dir
-            .clone()
-            .map(DataLayout::new)
-            .unwrap_or_default()
+        self.data.layout()
     }
 }
 
@@ -208,12 +203,8 @@ impl SweepArgs {
     pub fn run(self) -> Result<()> {
         let args = self;
         let device = args.device.open()?;
-        let layout = args
-            .data_dir
-            .clone()
-            .map(DataLayout::new)
-            .unwrap_or_default();
-        let runs = args.runs_dir.clone().unwrap_or_else(default_runs_dir);
+        let layout = args.data.layout();
+        let runs = args.runs.runs();
         let file = SweepFile::load(&args.file)?;
         let trials = file.trials()?;
         println!(

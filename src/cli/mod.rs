@@ -9,18 +9,63 @@ use crate::device::DeviceChoice;
 use crate::error::Result;
 use crate::paths::{default_runs_dir, DataLayout};
 
-/// `--device`, `--data-dir` and `--runs-dir`, flattened into a binary's own flags.
+/// `--device`: where tensors live. Flattened into every binary that computes
+/// (`#[command(flatten)] device: DeviceArg`), so the flag has one name, one default and one help.
 #[derive(clap::Args, Debug, Clone)]
-pub struct CommonArgs {
-    /// auto, cpu, cuda or cuda:N.
+pub struct DeviceArg {
+    /// auto (a GPU when built with the cuda feature and one is there, else the CPU), cpu,
+    /// cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: DeviceChoice,
-    /// Data folder. Default: $LOGOGAN_DATA_DIR or the repository's data/.
-    #[arg(long)]
+}
+
+impl DeviceArg {
+    pub fn open(&self) -> Result<Device> {
+        self.device.open()
+    }
+}
+
+/// `--data-dir`: the folder of logos, data sets and the judge's encoder.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct DataDirArg {
+    /// Data folder (vendored archives, raw/, processed/, the judge's encoder). Default:
+    /// $LOGOGAN_DATA_DIR or the repository's data/.
+    #[arg(long, global = true)]
     pub data_dir: Option<PathBuf>,
+}
+
+impl DataDirArg {
+    pub fn layout(&self) -> DataLayout {
+        self.data_dir
+            .clone()
+            .map(DataLayout::new)
+            .unwrap_or_default()
+    }
+}
+
+/// `--runs-dir`: the folder of training runs.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct RunsDirArg {
     /// Runs folder. Default: $LOGOGAN_RUNS_DIR or the repository's runs/.
     #[arg(long)]
     pub runs_dir: Option<PathBuf>,
+}
+
+impl RunsDirArg {
+    pub fn runs(&self) -> PathBuf {
+        self.runs_dir.clone().unwrap_or_else(default_runs_dir)
+    }
+}
+
+/// `--device`, `--data-dir` and `--runs-dir` together, for the binaries that train.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CommonArgs {
+    #[command(flatten)]
+    pub device: DeviceArg,
+    #[command(flatten)]
+    pub data: DataDirArg,
+    #[command(flatten)]
+    pub runs: RunsDirArg,
 }
 
 impl CommonArgs {
@@ -29,14 +74,11 @@ impl CommonArgs {
     }
 
     pub fn layout(&self) -> DataLayout {
-        self.data_dir
-            .clone()
-            .map(DataLayout::new)
-            .unwrap_or_default()
+        self.data.layout()
     }
 
     pub fn runs(&self) -> PathBuf {
-        self.runs_dir.clone().unwrap_or_else(default_runs_dir)
+        self.runs.runs()
     }
 }
 

@@ -2,8 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::CommonArgs;
-use crate::device::DeviceChoice;
+use super::{CommonArgs, DeviceArg};
 use crate::train::TrainOptions;
 
 /// Train a run: every option of [`TrainOptions`], from flags or a config file.
@@ -53,9 +52,8 @@ pub struct GenerateArgs {
     /// Images in the interpolation strip.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(2..=256))]
     pub frames: u64,
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    pub device: DeviceChoice,
+    #[command(flatten)]
+    pub device: DeviceArg,
     /// Output folder. Default: <run>/generated.
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -464,67 +464,93 @@ impl TrainOptions {
     }
 
     fn config_with(&self, preset: Preset) -> TrainConfig {
-        let mut c = TrainConfig::preset(preset, self.model.unwrap_or(Architecture::Logogan));
-        if let Some(size) = self.size {
+        // Every field by name and no `..`: an option added to TrainOptions and forgotten here
+        // does not compile, where it would otherwise be silently ignored.
+        let TrainOptions {
+            name: _,   // the run folder's name, not a training setting
+            preset: _, // chosen by the caller (`config_on`)
+            model,
+            size,
+            latent_dim,
+            g_filters,
+            d_filters,
+            conv,
+            checkpoint_every,
+            epochs,
+            batch_size,
+            lr,
+            lr_g,
+            lr_d,
+            real_label,
+            loss,
+            instance_noise,
+            ema_decay,
+            diff_augment,
+            spectral_norm,
+            max_images,
+            seed,
+        } = self.clone();
+        let mut c = TrainConfig::preset(preset, model.unwrap_or(Architecture::Logogan));
+        if let Some(size) = size {
             c.model.generator.image_size = size;
             c.model.discriminator.image_size = size;
         }
-        if let Some(n) = self.latent_dim {
+        if let Some(n) = latent_dim {
             c.model.generator.latent_dim = n;
         }
-        if let Some(n) = self.g_filters {
+        if let Some(n) = g_filters {
             c.model.generator.base_filters = n;
         }
-        if let Some(n) = self.d_filters {
+        if let Some(n) = d_filters {
             c.model.discriminator.filters = match c.model.discriminator.filters {
                 FilterSchedule::Constant(_) => FilterSchedule::Constant(n),
                 FilterSchedule::Doubling { .. } => FilterSchedule::Doubling { first: n },
             };
         }
-        if let Some(conv) = self.conv {
+        if let Some(conv) = conv {
             c.model = c.model.with_conv(conv);
         }
-        if let Some(v) = self.checkpoint_every {
+        if let Some(v) = checkpoint_every {
             c.checkpoint_every = v;
         }
-        if let Some(v) = self.epochs {
+        if let Some(v) = epochs {
             c.epochs = v;
         }
-        if let Some(v) = self.batch_size {
+        if let Some(v) = batch_size {
             c.batch_size = v;
         }
-        if let Some(v) = self.lr {
+        if let Some(v) = lr {
             c.generator_optimizer.lr = v;
             c.discriminator_optimizer.lr = v;
         }
-        if let Some(v) = self.lr_g {
+        if let Some(v) = lr_g {
             c.generator_optimizer.lr = v;
         }
-        if let Some(v) = self.lr_d {
+        if let Some(v) = lr_d {
             c.discriminator_optimizer.lr = v;
         }
-        if let Some(v) = self.real_label {
+        if let Some(v) = real_label {
             c.real_label = v;
         }
-        if let Some(v) = self.loss {
+        if let Some(v) = loss {
             c.loss = v;
         }
-        if let Some(v) = self.instance_noise {
+        if let Some(v) = instance_noise {
             c.instance_noise = v;
         }
-        if let Some(decay) = self.ema_decay {
+        if let Some(decay) = ema_decay {
             c.ema_decay = (decay != 0.0).then_some(decay);
         }
-        if let Some(v) = self.diff_augment {
+        if let Some(v) = diff_augment {
             c.diff_augment = v;
         }
-        if let Some(v) = self.spectral_norm {
+        if let Some(v) = spectral_norm {
             c.model.discriminator.spectral_norm = v;
         }
-        if self.max_images.is_some() {
-            c.max_images = self.max_images;
+        if max_images.is_some() {
+            c.max_images = max_images;
         }
-        if let Some(v) = self.seed {
+        if let Some(v) = seed {
             c.seed = v;
         }
         c

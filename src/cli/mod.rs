@@ -99,3 +99,67 @@ pub mod gather;
 pub mod hub;
 pub mod judge;
 pub mod train;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser, Subcommand};
+
+    #[derive(Parser, Debug)]
+    struct Tool {
+        #[command(flatten)]
+        data: DataDirArg,
+        #[command(subcommand)]
+        command: Sub,
+    }
+
+    #[derive(Subcommand, Debug)]
+    enum Sub {
+        Train(CommonOnly),
+    }
+
+    #[derive(clap::Args, Debug)]
+    struct CommonOnly {
+        #[command(flatten)]
+        device: DeviceArg,
+        #[command(flatten)]
+        runs: RunsDirArg,
+    }
+
+    #[test]
+    fn the_shared_flags_parse_the_same_wherever_they_are_flattened() {
+        Tool::command().debug_assert();
+        Args::command().debug_assert();
+        // --data-dir is global: accepted before or after a subcommand.
+        for line in [
+            vec!["tool", "--data-dir", "d", "train", "--device", "cpu"],
+            vec!["tool", "train", "--data-dir", "d", "--runs-dir", "r"],
+        ] {
+            let tool = Tool::try_parse_from(&line).unwrap();
+            assert_eq!(
+                tool.data.layout().vendor(),
+                PathBuf::from("d/vendor"),
+                "{line:?}"
+            );
+            let Sub::Train(args) = tool.command;
+            let cpu_named = line.contains(&"cpu");
+            assert_eq!(
+                args.device.device == DeviceChoice::Cpu,
+                cpu_named,
+                "{line:?}"
+            );
+            assert_eq!(
+                args.runs.runs() == std::path::Path::new("r"),
+                line.contains(&"r")
+            );
+        }
+        let err = Tool::try_parse_from(["tool", "train", "--device", "tpu"]).unwrap_err();
+        assert!(err.to_string().contains("tpu"), "{err}");
+    }
+
+    #[derive(Parser, Debug)]
+    struct Args {
+        #[command(flatten)]
+        common: CommonArgs,
+    }
+}

@@ -248,31 +248,9 @@ impl ConvBlock {
     /// layout (see [`ChannelMajor`]): `(C, B, H, W)` → `(O, B, H', W')`.
     pub fn forward(&self, x: &ChannelMajor, pass: Pass) -> Result<ChannelMajor> {
         let x = self.conv.forward_with(x, &self.weight(pass)?)?; // (O, B, H', W')
-        let fast = self.conv.algorithm == ConvAlgorithm::Gemm;
-        let Some(norm) = &self.norm else {
-            // No batch-norm (an output layer, or DCGAN's first D layer): the activation alone.
-            return x.map(|x| match self.activation.slope().filter(|_| fast) {
-                Some(slope) => Ok(match fused_leaky_relu(x, slope)? {
-                    Some(y) => y, // speed: one kernel where the engine has one
-                    None => self.activation.apply(x)?,
-                }),
-                None => self.activation.apply(x),
-            });
-        };
-        let fusable = pass.uses_batch_statistics() && fast;
-        if let (true, Some(slope)) = (fusable, self.activation.slope()) {
-            // Speed: batch-norm and (Leaky)ReLU as one kernel where the engine has one (the
-            // other convolution algorithms stay the plain references it is checked against).
-            if let Some(y) = fused_batch_norm_act(norm, &x, slope, pass.params())? {
-                return Ok(y);
-            }
-        }
-        let norm = match pass {
-            Pass::Frozen => frozen_batch_norm(norm)?,
-            Pass::Train | Pass::Eval => norm.clone(),
-        };
-        let y = norm.forward_t(&x.to_batch()?, pass.uses_batch_statistics())?; // (B, O, H', W')
-        ChannelMajor::from_batch(&self.activation.apply(&y)?)
+        let norm = self.norm.as_ref().map(|norm| (norm, pass));
+        // Batch-norm (where the block has one), then the activation; the engine chooses how.
+        norm_then_activate(&x, norm, self.activation, self.conv.algorithm)
     }
     // ANCHOR_END: block_forward
 
@@ -306,6 +284,42 @@ impl ConvBlock {
     }
 }
 
+/// Batch-norm (when `norm` is given, with the pass it runs in) and then `activation`, on `x`
+/// `(O, B, H, W)`: what [`ConvBlock::forward`] means, and the one place that chooses how the engine
+/// computes it. The reference is candle-nn's `BatchNorm` and the activation, on the batch-major
+/// layout; with the Gemm convolution the engine fuses both into one kernel where it has one
+/// (the other convolution algorithms keep the reference, which the fused kernels are tested
+/// against).
+fn norm_then_activate(
+    x: &ChannelMajor,
+    norm: Option<(&BatchNorm, Pass)>,
+    activation: Activation,
+    algorithm: ConvAlgorithm,
+) -> Result<ChannelMajor> {
+    let fast = algorithm == ConvAlgorithm::Gemm;
+    let Some((norm, pass)) = norm else {
+        // No batch-norm (an output layer, or DCGAN's first D layer): the activation alone.
+        return x.map(|x| match activation.slope().filter(|_| fast) {
+            Some(slope) => Ok(match fused_leaky_relu(x, slope)? {
+                Some(y) => y, // speed: one kernel where the engine has one
+                None => activation.apply(x)?,
+            }),
+            None => activation.apply(x),
+        });
+    };
+    if let (true, Some(slope)) = (pass.uses_batch_statistics() && fast, activation.slope()) {
+        if let Some(y) = fused_batch_norm_act(norm, x, slope, pass.params())? {
+            return Ok(y);
+        }
+    }
+    let norm = match pass {
+        Pass::Frozen => frozen_batch_norm(norm)?,
+        Pass::Train | Pass::Eval => norm.clone(),
+    };
+    let y = norm.forward_t(&x.to_batch()?, pass.uses_batch_statistics())?; // (B, O, H, W)
+    ChannelMajor::from_batch(&activation.apply(&y)?)
+}
+
 /// `norm` with γ and β as constants (no gradient), sharing its running statistics, which it
 /// updates in training mode as `norm` would.
 fn frozen_batch_norm(norm: &BatchNorm) -> Result<BatchNorm> {
@@ -324,10 +338,48 @@ fn frozen_batch_norm(norm: &BatchNorm) -> Result<BatchNorm> {
     Ok(frozen)
 }
 
-/// True for the names of batch-norm running statistics and spectral-norm estimates: state, not
-/// parameters.
-pub fn is_running_stat(name: &str) -> bool {
-    name.ends_with("running_mean") || name.ends_with("running_var") || name.ends_with("sn_u")
+/// What a variable of a network is for. candle's `VarMap` keeps variables by name only; the
+/// layers above name them (`block2.conv.weight`, `block2.norm.running_var`, …), and this is the one
+/// place that reads a role back from a name, for the initialiser, the optimiser and the average.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VariableRole {
+    /// A convolution's (or linear layer's) weight: learnt, drawn from N(0, 0.02).
+    Weight,
+    /// Batch-norm's scale γ: learnt, drawn from N(1, 0.02).
+    NormScale,
+    /// Batch-norm's shift β: learnt, starts at 0.
+    NormShift,
+    /// Batch-norm's running mean: measured, not learnt; starts at 0.
+    RunningMean,
+    /// Batch-norm's running variance: measured, not learnt; starts at 1.
+    RunningVar,
+    /// Spectral norm's power-iteration vector u: estimated each step, not learnt.
+    SpectralEstimate,
+}
+
+impl VariableRole {
+    /// The role of the variable called `name`.
+    pub fn of(name: &str) -> Self {
+        if name.ends_with("running_mean") {
+            Self::RunningMean
+        } else if name.ends_with("running_var") {
+            Self::RunningVar
+        } else if name.ends_with("sn_u") {
+            Self::SpectralEstimate
+        } else if name.ends_with("norm.weight") {
+            Self::NormScale
+        } else if name.ends_with("norm.bias") {
+            Self::NormShift
+        } else {
+            Self::Weight
+        }
+    }
+
+    /// True for parameters the optimiser moves; false for state the forward pass keeps
+    /// (running statistics, spectral-norm estimates), which the average copies instead.
+    pub fn is_learnt(self) -> bool {
+        matches!(self, Self::Weight | Self::NormScale | Self::NormShift)
+    }
 }
 
 /// Overwrite every variable of `varmap` with the DCGAN initialisation, drawn from `seed`.
@@ -343,14 +395,14 @@ pub fn init_dcgan(varmap: &VarMap, seed: u64) -> Result<()> {
     for name in names {
         let var = &data[name];
         let n = var.elem_count();
-        let values: Vec<f32> = if name.ends_with("running_var") {
-            vec![1.0; n]
-        } else if name.ends_with("running_mean") || name.ends_with("norm.bias") {
-            vec![0.0; n]
-        } else if name.ends_with("norm.weight") {
-            (0..n).map(|_| scales.sample(&mut rng)).collect()
-        } else {
-            (0..n).map(|_| weights.sample(&mut rng)).collect()
+        let values: Vec<f32> = match VariableRole::of(name) {
+            VariableRole::RunningVar => vec![1.0; n],
+            VariableRole::RunningMean | VariableRole::NormShift => vec![0.0; n],
+            VariableRole::NormScale => (0..n).map(|_| scales.sample(&mut rng)).collect(),
+            // Spectral norm's starting vector only needs to be random.
+            VariableRole::Weight | VariableRole::SpectralEstimate => {
+                (0..n).map(|_| weights.sample(&mut rng)).collect()
+            }
         };
         let tensor = Tensor::from_vec(values, var.shape(), &Device::Cpu)?
             .to_dtype(var.dtype())?
@@ -415,6 +467,48 @@ mod spectral_tests {
         let u = sn.u.as_tensor().to_vec1::<f32>().unwrap();
         sn.normalise(&w, false).unwrap();
         assert_eq!(sn.u.as_tensor().to_vec1::<f32>().unwrap(), u);
-        assert!(is_running_stat("block0.conv.sn_u"), "not optimised by Adam");
+        assert!(
+            !VariableRole::of("block0.conv.sn_u").is_learnt(),
+            "not optimised by Adam"
+        );
+    }
+}
+
+#[cfg(test)]
+mod role_tests {
+    use super::*;
+    use crate::model::{Gan, ModelConfig};
+
+    /// Every variable of both networks, with and without spectral norm, reads back the role its
+    /// layer gave it; "weight" is the fallback only for names that end in `weight`, so a new
+    /// kind of variable (a bias, an embedding) has to be given its role here.
+    #[test]
+    fn every_variable_of_both_networks_has_the_role_its_layer_meant() {
+        let mut config = ModelConfig::logogan(32);
+        config.discriminator.spectral_norm = true;
+        let gan = Gan::new(&config, &Device::Cpu, 0).unwrap();
+        let mut counts = std::collections::HashMap::new();
+        for vars in [&gan.generator_vars, &gan.discriminator_vars] {
+            for name in vars.data().lock().unwrap().keys() {
+                let role = VariableRole::of(name);
+                let expected_suffix = match role {
+                    VariableRole::Weight => "conv.weight",
+                    VariableRole::NormScale => "norm.weight",
+                    VariableRole::NormShift => "norm.bias",
+                    VariableRole::RunningMean => "norm.running_mean",
+                    VariableRole::RunningVar => "norm.running_var",
+                    VariableRole::SpectralEstimate => "conv.sn_u",
+                };
+                assert!(name.ends_with(expected_suffix), "{name}: {role:?}");
+                *counts.entry(role).or_insert(0) += 1;
+            }
+        }
+        // G: 4 blocks at 32×32 (3 with batch-norm); D: 4 blocks (3 with batch-norm), each conv
+        // with its spectral-norm vector.
+        assert_eq!(counts[&VariableRole::Weight], 8);
+        assert_eq!(counts[&VariableRole::NormScale], 6);
+        assert_eq!(counts[&VariableRole::RunningVar], 6);
+        assert_eq!(counts[&VariableRole::SpectralEstimate], 4);
+        assert!(!VariableRole::RunningMean.is_learnt() && VariableRole::NormShift.is_learnt());
     }
 }

@@ -155,7 +155,7 @@ mod tests {
             let learnable = |vm: &candle_nn::VarMap| -> usize {
                 let data = vm.data().lock().unwrap();
                 data.iter()
-                    .filter(|(k, _)| !crate::model::layers::is_running_stat(k))
+                    .filter(|(k, _)| crate::model::layers::VariableRole::of(k).is_learnt())
                     .map(|(_, v)| v.elem_count())
                     .sum()
             };

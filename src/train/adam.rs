@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use candle_core::{backprop::GradStore, DType, Result, Tensor, Var};
 use candle_nn::VarMap;
 
-use crate::model::layers::is_running_stat;
+use crate::model::layers::VariableRole;
 use crate::ops::{adam_update_in_place, AdamStep};
 
 /// Adam's hyper-parameters.
@@ -59,7 +59,10 @@ impl Adam {
     /// Optimise every learnable variable of `varmap` (batch-norm running statistics excluded).
     pub fn new(varmap: &VarMap, config: AdamConfig) -> Result<Self> {
         let data = varmap.data().lock().expect("poisoned");
-        let mut names: Vec<&String> = data.keys().filter(|k| !is_running_stat(k)).collect();
+        let mut names: Vec<&String> = data
+            .keys()
+            .filter(|k| VariableRole::of(k).is_learnt())
+            .collect();
         names.sort();
         let slots = names
             .into_iter()

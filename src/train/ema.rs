@@ -7,7 +7,7 @@ use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 
 use crate::error::Result;
-use crate::model::layers::{is_running_stat, new_varmap};
+use crate::model::layers::{new_varmap, VariableRole};
 use crate::model::{Generator, GeneratorConfig};
 
 /// The averaged copy of a generator.
@@ -60,7 +60,7 @@ impl EmaGenerator {
     /// they describe the current weights' activations.
     pub fn update(&self, source: &VarMap) -> Result<()> {
         for (name, own, weights) in self.pairs(source) {
-            let next = if is_running_stat(&name) {
+            let next = if !VariableRole::of(&name).is_learnt() {
                 weights.copy()?
             } else {
                 ((own.as_tensor() * self.decay)? + (weights * (1.0 - self.decay))?)?

@@ -343,7 +343,8 @@ fn frozen_batch_norm(norm: &BatchNorm) -> Result<BatchNorm> {
 /// place that reads a role back from a name, for the initialiser, the optimiser and the average.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum VariableRole {
-    /// A convolution's (or linear layer's) weight: learnt, drawn from N(0, 0.02).
+    /// Every other variable: a convolution's weight (or, in chapter 1's small networks, a linear
+    /// layer's weight or bias); learnt, drawn from N(0, 0.02) by `init_dcgan`.
     Weight,
     /// Batch-norm's scale γ: learnt, drawn from N(1, 0.02).
     NormScale,

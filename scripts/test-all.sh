@@ -57,9 +57,9 @@ else
   echo "skipped: valgrind missing, or this CPU has no AVX-512 (the tests above ran its best version)"
 fi
 
-# The binaries the test step built (the dev profile: the crate lightly optimised, its
-# dependencies fully): the same code as a reader's `cargo run --release`, without a third
-# compilation of every dependency.
+# The binaries the test step built (the dev profile: the crate and its dependencies optimised,
+# but for the crates it never runs; see Cargo.toml): the same code as a reader's `cargo run
+# --release`, without another compilation of every dependency.
 bin=target/debug
 step "chapters 1-4 as a reader runs them"
 $bin/chapter-03

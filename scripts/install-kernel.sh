@@ -11,6 +11,9 @@ set -euo pipefail
 EVCXR_VERSION=0.22.0
 TUNABLE=glibc.rtld.optional_static_tls=1048576
 export PATH="$HOME/.cargo/bin:$PATH"
+# evcxr's own speed is not what a cell waits for (rustc is): built at opt-level 1, not the
+# release profile's 3, it installs in a fraction of the time (scripts/install-tools.sh).
+export CARGO_PROFILE_RELEASE_OPT_LEVEL=${CARGO_PROFILE_RELEASE_OPT_LEVEL:-1}
 
 if ! { command -v evcxr_jupyter >/dev/null && cargo install --list | grep -q "^evcxr_jupyter v$EVCXR_VERSION:"; }; then
   t=$(date +%s)

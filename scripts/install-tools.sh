@@ -7,6 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MDBOOK_VERSION=0.5.4
 export PATH="$HOME/.cargo/bin:$PATH"
+# Both cargo installs below build at opt-level 1 instead of the release profile's 3: neither tool
+# is a bottleneck (mdBook renders a small book; evcxr hands every cell to rustc, which does the
+# work), and on a fresh two-core machine their build is the largest part of CI after the
+# project's own. scripts/install-kernel.sh sets the same when run on its own.
+export CARGO_PROFILE_RELEASE_OPT_LEVEL=${CARGO_PROFILE_RELEASE_OPT_LEVEL:-1}
 timed() { local t=$(date +%s); "$@"; echo "--- $*: $(( $(date +%s) - t )) s"; }
 
 # Chromium first: it waits on the network and the package manager, not on the CPU, while the

@@ -65,6 +65,27 @@ def save_outputs(executed, name):
     target.write_text(render(committed))
 
 
+# Crates of the notebooks' build (the library without default features) that the course compiles
+# but never runs: candle-core's tokenizer and the complex-number GEMMs. Cargo.toml's dev profile
+# builds them without optimisation; so do the kernels run here, which saves CI minutes of the
+# library's first build. Only crates of that build may be named: cargo warns about the others.
+UNOPTIMISED = ["tokenizers", "gemm-c32", "gemm-c64"]
+
+
+def write_cargo_config(folder):
+    """A .cargo/config.toml in `folder` giving UNOPTIMISED opt-level 0 in the dev profile, after
+    checking that Cargo.toml's dev profile does the same (so the two lists cannot drift)."""
+    import tomllib
+
+    packages = tomllib.loads((ROOT / "Cargo.toml").read_text())["profile"]["dev"]["package"]
+    for name in UNOPTIMISED:
+        if packages.get(name, {}).get("opt-level") != 0:
+            raise SystemExit(f"Cargo.toml's [profile.dev.package] must give {name} opt-level 0, as UNOPTIMISED in {__file__} says")
+    config = folder / ".cargo" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("".join(f'[profile.dev.package.{name}]\nopt-level = 0\n\n' for name in UNOPTIMISED))
+
+
 def main():
     args = sys.argv[1:]
     save = "--save" in args
@@ -90,7 +111,13 @@ def main():
     shared_tmp = None
     if not os.environ.get("EVCXR_TMPDIR"):
         shared_tmp = tempfile.TemporaryDirectory(prefix="evcxr-notebooks-")
-        os.environ["EVCXR_TMPDIR"] = shared_tmp.name
+        # evcxr writes the kernel crate's own .cargo/config.toml; cargo also reads the one in
+        # the folder above, which gives the crates the course never runs no optimisation, as
+        # the dev profile of Cargo.toml does (see UNOPTIMISED).
+        write_cargo_config(pathlib.Path(shared_tmp.name))
+        kernel_dir = pathlib.Path(shared_tmp.name) / "kernel"
+        kernel_dir.mkdir()
+        os.environ["EVCXR_TMPDIR"] = str(kernel_dir)
     for name in names:
         path = ROOT / "chapters" / name
         nb = nbformat.read(path, as_version=4)

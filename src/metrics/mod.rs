@@ -11,6 +11,7 @@ pub mod calibrate;
 pub mod calibration_sets;
 pub mod distances;
 pub mod encoder;
+pub mod families;
 pub mod floor_anatomy;
 pub mod score;
 pub mod two_sample;

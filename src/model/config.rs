@@ -40,6 +40,17 @@ pub struct GeneratorConfig {
     /// How the transposed convolutions are computed (same numbers, different speed).
     #[serde(default)]
     pub conv: ConvAlgorithm,
+    /// Logo families the generator can be asked for (chapter 7); 0 for the unconditional GAN.
+    /// The family enters as a one-hot vector of this length after z ([`Self::input_channels`]).
+    #[serde(default)]
+    pub classes: usize,
+}
+
+impl GeneratorConfig {
+    /// What the first layer reads per image: z, then the one-hot family when conditional.
+    pub fn input_channels(&self) -> usize {
+        self.latent_dim + self.classes
+    }
 }
 
 /// The discriminator: an image → one logit per image (positive means "real").
@@ -59,6 +70,10 @@ pub struct DiscriminatorConfig {
     /// Spectral normalisation of every convolution's weight (a stabilising trick, chapter 6).
     #[serde(default)]
     pub spectral_norm: bool,
+    /// Logo families D judges each image as a member of (chapter 7's projection
+    /// discriminator); 0 for the unconditional GAN.
+    #[serde(default)]
+    pub classes: usize,
 }
 
 /// Both networks.
@@ -103,6 +118,7 @@ impl ModelConfig {
                 channels: 3,
                 base_filters: 64,
                 conv: ConvAlgorithm::Gemm,
+                classes: 0,
             },
             discriminator: DiscriminatorConfig {
                 image_size,
@@ -112,6 +128,7 @@ impl ModelConfig {
                 leaky_slope: 0.2,
                 conv: ConvAlgorithm::Gemm,
                 spectral_norm: false,
+                classes: 0,
             },
         }
     }
@@ -128,6 +145,7 @@ impl ModelConfig {
                 channels: 3,
                 base_filters: 64,
                 conv: ConvAlgorithm::Gemm,
+                classes: 0,
             },
             discriminator: DiscriminatorConfig {
                 image_size,
@@ -137,6 +155,7 @@ impl ModelConfig {
                 leaky_slope: 0.2,
                 conv: ConvAlgorithm::Gemm,
                 spectral_norm: false,
+                classes: 0,
             },
         }
     }
@@ -147,6 +166,19 @@ impl ModelConfig {
         self.generator.conv = algorithm;
         self.discriminator.conv = algorithm;
         self
+    }
+
+    /// The same networks conditioned on `classes` logo families (chapter 7): G reads the
+    /// family after z, D projects it onto its features.
+    pub fn conditional(mut self, classes: usize) -> Self {
+        self.generator.classes = classes;
+        self.discriminator.classes = classes;
+        self
+    }
+
+    /// Logo families the networks are conditioned on (0: unconditional).
+    pub fn classes(&self) -> usize {
+        self.generator.classes
     }
 
     /// The design these settings started from: the recorded one, or for configurations saved
@@ -221,6 +253,22 @@ impl ModelConfig {
                 ));
             }
         }
+        if g.classes != d.classes {
+            return Err(Error::config(
+                "discriminator.classes",
+                format!("{} differs from the generator's {}", d.classes, g.classes),
+            ));
+        }
+        if g.classes > crate::metrics::families::MAX_FAMILIES {
+            return Err(Error::config(
+                "generator.classes",
+                format!(
+                    "{} is more than the {} families this course allows",
+                    g.classes,
+                    crate::metrics::families::MAX_FAMILIES
+                ),
+            ));
+        }
         if !(0.0..1.0).contains(&d.leaky_slope) {
             return Err(Error::config(
                 "discriminator.leaky_slope",
@@ -277,5 +325,19 @@ mod tests {
             .to_string()
             .contains("`generator.latent_dim`"));
         ModelConfig::logogan(128).validate().unwrap();
+        let mut cfg = ModelConfig::logogan(32).conditional(4);
+        cfg.validate().unwrap();
+        cfg.discriminator.classes = 3;
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("`discriminator.classes`"));
+        let cfg = ModelConfig::logogan(32).conditional(65);
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("`generator.classes`"));
     }
 }

@@ -21,6 +21,7 @@ use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::config::{upsamplings, DiscriminatorConfig};
+use super::latent::one_hot;
 use super::layers::{batch_norm, conv4, Activation, ConvBlock, Pass, SpectralNorm};
 use crate::ops::ChannelMajor;
 
@@ -28,6 +29,9 @@ use crate::ops::ChannelMajor;
 #[derive(Debug, Clone)]
 pub struct Discriminator {
     blocks: Vec<ConvBlock>,
+    /// A conditional D's family embedding `(classes, C)`, C the last hidden layer's filters
+    /// (chapter 7); `None` for the unconditional GAN.
+    embedding: Option<Tensor>,
     config: DiscriminatorConfig,
 }
 
@@ -63,6 +67,10 @@ impl Discriminator {
             });
             in_channels = out_channels;
         }
+        // A conditional D: one learnt vector per family, of the last hidden layer's width.
+        let embedding = (config.classes > 0)
+            .then(|| vb.get((config.classes, in_channels), "embed.weight"))
+            .transpose()?;
         // 4×4 → 1×1: one logit.
         let conv = conv4(
             in_channels,
@@ -80,6 +88,7 @@ impl Discriminator {
         });
         Ok(Self {
             blocks,
+            embedding,
             config: config.clone(),
         })
     }
@@ -91,14 +100,30 @@ impl Discriminator {
 
     /// Images `(B, C, S, S)` → logits `(B,)`.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        self.forward_pass(x, Pass::from_train(train), &mut |_, _| ())
+        self.forward_given_t(x, None, train)
     }
 
     /// Like [`Self::forward_t`] with D's parameters held constant: the logits' gradients reach
     /// `x` (and through it the generator), but none are computed for D's weights. What the
     /// generator's update uses: it would throw D's weight gradients away.
     pub fn forward_frozen(&self, x: &Tensor) -> Result<Tensor> {
-        self.forward_pass(x, Pass::Frozen, &mut |_, _| ())
+        self.forward_given_frozen(x, None)
+    }
+
+    /// [`Self::forward_t`] given each image's family `labels` `(B,)` (u32) for a conditional D,
+    /// `None` for the unconditional one.
+    pub fn forward_given_t(
+        &self,
+        x: &Tensor,
+        labels: Option<&Tensor>,
+        train: bool,
+    ) -> Result<Tensor> {
+        self.forward_pass(x, labels, Pass::from_train(train), &mut |_, _| ())
+    }
+
+    /// [`Self::forward_frozen`] given each image's family, as [`Self::forward_given_t`].
+    pub fn forward_given_frozen(&self, x: &Tensor, labels: Option<&Tensor>) -> Result<Tensor> {
+        self.forward_pass(x, labels, Pass::Frozen, &mut |_, _| ())
     }
 
     /// Like [`Self::forward_t`], calling `observe(layer index, output)` after every layer.
@@ -108,13 +133,14 @@ impl Discriminator {
         train: bool,
         observe: &mut dyn FnMut(usize, &Tensor),
     ) -> Result<Tensor> {
-        self.forward_pass(x, Pass::from_train(train), observe)
+        self.forward_pass(x, None, Pass::from_train(train), observe)
     }
 
     // ANCHOR: discriminator_forward
     fn forward_pass(
         &self,
         x: &Tensor,
+        labels: Option<&Tensor>,
         pass: Pass,
         observe: &mut dyn FnMut(usize, &Tensor),
     ) -> Result<Tensor> {
@@ -126,10 +152,48 @@ impl Discriminator {
         }
         let logits = self.blocks[last].forward(&x, pass)?; // conv 4×4 → 1×1, nothing after
         let logits = logits.tensor().flatten_all()?; // (1, B, 1, 1) → (B,): one logit per image
+        let logits = match self.projection(&x, labels, pass)? {
+            Some(projection) => (logits + projection)?, // chapter 7: "and of this family?"
+            None => logits,
+        };
         observe(last, &logits);
         Ok(logits)
     }
     // ANCHOR_END: discriminator_forward
+
+    // ANCHOR: projection
+    /// A conditional D's second opinion (the projection discriminator of Miyato & Koyama,
+    /// 2018): the last hidden features `h` summed over the 4×4 map, `(B, C)`, dotted with the
+    /// learnt vector of each image's family, `(B, C)` → `(B,)`. A family's vector points where
+    /// that family's features lie, so an image scores "real" only if it looks real *and* like
+    /// its family. `None` for the unconditional D.
+    fn projection(
+        &self,
+        h: &ChannelMajor,
+        labels: Option<&Tensor>,
+        pass: Pass,
+    ) -> Result<Option<Tensor>> {
+        let (embedding, labels) = match (&self.embedding, labels) {
+            (None, None) => return Ok(None),
+            (Some(embedding), Some(labels)) => (embedding, labels),
+            (embedding, _) => {
+                return Err(candle_core::Error::Msg(format!(
+                    "a discriminator of {} families was given {} labels",
+                    self.config.classes,
+                    if embedding.is_some() { "no" } else { "" }
+                )))
+            }
+        };
+        // Held constant in G's update, like the convolutions' weights.
+        let embedding = match pass {
+            Pass::Frozen => embedding.detach(),
+            _ => embedding.clone(),
+        };
+        let pooled = h.tensor().sum((2, 3))?.t()?; // (C, B, 4, 4) → (B, C)
+        let family = one_hot(labels, self.config.classes)?.matmul(&embedding)?; // (B, C)
+        Ok(Some((pooled * family)?.sum(1)?)) // (B,)
+    }
+    // ANCHOR_END: projection
 
     pub fn blocks(&self) -> &[ConvBlock] {
         &self.blocks
@@ -273,5 +337,85 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A conditional GAN reads the family in both networks: another family changes G's image
+    /// and D's verdict of that image only (eval mode, where rows do not meet in batch-norm); D's
+    /// family vectors learn from the families in the batch and are constants when frozen; and a
+    /// network refuses to run without its families, or with families it does not have.
+    #[test]
+    fn a_conditional_gan_reads_the_family_in_both_networks() {
+        let dev = Device::Cpu;
+        let cfg = ModelConfig::logogan(32).conditional(3);
+        let gan = Gan::new(&cfg, &dev, 11).unwrap();
+        let (g, d) = (&gan.generator, &gan.discriminator);
+        let z = crate::model::latent_noise(2, 0, 4, cfg.generator.latent_dim, &dev).unwrap();
+        let a = Tensor::new(&[0u32, 1, 2, 0], &dev).unwrap();
+        let b = Tensor::new(&[1u32, 1, 1, 1], &dev).unwrap();
+        let rows = |t: &Tensor| -> Vec<Vec<u32>> {
+            let t = t.flatten_from(1).unwrap().to_vec2::<f32>().unwrap();
+            t.iter()
+                .map(|r| r.iter().map(|x| x.to_bits()).collect())
+                .collect()
+        };
+        let images_a = g.forward_t(&g.input(&z, Some(&a)).unwrap(), false).unwrap();
+        let images_b = g.forward_t(&g.input(&z, Some(&b)).unwrap(), false).unwrap();
+        let (ra, rb) = (rows(&images_a), rows(&images_b));
+        assert_eq!(ra[1], rb[1], "same z, same family: same image");
+        for i in [0, 2, 3] {
+            assert_ne!(ra[i], rb[i], "image {i}: another family, another image");
+        }
+        let logits = |labels: &Tensor| d.forward_given_t(&images_a, Some(labels), false).unwrap();
+        let (la, lb) = (
+            rows(&logits(&a).unsqueeze(1).unwrap()),
+            rows(&logits(&b).unsqueeze(1).unwrap()),
+        );
+        assert_eq!(la[1], lb[1]);
+        assert_ne!(la[0], lb[0]);
+
+        // The family vectors: a gradient in the rows of the families present, none when frozen.
+        let embedding = {
+            let data = gan.discriminator_vars.data().lock().unwrap();
+            data["embed.weight"].as_tensor().clone()
+        };
+        let grads = d
+            .forward_given_t(&images_a.detach(), Some(&b), true)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let per_family = grads
+            .get(&embedding)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .sum(1)
+            .unwrap();
+        let per_family = per_family.to_vec1::<f32>().unwrap();
+        assert!(
+            per_family[0] == 0.0 && per_family[1] > 0.0 && per_family[2] == 0.0,
+            "{per_family:?}"
+        );
+        let grads = d
+            .forward_given_frozen(&images_a, Some(&a))
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        assert!(grads.get(&embedding).is_none());
+
+        let refused = |r: candle_core::Result<Tensor>| r.unwrap_err().to_string();
+        assert!(refused(g.input(&z, None)).contains("3 families"));
+        assert!(refused(d.forward_t(&images_a, false)).contains("3 families"));
+        let plain = Gan::new(&ModelConfig::logogan(32), &dev, 11).unwrap();
+        assert!(refused(plain.generator.input(&z, Some(&a))).contains("0 families"));
+        assert!(refused(
+            plain
+                .discriminator
+                .forward_given_t(&images_a, Some(&a), false)
+        )
+        .contains("0 families"));
     }
 }

@@ -37,7 +37,7 @@ impl Generator {
             candle_core::Error::Msg(format!("unsupported image size {}", config.image_size))
         })?;
         let mut blocks = Vec::with_capacity(steps + 1);
-        let mut in_channels = config.latent_dim;
+        let mut in_channels = config.input_channels(); // z, then the one-hot family if any
         for i in 0..=steps {
             let last = i == steps;
             let out_channels = if last {
@@ -85,6 +85,29 @@ impl Generator {
     pub fn config(&self) -> &GeneratorConfig {
         &self.config
     }
+
+    /// What [`Self::forward_t`] reads: the noise `z` `(B, latent_dim[, 1, 1])` and, for a
+    /// conditional generator (chapter 7), the family of each image `labels` `(B,)` as one-hot
+    /// columns after it: `(B, latent_dim + classes, 1, 1)`. The family is just more input: the
+    /// first layer learns what each family's column adds to the 4×4 map.
+    // ANCHOR: generator_input
+    pub fn input(&self, z: &Tensor, labels: Option<&Tensor>) -> Result<Tensor> {
+        let z = z.flatten_from(1)?; // (B, latent_dim)
+        let input = match (labels, self.config.classes) {
+            (None, 0) => z,
+            (Some(labels), classes) if classes > 0 => {
+                Tensor::cat(&[z, super::latent::one_hot(labels, classes)?], 1)?
+            }
+            (labels, classes) => {
+                return Err(candle_core::Error::Msg(format!(
+                    "a generator of {classes} families was given {} labels",
+                    if labels.is_some() { "" } else { "no" }
+                )))
+            }
+        };
+        input.unsqueeze(2)?.unsqueeze(3) // (B, latent_dim + classes, 1, 1)
+    }
+    // ANCHOR_END: generator_input
 
     /// `z` of shape `(B, latent_dim, 1, 1)` or `(B, latent_dim)` → images `(B, C, S, S)` in [-1, 1].
     /// `train` selects batch statistics (and updates the running ones) or the running statistics.

@@ -25,6 +25,15 @@ pub fn latent_noise(
 }
 // ANCHOR_END: latent_noise
 
+/// Family numbers `labels` `(B,)` (u32, each below `classes`) → one-hot rows `(B, classes)`
+/// in f32: a 1 in the family's column, 0 elsewhere. What a conditional GAN reads the family as.
+pub fn one_hot(labels: &Tensor, classes: usize) -> candle_core::Result<Tensor> {
+    let columns = Tensor::arange(0u32, classes as u32, labels.device())?.unsqueeze(0)?; // (1, K)
+    let rows = labels.to_dtype(candle_core::DType::U32)?.unsqueeze(1)?; // (B, 1)
+    rows.broadcast_eq(&columns)?
+        .to_dtype(candle_core::DType::F32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,5 +51,12 @@ mod tests {
         // The first vector of a larger draw is the same: a stream is read in order.
         let more = latent_noise(7, 3, 4, 10, &dev).unwrap();
         assert_eq!(v(&more)[..20], v(&a)[..]);
+    }
+
+    #[test]
+    fn one_hot_puts_a_one_in_the_family_column() {
+        let labels = Tensor::new(&[2u32, 0, 1], &Device::Cpu).unwrap();
+        let rows = one_hot(&labels, 3).unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!(rows, [[0., 0., 1.], [1., 0., 0.], [0., 1., 0.]]);
     }
 }

@@ -16,7 +16,7 @@ pub use crate::ops::ConvAlgorithm;
 pub use config::{Architecture, DiscriminatorConfig, FilterSchedule, GeneratorConfig, ModelConfig};
 pub use discriminator::Discriminator;
 pub use generator::Generator;
-pub use latent::latent_noise;
+pub use latent::{latent_noise, one_hot};
 
 use candle_core::Device;
 use candle_nn::VarMap;

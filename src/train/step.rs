@@ -67,23 +67,38 @@ impl GanStep {
         self.step_with(real, z, &|x, _| Ok(x.clone()))
     }
 
-    // ANCHOR: train_step
-    /// One discriminator update and one generator update on real images `real` (B, 3, S, S) in
-    /// [-1, 1] and noise `z` (B, nz, 1, 1). Every image D sees passes through `view` first
-    /// (instance noise, differentiable augmentation; the identity by default), told which of
-    /// D's three looks it is. Returns what the step measured, still on the device.
+    /// [`Self::step_given`] for the unconditional GAN: no families.
     pub fn step_with(
         &mut self,
         real: &Tensor,
         z: &Tensor,
         view: &dyn Fn(&Tensor, DiscriminatorInput) -> Result<Tensor>,
     ) -> Result<StepStats> {
+        self.step_given(real, None, z, view)
+    }
+
+    // ANCHOR: train_step
+    /// One discriminator update and one generator update on real images `real` (B, 3, S, S) in
+    /// [-1, 1] and noise `z` (B, nz, 1, 1). For chapter 7's conditional GAN, `labels` (B,) gives
+    /// each real image's family, and G draws its fakes from the same families (`None` for the
+    /// unconditional GAN). Every image D sees passes through `view` first (instance noise,
+    /// differentiable augmentation; the identity by default), told which of D's three looks it
+    /// is. Returns what the step measured, still on the device.
+    pub fn step_given(
+        &mut self,
+        real: &Tensor,
+        labels: Option<&Tensor>,
+        z: &Tensor,
+        view: &dyn Fn(&Tensor, DiscriminatorInput) -> Result<Tensor>,
+    ) -> Result<StepStats> {
         let (g, d) = (&self.gan.generator, &self.gan.discriminator);
 
         // 1. Discriminator: real images should score "real", G's images "fake".
-        let fake = g.forward_t(z, true)?; // (B, 3, S, S)
-        let real_logits = d.forward_t(&view(real, DiscriminatorInput::Real)?, true)?; // (B,)
-        let fake_logits = d.forward_t(&view(&fake.detach(), DiscriminatorInput::Fake)?, true)?;
+        let fake = g.forward_t(&g.input(z, labels)?, true)?; // (B, 3, S, S)
+        let real_logits =
+            d.forward_given_t(&view(real, DiscriminatorInput::Real)?, labels, true)?; // (B,)
+        let fake_view = view(&fake.detach(), DiscriminatorInput::Fake)?;
+        let fake_logits = d.forward_given_t(&fake_view, labels, true)?;
         let d_loss = self
             .loss
             .discriminator(&real_logits, &fake_logits, self.real_label)?;
@@ -91,7 +106,8 @@ impl GanStep {
 
         // 2. Generator: make the updated D call the same fakes real. D's weights are constants
         //    here: their gradients would only be thrown away.
-        let fake_logits_after = d.forward_frozen(&view(&fake, DiscriminatorInput::FakeForG)?)?;
+        let fake_view = view(&fake, DiscriminatorInput::FakeForG)?;
+        let fake_logits_after = d.forward_given_frozen(&fake_view, labels)?;
         let g_loss = self.loss.generator(&fake_logits_after)?;
         self.opt_g.step(&g_loss.backward()?)?;
         if let Some(ema) = &self.ema {

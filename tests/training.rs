@@ -120,8 +120,13 @@ fn a_few_steps_write_metrics_grids_checkpoints_and_charts() {
 /// Train `config` straight through and, in another folder, interrupted after step 7 and
 /// resumed; assert both runs wrote the same bytes. Returns the straight run's metrics.csv.
 fn assert_resume_is_exact(config: TrainConfig) -> String {
+    assert_resume_is_exact_on(config, &dataset())
+}
+
+/// [`assert_resume_is_exact`] on the images `data`.
+fn assert_resume_is_exact_on(config: TrainConfig, data: &ImageDataset) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let data = dataset();
+    let data = data.clone();
 
     let straight = dir.path().join("straight");
     Trainer::create(config.clone(), &data, "fixture".into(), straight.clone())
@@ -423,4 +428,85 @@ fn the_trained_generator_is_the_one_a_run_without_the_average_has() {
         pixels(TrainedGenerator::load(&averaged, &device).unwrap()),
         "`load` samples the average"
     );
+}
+
+/// Chapter 7's conditional GAN: it trains and resumes exactly (its families come back from the
+/// run's own families.csv), samples in the training set's proportions or one family on demand,
+/// and refuses images without families, a family it does not have, and a run that lost its
+/// families.
+#[test]
+fn a_conditional_run_trains_resumes_and_samples_a_family() {
+    let mut config = TrainConfig {
+        checkpoint_every: 3,
+        ..tiny()
+    };
+    config.model = config.model.clone().conditional(2);
+    // Family 0: the first 30 images, family 1: the last 10.
+    let families: Vec<u32> = (0..40).map(|i| u32::from(i >= 30)).collect();
+    let data = dataset().with_families(families.clone()).unwrap();
+    let conditional = assert_resume_is_exact_on(config.clone(), &data);
+    assert_ne!(
+        conditional,
+        assert_resume_is_exact(TrainConfig {
+            checkpoint_every: 3,
+            ..tiny()
+        })
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    Trainer::create(config.clone(), &data, "fixture".into(), run.clone())
+        .unwrap()
+        .train(None, &mut ignore)
+        .unwrap();
+    let kept = logogan::metrics::families::load_families(&run.join("families.csv"), &data.names);
+    assert_eq!(kept.unwrap(), (families, 2));
+
+    let mut g = TrainedGenerator::load(&run, &Device::Cpu).unwrap();
+    assert_eq!(g.family_sizes, vec![30, 10]);
+    let spread = g.families(8).unwrap().unwrap().to_vec1::<u32>().unwrap();
+    assert_eq!(spread, [0, 0, 0, 0, 0, 0, 1, 1], "the set's 3:1");
+    let z = g.noise(4, 3).unwrap();
+    let pixels = |g: &TrainedGenerator| {
+        let images = g.images(&z).unwrap();
+        images
+            .iter()
+            .flat_map(|i| i.as_raw().clone())
+            .collect::<Vec<u8>>()
+    };
+    g.set_family(Some(1)).unwrap();
+    let ones = pixels(&g);
+    g.set_family(Some(0)).unwrap();
+    assert_ne!(
+        pixels(&g),
+        ones,
+        "another family, other images from the same noise"
+    );
+    let err = g.set_family(Some(2)).unwrap_err().to_string();
+    assert!(err.contains("`class`") && err.contains("0 to 1"), "{err}");
+
+    let refused = |result: logogan::Result<Trainer>| match result {
+        Ok(_) => panic!("accepted"),
+        Err(e) => e.to_string(),
+    };
+    let err = refused(Trainer::create(
+        config.clone(),
+        &dataset(),
+        "fixture".into(),
+        dir.path().join("none"),
+    ));
+    assert!(err.contains("cluster them first"), "{err}");
+    let three = dataset()
+        .with_families((0..40).map(|i| i % 3).collect())
+        .unwrap();
+    let err = refused(Trainer::create(
+        config,
+        &three,
+        "fixture".into(),
+        dir.path().join("three"),
+    ));
+    assert!(err.contains("family 2"), "{err}");
+    std::fs::remove_file(run.join("families.csv")).unwrap();
+    let err = refused(Trainer::resume(run, &data, Some(3)));
+    assert!(err.contains("families.csv"), "{err}");
 }

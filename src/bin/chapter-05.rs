@@ -79,7 +79,8 @@ fn train_run(args: TrainArgs) -> Result<()> {
 }
 
 fn generate(args: GenerateArgs) -> Result<()> {
-    let g = TrainedGenerator::load(&args.checkpoint, &args.device.open()?)?;
+    let mut g = TrainedGenerator::load(&args.checkpoint, &args.device.open()?)?;
+    g.set_family(args.class)?;
     let out = (args.out.clone()).unwrap_or_else(|| RunDir::new(&args.checkpoint).generated());
     let grid = display_path(&g.save_samples(args.n as usize, args.seed, &out)?);
     println!(

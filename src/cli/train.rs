@@ -46,6 +46,10 @@ pub struct GenerateArgs {
     /// Seed of the noise.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// For a conditional run (chapter 7): draw every image from this logo family. Default: all
+    /// families, in the training set's proportions.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..64))]
+    pub class: Option<u32>,
     /// Also draw an interpolation strip between the noise of two seeds, e.g. 3,7.
     #[arg(long, value_delimiter = ',')]
     pub interpolate: Option<Vec<u64>>,

@@ -25,6 +25,8 @@ pub struct ImageDataset {
     /// File name of each image, in row order.
     pub names: Vec<String>,
     pub image_size: usize,
+    /// The logo family of each image, in row order (chapter 7), when the set has them.
+    families: Option<Vec<u32>>,
 }
 
 impl ImageDataset {
@@ -88,6 +90,7 @@ impl ImageDataset {
             pixels,
             names,
             image_size: size,
+            families: None,
         })
     }
 
@@ -111,6 +114,35 @@ impl ImageDataset {
         Ok(bytes.to_dtype(DType::F32)?.affine(2.0 / 255.0, -1.0)?)
     }
     // ANCHOR_END: batch_get
+
+    /// The same images, each of the logo family `families[i]` (chapter 7).
+    pub fn with_families(mut self, families: Vec<u32>) -> Result<Self> {
+        if families.len() != self.len() {
+            return Err(Error::config(
+                "families",
+                format!("{} families for {} images", families.len(), self.len()),
+            ));
+        }
+        self.families = Some(families);
+        Ok(self)
+    }
+
+    /// The family of each image, when the set has them.
+    pub fn families(&self) -> Option<&[u32]> {
+        self.families.as_deref()
+    }
+
+    /// The families of the images at `indices` as a `(len,)` u32 tensor on the set's device, or
+    /// `None` when the set has no families.
+    pub fn families_of(&self, indices: &[u32]) -> Result<Option<Tensor>> {
+        self.families
+            .as_ref()
+            .map(|f| {
+                let picked: Vec<u32> = indices.iter().map(|&i| f[i as usize]).collect();
+                Ok(Tensor::new(picked, self.pixels.device())?)
+            })
+            .transpose()
+    }
 
     /// The images back as RGB images (e.g. to transform them with the image crate).
     pub fn to_images(&self) -> Result<Vec<RgbImage>> {
@@ -170,6 +202,7 @@ impl ImageDataset {
                 pixels: pixels.to_device(device)?,
                 names: (0..n).map(|i| format!("row {i}")).collect(),
                 image_size: h,
+                families: None,
             }),
             ref dims => Err(Error::bad_input(
                 path,
@@ -188,6 +221,10 @@ impl ImageDataset {
                 .map(|&i| self.names[i as usize].clone())
                 .collect(),
             image_size: self.image_size,
+            families: self
+                .families
+                .as_ref()
+                .map(|f| indices.iter().map(|&i| f[i as usize]).collect()),
         })
     }
 
@@ -197,6 +234,7 @@ impl ImageDataset {
             pixels: self.pixels.to_device(device)?,
             names: self.names.clone(),
             image_size: self.image_size,
+            families: self.families.clone(),
         })
     }
 

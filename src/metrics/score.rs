@@ -450,7 +450,7 @@ pub fn sample_generator(generator: &TrainedGenerator, n: usize, seed: u64) -> Re
     let mut batches = Vec::new();
     for start in (0..n).step_by(256) {
         let z = generator.noise(256.min(n - start), seed.wrapping_add(start as u64))?;
-        batches.push(generator.generator.forward_t(&z, false)?);
+        batches.push(generator.sample(&z)?);
     }
     Ok(Tensor::cat(&batches, 0)?)
 }

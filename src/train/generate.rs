@@ -7,8 +7,9 @@ use image::RgbImage;
 
 use super::checkpoint;
 use super::run::{RunDir, RunRecord};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fsutil::{create_output_dir, save_png};
+use crate::metrics::families::FamilyRow;
 use crate::model::latent_noise;
 use crate::model::layers::new_varmap;
 use crate::model::Generator;
@@ -28,6 +29,12 @@ pub struct TrainedGenerator {
     pub record: RunRecord,
     /// Training step of the checkpoint.
     pub step: u64,
+    /// A conditional generator's images per family in its training set (from the run's
+    /// `families.csv`), by family number; empty for the unconditional GAN.
+    pub family_sizes: Vec<usize>,
+    /// The family every sample is drawn from ([`Self::set_family`]); `None` spreads the samples
+    /// over the families in the proportions of the training set.
+    family: Option<u32>,
     device: Device,
 }
 
@@ -54,12 +61,91 @@ impl TrainedGenerator {
             "g"
         };
         checkpoint.restore(&varmap, prefix)?;
+        let classes = record.config.model.classes();
+        let mut family_sizes = vec![0; classes];
+        if classes > 0 {
+            let rows: Vec<FamilyRow> = crate::fsutil::read_csv(&run.families())?;
+            for row in rows {
+                let size = family_sizes.get_mut(row.family as usize).ok_or_else(|| {
+                    Error::bad_input(
+                        run.families(),
+                        format!(
+                            "`{}` has family {}, but the generator has {classes}",
+                            row.name, row.family
+                        ),
+                    )
+                })?;
+                *size += 1;
+            }
+        }
         Ok(Self {
             generator,
             record,
             step: checkpoint.info.step,
+            family_sizes,
+            family: None,
             device: device.clone(),
         })
+    }
+
+    /// Logo families the generator was trained on (0: unconditional).
+    pub fn classes(&self) -> usize {
+        self.family_sizes.len()
+    }
+
+    /// Draw every later sample from `family` (chapter 7's `generate --class`), or with `None`
+    /// from all families in the training set's proportions. Refused, naming the flag, for a
+    /// family the generator does not have.
+    pub fn set_family(&mut self, family: Option<u32>) -> Result<()> {
+        match (family, self.classes()) {
+            (Some(_), 0) => Err(Error::config(
+                "class",
+                "this run's generator is unconditional: it has no families to choose from",
+            )),
+            (Some(f), k) if f as usize >= k => Err(Error::config(
+                "class",
+                format!("{f} is not a family of this generator (0 to {})", k - 1),
+            )),
+            _ => {
+                self.family = family;
+                Ok(())
+            }
+        }
+    }
+
+    /// The families of `n` samples: the chosen one, or the training set's proportions (sample i
+    /// takes the family at quantile (i + ½)/n of the set's families in order); `None` for an
+    /// unconditional generator.
+    pub fn families(&self, n: usize) -> Result<Option<Tensor>> {
+        if self.classes() == 0 {
+            return Ok(None);
+        }
+        let total: usize = self.family_sizes.iter().sum();
+        let families: Vec<u32> = (0..n)
+            .map(|i| match self.family {
+                Some(f) => f,
+                None => {
+                    let quantile = (i as f64 + 0.5) / n as f64 * total as f64;
+                    let mut seen = 0.0;
+                    self.family_sizes
+                        .iter()
+                        .position(|&size| {
+                            seen += size as f64;
+                            quantile < seen
+                        })
+                        .unwrap_or(self.classes() - 1) as u32
+                }
+            })
+            .collect();
+        Ok(Some(Tensor::new(families, &self.device)?))
+    }
+
+    /// Images `(n, 3, S, S)` in [-1, 1] for the latent vectors `z` `(n, latent_dim, 1, 1)`, in
+    /// inference mode (of the families of [`Self::families`] for a conditional generator).
+    pub fn sample(&self, z: &Tensor) -> Result<Tensor> {
+        let families = self.families(z.dim(0)?)?;
+        let input = self.generator.input(z, families.as_ref())?;
+        Ok(self.generator.forward_t(&input, false)?)
     }
 
     pub fn latent_dim(&self) -> usize {
@@ -89,14 +175,16 @@ impl TrainedGenerator {
                 self.latent_dim(),
                 &self.device,
             )?;
-            self.generator.forward_t(&z, true)?;
+            let families = self.families(MEASURE_BATCH_SIZE)?;
+            self.generator
+                .forward_t(&self.generator.input(&z, families.as_ref())?, true)?;
         }
         Ok(())
     }
 
     /// Images for the latent vectors `z` `(n, latent_dim, 1, 1)`, in inference mode.
     pub fn images(&self, z: &Tensor) -> Result<Vec<RgbImage>> {
-        tensor_to_images(&self.generator.forward_t(z, false)?)
+        tensor_to_images(&self.sample(z)?)
     }
 
     /// `frames` images along the great circle from the latent vector of `seed_a` to that of
@@ -118,15 +206,17 @@ impl TrainedGenerator {
 
 impl TrainedGenerator {
     /// `n` samples from the noise of `seed`, written to `out` as one grid
-    /// (`grid-seed<seed>.png`) and as single PNGs; returns the grid's path.
+    /// (`grid-seed<seed>.png`, `grid-class<k>-seed<seed>.png` for one family) and as single
+    /// PNGs; returns the grid's path.
     pub fn save_samples(&self, n: usize, seed: u64, out: &Path) -> Result<PathBuf> {
         create_output_dir(out)?;
         let images = self.images(&self.noise(n, seed)?)?;
         let columns = (n as f64).sqrt().ceil() as usize;
-        let grid = out.join(format!("grid-seed{seed}.png"));
+        let family = self.family.map_or(String::new(), |f| format!("class{f}-"));
+        let grid = out.join(format!("grid-{family}seed{seed}.png"));
         save_png(&grid, &image_grid(&images, columns, 2))?;
         for (i, image) in images.iter().enumerate() {
-            save_png(&out.join(format!("seed{seed}-{i:03}.png")), image)?;
+            save_png(&out.join(format!("{family}seed{seed}-{i:03}.png")), image)?;
         }
         Ok(grid)
     }

@@ -45,6 +45,10 @@ impl RunDir {
     pub fn generated(&self) -> PathBuf {
         self.root.join("generated")
     }
+    /// A conditional run's own copy of its images' families (chapter 7), read when it resumes.
+    pub fn families(&self) -> PathBuf {
+        self.root.join("families.csv")
+    }
 }
 
 /// `config.json`: the settings and the circumstances of a run.

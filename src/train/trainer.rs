@@ -29,8 +29,20 @@ use super::step::{DiscriminatorInput, GanStep, StepStats};
 use crate::data::dataset::ImageDataset;
 use crate::error::{Error, Result};
 use crate::fsutil::save_png;
+use crate::metrics::families::{load_families, save_families};
 use crate::model::latent_noise;
 use crate::viz::{image_grid, tensor_to_images};
+
+/// The families of a grid of `n` samples for a model of `classes` families: row r (of the
+/// square grid's ⌈√n⌉ columns) is family r mod `classes`. `None` for the unconditional GAN.
+pub fn grid_families(classes: usize, n: usize, device: &Device) -> Result<Option<Tensor>> {
+    if classes == 0 {
+        return Ok(None);
+    }
+    let columns = (n as f64).sqrt().ceil().max(1.0) as usize;
+    let families: Vec<u32> = (0..n).map(|i| ((i / columns) % classes) as u32).collect();
+    Ok(Some(Tensor::new(families, device)?))
+}
 
 const NOISE_SALT: u64 = 0x6e6f_6973_6521; // "noise!"
 const FIXED_NOISE_SALT: u64 = 0x6669_7865_6421; // "fixed!"
@@ -84,6 +96,8 @@ pub struct Trainer {
     pub run: RunDir,
     dataset: ImageDataset,
     fixed_noise: Tensor,
+    /// A conditional run's families of the fixed noise: grid row r shows family r mod K.
+    fixed_families: Option<Tensor>,
     step: u64,
     metrics: MetricsLog,
     pending: Vec<(u64, u64, StepStats)>,
@@ -118,6 +132,7 @@ impl Trainer {
             ));
         }
         let dataset = Self::training_set(&config, dataset)?;
+        Self::check_families(&config, &dataset)?;
         let record = RunRecord {
             config: config.clone(),
             data: data_dir,
@@ -128,7 +143,37 @@ impl Trainer {
             logogan_version: env!("CARGO_PKG_VERSION").into(),
         };
         record.save(&run)?;
+        if let Some(families) = dataset.families().filter(|_| config.model.classes() > 0) {
+            save_families(&run.families(), &dataset.names, families)?;
+        }
         Self::assemble(config, dataset, run, lock, 0, None)
+    }
+
+    /// A conditional model needs every training image's family, each one it has.
+    fn check_families(config: &TrainConfig, dataset: &ImageDataset) -> Result<()> {
+        let classes = config.model.classes();
+        if classes == 0 {
+            return Ok(());
+        }
+        let families = dataset.families().ok_or_else(|| {
+            Error::config(
+                "model.generator.classes",
+                format!(
+                    "the model is conditioned on {classes} logo families but the images have none: \
+                     cluster them first (`chapter-07 families`)"
+                ),
+            )
+        })?;
+        match families.iter().find(|&&f| f as usize >= classes) {
+            Some(family) => Err(Error::config(
+                "model.generator.classes",
+                format!(
+                    "an image is of family {family}, but the model has {classes} (0 to {})",
+                    classes - 1
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Continue the run in `run_dir` from its latest checkpoint. `epochs` may raise the total.
@@ -142,7 +187,13 @@ impl Trainer {
         }
         record.config.validate()?;
         let config = record.config.clone();
-        let dataset = Self::training_set(&config, dataset)?;
+        let mut dataset = Self::training_set(&config, dataset)?;
+        if config.model.classes() > 0 {
+            // The run's own copy: the data folder's families may have been clustered again.
+            let (families, _) = load_families(&run.families(), &dataset.names)?;
+            dataset = dataset.with_families(families)?;
+            Self::check_families(&config, &dataset)?;
+        }
         if dataset.len() != record.images {
             return Err(Error::bad_input(
                 run.config(),
@@ -264,6 +315,7 @@ impl Trainer {
             config.model.generator.latent_dim,
             &device,
         )?;
+        let fixed_families = grid_families(config.model.classes(), config.grid_samples, &device)?;
         let metrics = MetricsLog::open(&run.metrics(), step)?;
         Ok(Self {
             config,
@@ -271,6 +323,7 @@ impl Trainer {
             run,
             dataset,
             fixed_noise,
+            fixed_families,
             step,
             metrics,
             pending: Vec::new(),
@@ -318,8 +371,8 @@ impl Trainer {
         (step - 1) / self.steps_per_epoch() + 1
     }
 
-    /// The real images of the next step.
-    fn next_batch(&mut self) -> Result<Tensor> {
+    /// The real images of the next step, with their families in a conditional run.
+    fn next_batch(&mut self) -> Result<(Tensor, Option<Tensor>)> {
         let spe = self.steps_per_epoch();
         let epoch = self.step / spe; // 0-based epoch of the next step
         let index = (self.step % spe) as usize;
@@ -328,13 +381,18 @@ impl Trainer {
         }
         let order = &self.order.as_ref().expect("set above").1;
         let b = self.config.batch_size;
-        self.dataset.get(&order[index * b..(index + 1) * b])
+        let rows = &order[index * b..(index + 1) * b];
+        let families = match self.config.model.classes() {
+            0 => None,
+            _ => self.dataset.families_of(rows)?,
+        };
+        Ok((self.dataset.get(rows)?, families))
     }
 
     /// One training step on the next batch: one discriminator update and one generator update
     /// (see [`GanStep::step_with`]). Returns what the step measured, still on the device.
     pub fn train_step(&mut self) -> Result<StepStats> {
-        let real = self.next_batch()?; // (B, 3, S, S) in [-1, 1]
+        let (real, families) = self.next_batch()?; // (B, 3, S, S) in [-1, 1]; (B,)
         let b = self.config.batch_size;
         let latent = self.config.model.generator.latent_dim;
         let z = latent_noise(
@@ -379,7 +437,7 @@ impl Trainer {
                 (None, _) => x,
             })
         };
-        let stats = self.core.step_with(&real, &z, &view)?;
+        let stats = self.core.step_given(&real, families.as_ref(), &z, &view)?;
         self.step += 1;
         Ok(stats)
     }
@@ -393,16 +451,23 @@ impl Trainer {
     /// Generate images from `z` with the running batch-norm statistics (inference mode), from
     /// the averaged generator when the run keeps one.
     pub fn generate(&self, z: &Tensor) -> Result<Tensor> {
+        self.generate_given(z, None)
+    }
+
+    /// [`Self::generate`] of the families `families` `(B,)` for a conditional run.
+    pub fn generate_given(&self, z: &Tensor, families: Option<&Tensor>) -> Result<Tensor> {
         let generator = match &self.core.ema {
             Some(ema) => &ema.generator,
             None => &self.core.gan.generator,
         };
-        Ok(generator.forward_t(z, false)?)
+        Ok(generator.forward_t(&generator.input(z, families)?, false)?)
     }
 
-    /// The grid of the fixed noise samples.
+    /// The grid of the fixed noise samples (in a conditional run, row r of family r mod K).
     pub fn sample_grid(&self) -> Result<RgbImage> {
-        let images = tensor_to_images(&self.generate(&self.fixed_noise)?)?;
+        let images = tensor_to_images(
+            &self.generate_given(&self.fixed_noise, self.fixed_families.as_ref())?,
+        )?;
         let columns = (images.len() as f64).sqrt().ceil() as usize;
         Ok(image_grid(&images, columns, 2))
     }

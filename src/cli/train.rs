@@ -62,3 +62,56 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
+
+/// Train the run `args` describe (or resume it) with `options`, with a progress bar, and say
+/// where its files are and how `bin` samples it.
+pub fn train_and_report(args: &TrainArgs, options: &TrainOptions, bin: &str) -> crate::Result<()> {
+    use crate::paths::display_path;
+    use crate::train::session::{train_with_console, Session};
+    let device = args.common.open_device()?;
+    let (layout, runs) = (args.common.layout(), args.common.runs());
+    let session = Session {
+        device: &device,
+        layout: &layout,
+        runs: &runs,
+    };
+    let mut trainer = match &args.resume {
+        Some(run) => session.resume(run, options)?,
+        None => session.start(options)?,
+    };
+    let frames = train_with_console(&mut trainer, args.stop_after)?.frames;
+    let (run, step) = (display_path(&trainer.run.root), trainer.step());
+    println!("done: step {step} · {frames} grids · loss.png, d_outputs.png, progress.gif in {run}");
+    println!("sample it: cargo run --release --bin {bin} -- generate --checkpoint {run}");
+    Ok(())
+}
+
+/// Sample the trained run `args` names: a grid, one PNG per image, and the interpolation strip
+/// when asked for; of one family with `--class` (a conditional run).
+pub fn generate_samples(args: &GenerateArgs) -> crate::Result<()> {
+    use crate::paths::display_path;
+    use crate::train::generate::TrainedGenerator;
+    let mut g = TrainedGenerator::load(&args.checkpoint, &args.device.open()?)?;
+    g.set_family(args.class)?;
+    let out = (args.out.clone())
+        .unwrap_or_else(|| crate::train::RunDir::new(&args.checkpoint).generated());
+    let grid = display_path(&g.save_samples(args.n as usize, args.seed, &out)?);
+    println!(
+        "{} images from step {}: {grid} and one PNG each",
+        args.n, g.step
+    );
+    match args.interpolate.as_deref() {
+        None => {}
+        Some(&[a, b]) => {
+            let strip = display_path(&g.save_interpolation((a, b), args.frames as usize, &out)?);
+            println!("interpolation {a} → {b}: {strip}");
+        }
+        Some(other) => {
+            return Err(crate::Error::config(
+                "interpolate",
+                format!("takes two seeds, like 3,7 (got {other:?})"),
+            ))
+        }
+    }
+    Ok(())
+}

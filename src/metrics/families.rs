@@ -13,13 +13,22 @@
 //! * [`FamilyRow`], [`save_families`], [`load_families`]: the labels beside the images.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::distances::Features;
+use super::encoder::{EncoderConfig, FeatureEncoder};
+use super::score::Standardiser;
+use crate::data::dataset::ImageDataset;
+use crate::data::pipeline::ensure_dataset;
 use crate::error::{Error, Result};
+use crate::fsutil::save_png;
+use crate::paths::DataLayout;
+use crate::viz::image_grid;
 
 /// The most families a clustering may ask for: more would leave a few dozen images per family.
 pub const MAX_FAMILIES: usize = 64;
@@ -385,6 +394,131 @@ pub fn load_families(path: &Path, names: &[String]) -> Result<(Vec<u32>, usize)>
         .collect::<Result<Vec<u32>>>()?;
     let k = labels.iter().max().map_or(0, |&m| m as usize + 1);
     Ok((labels, k))
+}
+
+/// The numbers of families chapter 7 weighs with [`choose_k`].
+pub const CANDIDATE_FAMILIES: std::ops::RangeInclusive<usize> = 2..=8;
+
+/// The course's number of logo families. On its logos the silhouette is low for every k from 2
+/// to 8 (0.21 at 2 falling to 0.15 at 8): the logos form a continuum, not islands, so no k is
+/// the data's own and the number is a choice of granularity. Six keeps every family above a
+/// thousand images (over thirty batches of 32) while its families differ at a glance (round
+/// dark badges, orange swirls, angular glyphs, outlined circles, line art, wordmarks).
+pub const DEFAULT_FAMILIES: usize = 6;
+
+/// Where the families of `layout`'s training logos in `k` clusters are kept: beside the
+/// judge's encoder, at its image size (file names are the same at every size).
+pub fn families_path(layout: &DataLayout, k: usize) -> PathBuf {
+    let size = EncoderConfig::default().image_size as u32;
+    layout.processed(size).join(format!("families-k{k}.csv"))
+}
+
+/// The training logos of `layout` (at the judge's image size, built if missing) and their
+/// features through the judge's encoder, each dimension standardised as the judge does, so
+/// that no dimension dominates the distances.
+pub fn family_features(layout: &DataLayout, device: &Device) -> Result<(ImageDataset, Features)> {
+    let config = EncoderConfig::default();
+    let size = config.image_size;
+    let train_dir = ensure_dataset(layout, size as u32, false)?;
+    let train = ImageDataset::load(&train_dir, size, device)?;
+    let encoder = FeatureEncoder::load_or_train(
+        &layout.processed(size as u32),
+        &config,
+        &train,
+        &mut |_, _| (),
+    )?;
+    let features = encoder.dataset_features(&train)?;
+    Ok((train, Standardiser::fit(&features).apply(&features)))
+}
+
+/// What [`cluster_training_logos`] found and wrote.
+#[derive(Debug, Clone)]
+pub struct FamilyReport {
+    pub k: usize,
+    /// Images per family, largest first.
+    pub sizes: Vec<usize>,
+    pub silhouette: f64,
+    /// The family of every training image (`families-k<k>.csv`).
+    pub path: PathBuf,
+    /// One row per family: its images nearest the family's centre (`families-k<k>.png`).
+    pub grid: PathBuf,
+}
+
+/// Cluster the training logos of `layout` into `k` families in the judge's feature space,
+/// write each image's family (`families-k<k>.csv`) and a grid of each family's `per_row`
+/// most typical images (nearest its centre; `families-k<k>.png`).
+pub fn cluster_training_logos(
+    layout: &DataLayout,
+    k: usize,
+    per_row: usize,
+    device: &Device,
+) -> Result<FamilyReport> {
+    let (train, features) = family_features(layout, device)?;
+    cluster_and_save(&train, &features, k, per_row, &families_path(layout, k))
+}
+
+/// [`cluster_training_logos`] on images and features already at hand.
+pub fn cluster_and_save(
+    train: &ImageDataset,
+    features: &Features,
+    k: usize,
+    per_row: usize,
+    path: &Path,
+) -> Result<FamilyReport> {
+    let clustering = kmeans(
+        features,
+        &KMeansConfig {
+            k,
+            ..KMeansConfig::default()
+        },
+    )?;
+    let images = train.to_images()?;
+    let dim = features.dim;
+    let mut rows = Vec::with_capacity(k * per_row);
+    for family in 0..k {
+        let centre = &clustering.centres[family * dim..(family + 1) * dim];
+        let mut members: Vec<(f64, usize)> = (0..features.rows)
+            .filter(|&i| clustering.labels[i] as usize == family)
+            .map(|i| (squared_distance(features.row(i), centre), i))
+            .collect();
+        members.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let blank = image::RgbImage::from_pixel(
+            train.image_size as u32,
+            train.image_size as u32,
+            image::Rgb([255; 3]),
+        );
+        rows.extend((0..per_row).map(|j| {
+            members
+                .get(j)
+                .map_or(blank.clone(), |&(_, i)| images[i].clone())
+        }));
+    }
+    save_families(path, &train.names, &clustering.labels)?;
+    let grid = path.with_extension("png");
+    save_png(&grid, &image_grid(&rows, per_row, 2))?;
+    Ok(FamilyReport {
+        k,
+        sizes: clustering.sizes(),
+        silhouette: silhouette(features, &clustering.labels, k, 2000)?,
+        path: path.to_path_buf(),
+        grid,
+    })
+}
+
+/// The families of `data`'s images in `k` clusters of `layout`'s training logos, clustered
+/// first if `families-k<k>.csv` is missing; returns `data` with them.
+pub fn with_families(
+    layout: &DataLayout,
+    k: usize,
+    data: ImageDataset,
+    device: &Device,
+) -> Result<ImageDataset> {
+    let path = families_path(layout, k);
+    if !path.is_file() {
+        cluster_training_logos(layout, k, 8, device)?;
+    }
+    let (families, _) = load_families(&path, &data.names)?;
+    data.with_families(families)
 }
 
 #[cfg(test)]

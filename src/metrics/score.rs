@@ -125,13 +125,13 @@ pub struct ScoreReport {
 
 /// Per-dimension mean and 1/spread of the train features: every set is standardised with them,
 /// so KID's polynomial kernel sees numbers of order 1 and no dimension dominates the distances.
-struct Standardiser {
+pub(crate) struct Standardiser {
     mean: Vec<f64>,
     scale: Vec<f64>,
 }
 
 impl Standardiser {
-    fn fit(reference: &Features) -> Self {
+    pub(crate) fn fit(reference: &Features) -> Self {
         let (n, d) = (reference.rows as f64, reference.dim);
         let mut mean = vec![0.0; d];
         let mut var = vec![0.0; d];
@@ -152,7 +152,7 @@ impl Standardiser {
         Self { mean, scale }
     }
 
-    fn apply(&self, f: &Features) -> Features {
+    pub(crate) fn apply(&self, f: &Features) -> Features {
         let d = f.dim;
         let data = f
             .data

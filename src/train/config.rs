@@ -411,6 +411,10 @@ pub struct TrainOptions {
     /// Seeds the weights, the noise of every step, the order of the images.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Condition both networks on this many logo families, clustered from the training logos
+    /// in the judge's feature space (chapter 7; 0: the unconditional GAN).
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=64))]
+    pub families: Option<usize>,
 }
 
 impl TrainOptions {
@@ -448,7 +452,8 @@ impl TrainOptions {
             diff_augment,
             spectral_norm,
             max_images,
-            seed
+            seed,
+            families
         )
     }
 
@@ -489,6 +494,7 @@ impl TrainOptions {
             spectral_norm,
             max_images,
             seed,
+            families,
         } = self.clone();
         let mut c = TrainConfig::preset(preset, model.unwrap_or(Architecture::Logogan));
         if let Some(size) = size {
@@ -552,6 +558,9 @@ impl TrainOptions {
         }
         if let Some(v) = seed {
             c.seed = v;
+        }
+        if let Some(k) = families {
+            c.model = c.model.conditional(k);
         }
         c
     }

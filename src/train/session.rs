@@ -13,6 +13,7 @@ use crate::data::dataset::ImageDataset;
 use crate::data::pipeline::ensure_dataset;
 use crate::device::describe;
 use crate::error::{Error, Result};
+use crate::metrics::families::with_families;
 use crate::paths::{display_path, DataLayout};
 
 /// Where a session's runs and data are, and what it runs on.
@@ -42,9 +43,17 @@ impl Session<'_> {
         let size = config.image_size();
         let train_dir = ensure_dataset(self.layout, size as u32, true)?;
         let data = ImageDataset::load(&train_dir, size, self.device)?;
+        let data = match config.model.classes() {
+            0 => data,
+            k => with_families(self.layout, k, data, self.device)?,
+        };
         let run = self.runs.join(&name);
+        let families = match config.model.classes() {
+            0 => String::new(),
+            k => format!(" in {k} families"),
+        };
         println!(
-            "run {} on {} with {} images of {size}×{size}",
+            "run {} on {} with {} images of {size}×{size}{families}",
             display_path(&run),
             describe(self.device),
             data.len()

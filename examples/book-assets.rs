@@ -84,6 +84,14 @@ struct Args {
     /// samples and its scores. Without it, that snippet is left as it is.
     #[arg(long)]
     collapsed: Option<PathBuf>,
+    /// Show this conditional run (`chapter-07`) in chapter 7: fresh samples, one family per
+    /// row. Without it, that snippet is left as it is.
+    #[arg(long)]
+    conditional: Option<PathBuf>,
+    /// Make chapter 7's snippets only (the families, and the run of `--conditional` if given)
+    /// and leave every other one as it is.
+    #[arg(long)]
+    only_chapter_7: bool,
 }
 
 /// Where, when and how a picture was made.
@@ -167,6 +175,12 @@ fn main() -> Result<()> {
     std::fs::create_dir_all(&book.generated)?;
     let layout = DataLayout::default();
     println!("book assets → {}", root.display());
+
+    // Chapter 7: the families and a conditional run.
+    ch07(&book, &layout, args.conditional.as_deref())?;
+    if args.only_chapter_7 {
+        return Ok(());
+    }
 
     // Chapter 2: the sources.
     let manifest = VendorManifest::load(&layout.vendor())?;
@@ -1023,4 +1037,93 @@ fn generator_gradients_chart() -> LineChart {
             line("non-saturating: −log D", BLUE, &|d| 1.0 - d),
         ],
     }
+}
+
+/// Chapter 7: how well the training logos split into 2 to 8 families, the course's six as rows
+/// of their most typical logos, and (given a conditional run) its samples one family per row.
+fn ch07(book: &Book, layout: &DataLayout, run: Option<&Path>) -> Result<()> {
+    use logogan::metrics::families::{
+        choose_k, cluster_and_save, families_path, family_features, KMeansConfig,
+        CANDIDATE_FAMILIES, DEFAULT_FAMILIES,
+    };
+    let p = Provenance::here(0);
+    let cpu = candle_core::Device::Cpu;
+    let (train, features) = family_features(layout, &cpu)?;
+    let (best, candidates) = choose_k(&features, CANDIDATE_FAMILIES, &KMeansConfig::default())?;
+    let mut table =
+        String::from("| families | silhouette | images per family |\n|---:|---:|---|\n");
+    for (i, c) in candidates.iter().enumerate() {
+        let note = match (i == best, c.k == DEFAULT_FAMILIES) {
+            (true, _) => " ← the highest",
+            (_, true) => " ← the course's",
+            _ => "",
+        };
+        let sizes: Vec<String> = c.sizes.iter().map(|n| n.to_string()).collect();
+        table.push_str(&format!(
+            "| {} | {:.3}{note} | {} |\n",
+            c.k,
+            c.silhouette,
+            sizes.join(", ")
+        ));
+    }
+    table.push_str(&format!(
+        "\n<small>{} training images of 32×32 through the judge's encoder; k-means with 4 \
+         k-means++ starts; silhouette over 2000 of them. Made by `book-assets`: {}.</small>\n",
+        train.len(),
+        p.caption()
+    ));
+    book.snippet("ch07-families-table.md", &table)?;
+    let report = cluster_and_save(
+        &train,
+        &features,
+        DEFAULT_FAMILIES,
+        8,
+        &families_path(layout, DEFAULT_FAMILIES),
+    )?;
+    book.figure(
+        "ch07-families.png",
+        &upscale(&image::open(&report.grid)?.to_rgb8(), 2),
+    )?;
+    let sizes: Vec<String> = report.sizes.iter().map(|n| n.to_string()).collect();
+    book.figure_with_caption(
+        "ch07-families.md",
+        "ch07-families.png",
+        "six rows of eight logos, each row one family found by k-means",
+        &format!(
+            "Figure 7.1 — The {DEFAULT_FAMILIES} families k-means finds among the training logos, \
+             one per row, largest first ({} images): each row shows the eight logos nearest its \
+             family's centre.",
+            sizes.join(", ")
+        ),
+        &p,
+    )?;
+
+    let Some(run) = run else { return Ok(()) };
+    let mut g = TrainedGenerator::load(run, &cpu)?;
+    let z = g.noise(8, 1)?; // the same eight noise vectors in every row
+    let mut rows = Vec::new();
+    for family in 0..g.classes() as u32 {
+        g.set_family(Some(family))?;
+        rows.extend(g.images(&z)?);
+    }
+    book.figure("ch07-run.png", &upscale(&image_grid(&rows, 8, 2), 2))?;
+    let config = &g.record.config;
+    let steps_per_epoch = (g.record.images / config.batch_size).max(1) as u64;
+    let seconds =
+        logogan::train::checkpoint::load_info(&RunDir::new(run).checkpoints())?.training_seconds;
+    book.figure_with_caption(
+        "ch07-run.md",
+        "ch07-run.png",
+        "one row of eight generated logos per family",
+        &format!(
+            "Figure 7.2 — The conditional laptop run after {} of its {} epochs ({} min of \
+             training): one family per row, and the same eight noise vectors in every row, so \
+             that down a column only the family changes.",
+            g.step / steps_per_epoch,
+            config.epochs,
+            (seconds / 60.0).round()
+        ),
+        &Provenance::of_run(&g.record),
+    )?;
+    Ok(())
 }

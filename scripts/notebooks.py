@@ -31,7 +31,7 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MARKDOWN = ROOT / "book" / "book" / "markdown"
 OUT = ROOT / "chapters"
-CHAPTERS = ["ch01-inspiration", "ch02-gathering", "ch03-cleaning", "ch04-modelling", "ch05-training", "ch06-tuning"]
+CHAPTERS = ["ch01-inspiration", "ch02-gathering", "ch03-cleaning", "ch04-modelling", "ch05-training", "ch06-tuning", "ch07-families"]
 FEATURES = re.compile(r"<!--\s*notebook:\s*features\s*=\s*(\[.*?\])\s*-->\n?")
 FENCE = re.compile(r"^(```+)(.*)$")
 # The book writes formulas as GitHub does, and its pages render them with KaTeX

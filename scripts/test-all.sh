@@ -84,6 +84,9 @@ $bin/chapter-05 --preset quick --epochs 1 --runs-dir "$runs" --name smoke
 $bin/chapter-05 generate --checkpoint "$runs/smoke" --n 16 --interpolate 1,2
 rm -rf "$runs"
 
+step "chapter 7: the logo families (its conditional training is the tests' and the notebook's)"
+$bin/chapter-07 families
+
 step "the PyTorch yardstick's scripts parse (they need torch to run: see reference/pytorch-dcgan)"
 python3 -c "import ast, sys; [ast.parse(open(f).read(), f) for f in sys.argv[1:]]" reference/pytorch-dcgan/train_dcgan.py reference/pytorch-dcgan/compare.py scripts/bench_cpu.py scripts/compare_calibrations.py
 

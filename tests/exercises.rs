@@ -341,3 +341,80 @@ mod ch06 {
         }
     }
 }
+
+/// Chapter 7: families by colour instead of by the judge's features.
+mod ch07 {
+    use logogan::metrics::Features;
+    use logogan::prelude::RgbImage;
+
+    /// Four numbers per logo: the mean red, green and blue of its ink (the pixels that are not
+    /// near-white), in [0, 1], and the share of the picture that is ink. A logo with no ink
+    /// (all white) counts as white ink covering nothing.
+    pub fn colour_features(images: &[RgbImage]) -> Features {
+        let mut data = Vec::with_capacity(images.len() * 4);
+        for image in images {
+            let ink: Vec<[f64; 3]> = image
+                .pixels()
+                .filter(|p| p.0.iter().any(|&c| c < 230))
+                .map(|p| p.0.map(|c| c as f64 / 255.0))
+                .collect();
+            let mean = |c: usize| {
+                if ink.is_empty() {
+                    1.0
+                } else {
+                    ink.iter().map(|p| p[c]).sum::<f64>() / ink.len() as f64
+                }
+            };
+            let share = ink.len() as f64 / (image.width() * image.height()) as f64;
+            data.extend([mean(0), mean(1), mean(2), share]);
+        }
+        Features::new(images.len(), 4, data).expect("four numbers per image")
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::colour_features;
+        use logogan::metrics::families::{kmeans, KMeansConfig};
+        use logogan::prelude::RgbImage;
+
+        /// A white 8×8 picture with a `side`×`side` square of `colour` in its corner.
+        fn square(colour: [u8; 3], side: u32) -> RgbImage {
+            RgbImage::from_fn(8, 8, |x, y| {
+                image::Rgb(if x < side && y < side {
+                    colour
+                } else {
+                    [255; 3]
+                })
+            })
+        }
+
+        #[test]
+        fn colour_features_separate_red_logos_from_blue_ones() {
+            let red = square([200, 20, 20], 4);
+            let f = colour_features(&[
+                red.clone(),
+                RgbImage::from_pixel(8, 8, image::Rgb([255; 3])),
+            ]);
+            let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+            assert!(close(f.row(0)[0], 200.0 / 255.0) && close(f.row(0)[2], 20.0 / 255.0));
+            assert!(
+                close(f.row(0)[3], 16.0 / 64.0),
+                "a quarter of the picture is ink"
+            );
+            assert_eq!(f.row(1), [1.0, 1.0, 1.0, 0.0], "no ink");
+
+            // Six red and four blue squares of different sizes: two colour families.
+            let mut images: Vec<RgbImage> = (1..=6).map(|s| square([200, 20, 20], s)).collect();
+            images.extend((3..=6).map(|s| square([20, 40, 210], s)));
+            let families = kmeans(
+                &colour_features(&images),
+                &KMeansConfig {
+                    k: 2,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            assert_eq!(families.labels, [0, 0, 0, 0, 0, 0, 1, 1, 1, 1]);
+        }
+    }
+}

@@ -402,3 +402,73 @@ fn sweep_files_with_mistakes_are_refused_by_name() {
         assert!(seeds.trials().unwrap().len() >= 3, "{file}");
     }
 }
+
+/// Chapter 7's judge: a conditional run gets a KID per family against that family's train
+/// logos, beside the family's held-out floor; the families come from k-means on the encoder's
+/// features, as `chapter-07` makes them; an unconditional run is refused by name.
+#[test]
+fn a_conditional_run_is_scored_family_by_family() {
+    use logogan::metrics::families::{kmeans, KMeansConfig};
+    use logogan::metrics::score::score_families;
+    let dir = tempfile::tempdir().unwrap();
+    let layout = data_folder(dir.path(), 200, 80);
+    let config = ScoreConfig {
+        samples: 30,
+        ..tiny_scores()
+    };
+    let data = ImageDataset::load(&layout.train(32), 32, &Device::Cpu).unwrap();
+    let encoder = FeatureEncoder::load_or_train(
+        &layout.processed(32),
+        &config.encoder,
+        &data,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let features = encoder.dataset_features(&data).unwrap();
+    let families = kmeans(
+        &features,
+        &KMeansConfig {
+            k: 2,
+            ..KMeansConfig::default()
+        },
+    )
+    .unwrap();
+    let data = data.with_families(families.labels.clone()).unwrap();
+    let mut train = TrainConfig {
+        epochs: 1,
+        max_images: None,
+        ..TrainConfig::preset(Preset::Tiny, Architecture::Logogan)
+    };
+    train.model = train.model.conditional(2);
+    let run = dir.path().join("conditional");
+    Trainer::create(train, &data, layout.train(32), run.clone())
+        .unwrap()
+        .train(None, &mut |_| {})
+        .unwrap();
+
+    let scores = score_families(&run, &layout, &config, &Device::Cpu).unwrap();
+    assert!(
+        !scores.is_empty(),
+        "at least one family has 20 held-out logos"
+    );
+    let sizes = families.sizes();
+    for s in &scores {
+        assert_eq!(s.train_logos, sizes[s.family as usize], "{s:?}");
+        assert!(
+            s.samples >= 20 && s.samples <= 30 && s.held_out_logos >= s.samples,
+            "{s:?}"
+        );
+        assert!(s.kid.mean.is_finite() && s.floor.mean.is_finite());
+        // One epoch of a tiny GAN makes noise: farther from its family than held-out logos are.
+        assert!(s.kid.mean > s.floor.mean, "{s:?}");
+    }
+    let held_out: usize = scores.iter().map(|s| s.held_out_logos).sum();
+    assert!(held_out <= 80);
+    let table = std::fs::read_to_string(run.join("families.score.md")).unwrap();
+    assert_eq!(table.lines().count(), 2 + scores.len(), "{table}");
+
+    let plain = dir.path().join("plain");
+    train_tiny_run(&layout, plain.clone());
+    let err = score_families(&plain, &layout, &config, &Device::Cpu).unwrap_err();
+    assert!(err.to_string().contains("not a conditional run"), "{err}");
+}

@@ -9,6 +9,7 @@ use super::{DataDirArg, DeviceArg, RunsDirArg};
 use crate::data::dataset::ImageDataset;
 use crate::device::describe;
 use crate::error::{Error, Result};
+use crate::metrics::score::{family_table, score_families};
 use crate::metrics::{
     calibrate, sample_generator, score_run, CalibrationConfig, RealReference, ScoreConfig,
 };
@@ -82,6 +83,10 @@ pub struct SweepArgs {
 pub struct ScoreArgs {
     /// The run folder (runs/<name>).
     pub run: PathBuf,
+    /// A conditional run (chapter 7): also the KID of every family against that family's
+    /// train logos, beside its held-out floor (families.score.md).
+    #[arg(long)]
+    pub per_family: bool,
     #[command(flatten)]
     pub scoring: ScoringArgs,
 }
@@ -259,6 +264,14 @@ impl ScoreArgs {
             display_path(&args.run.join("score.md")),
             display_path(&args.run.join("score.json"))
         );
+        if args.per_family {
+            let families = score_families(&args.run, &s.layout(), &config, &device)?;
+            println!("\n{}", family_table(&families));
+            println!(
+                "written: {}",
+                display_path(&args.run.join("families.score.md"))
+            );
+        }
         Ok(())
     }
 }

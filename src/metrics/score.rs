@@ -21,6 +21,7 @@ use crate::data::dataset::ImageDataset;
 use crate::data::pipeline::ensure_dataset;
 use crate::error::{Error, Result};
 use crate::fsutil::{save_png, write_atomic};
+use crate::metrics::families::FamilyRow;
 use crate::paths::DataLayout;
 use crate::train::generate::TrainedGenerator;
 use crate::train::RunDir;
@@ -442,6 +443,140 @@ fn score_generator(
     let report = reference.report(run_dir, Some(generator.step), &generated, config)?;
     report.save(&RunDir::new(run_dir).root.join(file_stem))?;
     Ok(report)
+}
+
+/// One family's KID in a conditional run (chapter 7): the run's samples of that family against
+/// the train logos of that family, beside held-out logos of that family (the floor).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FamilyScore {
+    pub family: u32,
+    /// Train logos of the family (the reference), and held-out ones (the floor's sample).
+    pub train_logos: usize,
+    pub held_out_logos: usize,
+    /// Images per set: the family's held-out logos, at most `config.samples`.
+    pub samples: usize,
+    pub kid: Kid,
+    pub floor: Kid,
+}
+
+/// The KID of every family of the conditional run in `run_dir` against the train logos of its
+/// family, beside that family's floor. The train logos take their family from the run's
+/// `families.csv`; a held-out logo takes the family whose centre (the mean standardised
+/// features of its train logos) is nearest. A family with fewer than 20 held-out logos is left
+/// out: its KID would be noise. Writes `families.score.md` into the run.
+pub fn score_families(
+    run_dir: &Path,
+    layout: &DataLayout,
+    config: &ScoreConfig,
+    device: &Device,
+) -> Result<Vec<FamilyScore>> {
+    let mut generator = TrainedGenerator::load(run_dir, device)?;
+    let k = generator.classes();
+    if k == 0 {
+        return Err(Error::bad_input(
+            run_dir,
+            "is not a conditional run: it has no families to score (chapter 7)",
+        ));
+    }
+    let reference = RealReference::load(layout, config, device, &mut |_, _| ())?;
+    let run = RunDir::new(run_dir);
+    let rows: Vec<FamilyRow> = crate::fsutil::read_csv(&run.families())?;
+    let of_name: std::collections::HashMap<&str, u32> =
+        rows.iter().map(|r| (r.name.as_str(), r.family)).collect();
+    let (train, dim) = (&reference.train_features, reference.train_features.dim);
+    let mut train_rows = vec![Vec::new(); k];
+    for (i, name) in reference.train.names.iter().enumerate() {
+        if let Some(&f) = of_name.get(name.as_str()).filter(|&&f| (f as usize) < k) {
+            train_rows[f as usize].push(i);
+        }
+    }
+    let centres: Vec<Vec<f64>> = train_rows
+        .iter()
+        .map(|rows| {
+            let mut centre = vec![0.0; dim];
+            for &i in rows {
+                centre
+                    .iter_mut()
+                    .zip(train.row(i))
+                    .for_each(|(c, x)| *c += x);
+            }
+            centre
+                .iter()
+                .map(|c| c / rows.len().max(1) as f64)
+                .collect()
+        })
+        .collect();
+    let held = &reference.held_out_features;
+    let mut held_rows = vec![Vec::new(); k];
+    for i in 0..held.rows {
+        let distance = |c: &Vec<f64>| -> f64 {
+            c.iter()
+                .zip(held.row(i))
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum()
+        };
+        let nearest = (0..k)
+            .filter(|&f| !train_rows[f].is_empty())
+            .min_by(|&a, &b| distance(&centres[a]).total_cmp(&distance(&centres[b])));
+        if let Some(f) = nearest {
+            held_rows[f].push(i);
+        }
+    }
+    let mut scores = Vec::new();
+    for family in 0..k {
+        let n = config.samples.min(held_rows[family].len());
+        if n < 20 || train_rows[family].len() < 20 {
+            continue;
+        }
+        generator.set_family(Some(family as u32))?;
+        let images = sample_generator(&generator, n, config.seed)?;
+        let (_, generated) = reference.look_at(&images, n, config)?;
+        let reference_rows = train.select(&train_rows[family]);
+        let floor = held.select(&held_rows[family][..n]);
+        let kid = |other: &Features| {
+            kernel_inception_distance(
+                &reference_rows,
+                other,
+                config.kid_subsets,
+                config.kid_subset_size,
+                config.seed,
+            )
+        };
+        scores.push(FamilyScore {
+            family: family as u32,
+            train_logos: train_rows[family].len(),
+            held_out_logos: held_rows[family].len(),
+            samples: n,
+            kid: kid(&generated)?,
+            floor: kid(&floor)?,
+        });
+    }
+    crate::fsutil::write_atomic(
+        &run_dir.join("families.score.md"),
+        family_table(&scores).as_bytes(),
+    )?;
+    Ok(scores)
+}
+
+/// [`score_families`]' result as a Markdown table, KID ×1000.
+pub fn family_table(scores: &[FamilyScore]) -> String {
+    let mut table = String::from(
+        "| family | train logos | held-out logos | images per set | KID ×1000 | floor |\n|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for s in scores {
+        table.push_str(&format!(
+            "| {} | {} | {} | {} | {:.1} ± {:.1} | {:.1} ± {:.1} |\n",
+            s.family,
+            s.train_logos,
+            s.held_out_logos,
+            s.samples,
+            s.kid.mean * 1000.0,
+            s.kid.standard_error * 1000.0,
+            s.floor.mean * 1000.0,
+            s.floor.standard_error * 1000.0
+        ));
+    }
+    table
 }
 
 /// `n` images `(n, 3, S, S)` in [-1, 1] from a trained generator in inference mode, the noise of

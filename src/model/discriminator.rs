@@ -178,9 +178,13 @@ impl Discriminator {
             (Some(embedding), Some(labels)) => (embedding, labels),
             (embedding, _) => {
                 return Err(candle_core::Error::Msg(format!(
-                    "a discriminator of {} families was given {} labels",
+                    "a discriminator of {} families was given {}",
                     self.config.classes,
-                    if embedding.is_some() { "no" } else { "" }
+                    if embedding.is_some() {
+                        "no labels"
+                    } else {
+                        "labels"
+                    }
                 )))
             }
         };

@@ -100,8 +100,12 @@ impl Generator {
             }
             (labels, classes) => {
                 return Err(candle_core::Error::Msg(format!(
-                    "a generator of {classes} families was given {} labels",
-                    if labels.is_some() { "" } else { "no" }
+                    "a generator of {classes} families was given {}",
+                    if labels.is_some() {
+                        "labels"
+                    } else {
+                        "no labels"
+                    }
                 )))
             }
         };

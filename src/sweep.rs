@@ -38,6 +38,7 @@ use crate::data::dataset::ImageDataset;
 use crate::data::pipeline::ensure_dataset;
 use crate::error::{Error, IoResultExt, Result};
 use crate::fsutil::write_atomic;
+use crate::metrics::families::with_families;
 use crate::metrics::score::{score_run, score_run_trained_generator, ScoreConfig, ScoreReport};
 use crate::paths::DataLayout;
 use crate::train::checkpoint;
@@ -625,6 +626,11 @@ fn train_trial(
         if run.exists() {
             std::fs::remove_dir_all(run).at(run)?; // a trial that never reached a checkpoint
         }
+        // A conditional trial (chapter 7) trains on the logo families, clustered once per k.
+        let data = match config.model.classes() {
+            0 => data,
+            k => with_families(layout, k, data, device)?,
+        };
         Trainer::create(config.clone(), &data, train_dir, run.to_path_buf())?
     };
     if trainer.step() < trainer.total_steps() {

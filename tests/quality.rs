@@ -256,6 +256,56 @@ fn too_few_images_or_no_checkpoint_are_named() {
     assert!(err.contains("too few") && err.contains("20"), "{err}");
 }
 
+/// A sweep trial with `families = k` trains chapter 7's conditional GAN on the families of the
+/// training logos (here written beforehand, as `chapter-07 families` would), and the run keeps
+/// them.
+#[test]
+fn a_sweep_trains_a_conditional_trial_on_the_logo_families() {
+    use logogan::metrics::families::{families_path, save_families};
+    use logogan::sweep::{run_sweep, SweepFile};
+    let dir = tempfile::tempdir().unwrap();
+    let layout = data_folder(dir.path(), 100, 30);
+    let data = ImageDataset::load(&layout.train(32), 32, &Device::Cpu).unwrap();
+    let labels: Vec<u32> = (0..data.len() as u32).map(|i| i % 2).collect();
+    save_families(&families_path(&layout, 2), &data.names, &labels).unwrap();
+    let mut sweep: SweepFile = toml::from_str(
+        r#"
+        name = "families"
+        [base]
+        preset = "tiny"
+        epochs = 1
+        [[trial]]
+        name = "two"
+        families = 2
+        "#,
+    )
+    .unwrap();
+    sweep.score = Some(ScoreConfig {
+        samples: 30,
+        ..tiny_scores()
+    });
+    let runs = dir.path().join("runs");
+    let results = run_sweep(&sweep, &runs, &layout, &Device::Cpu, 1, &|_| {}).unwrap();
+    assert_eq!(results.len(), 1);
+    assert!(results[0].kid_x1000.is_finite());
+    let run = runs.join("families/two");
+    let generator = logogan::train::generate::TrainedGenerator::load(&run, &Device::Cpu).unwrap();
+    assert_eq!(generator.classes(), 2);
+    // The run keeps the family of every image it trained on (the tiny preset's first 64), as
+    // written beside the data.
+    let kept = std::fs::read_to_string(run.join("families.csv")).unwrap();
+    assert_eq!(
+        kept.lines().count(),
+        1 + 64,
+        "a header and every image trained on"
+    );
+    for line in kept.lines().skip(1) {
+        let (name, family) = line.split_once(',').unwrap();
+        let i = data.names.iter().position(|n| n == name).unwrap();
+        assert_eq!(family, labels[i].to_string(), "{line}");
+    }
+}
+
 #[test]
 fn a_sweep_trains_scores_ranks_and_resumes() {
     use logogan::sweep::{run_sweep, SweepFile};
@@ -405,7 +455,8 @@ fn sweep_files_with_mistakes_are_refused_by_name() {
 
 /// Chapter 7's judge: a conditional run gets a KID per family against that family's train
 /// logos, beside the family's held-out floor; the families come from k-means on the encoder's
-/// features, as `chapter-07` makes them; an unconditional run is refused by name.
+/// features, as `chapter-07` makes them; an unconditional run's free samples are sorted into
+/// the families of the training logos.
 #[test]
 fn a_conditional_run_is_scored_family_by_family() {
     use logogan::metrics::families::{kmeans, KMeansConfig};
@@ -446,29 +497,61 @@ fn a_conditional_run_is_scored_family_by_family() {
         .train(None, &mut |_| {})
         .unwrap();
 
-    let scores = score_families(&run, &layout, &config, &Device::Cpu).unwrap();
+    // The unconditional k (3) is ignored: a conditional run is judged in its own families.
+    let scores = score_families(&run, &layout, &config, 3, &Device::Cpu).unwrap();
+    assert!(scores.conditional);
     assert!(
-        !scores.is_empty(),
+        !scores.families.is_empty(),
         "at least one family has 20 held-out logos"
     );
     let sizes = families.sizes();
-    for s in &scores {
+    for s in &scores.families {
         assert_eq!(s.train_logos, sizes[s.family as usize], "{s:?}");
         assert!(
             s.samples >= 20 && s.samples <= 30 && s.held_out_logos >= s.samples,
             "{s:?}"
         );
-        assert!(s.kid.mean.is_finite() && s.floor.mean.is_finite());
+        assert!((0.0..=1.0).contains(&s.nearest_share), "{s:?}");
+        let kid = s
+            .kid
+            .as_ref()
+            .expect("a conditional run draws every family");
+        assert!(kid.mean.is_finite() && s.floor.mean.is_finite());
         // One epoch of a tiny GAN makes noise: farther from its family than held-out logos are.
-        assert!(s.kid.mean > s.floor.mean, "{s:?}");
+        assert!(kid.mean > s.floor.mean, "{s:?}");
     }
-    let held_out: usize = scores.iter().map(|s| s.held_out_logos).sum();
+    let held_out: usize = scores.families.iter().map(|s| s.held_out_logos).sum();
     assert!(held_out <= 80);
     let table = std::fs::read_to_string(run.join("families.score.md")).unwrap();
-    assert_eq!(table.lines().count(), 2 + scores.len(), "{table}");
+    assert_eq!(table.lines().count(), 2 + scores.families.len(), "{table}");
+    assert!(table.contains("samples asked for the family"), "{table}");
 
+    // An unconditional run is judged in chapter 7's families of the training logos: its free
+    // samples (30 × 2 families = 60) are sorted by nearest family centre.
     let plain = dir.path().join("plain");
     train_tiny_run(&layout, plain.clone());
-    let err = score_families(&plain, &layout, &config, &Device::Cpu).unwrap_err();
-    assert!(err.to_string().contains("not a conditional run"), "{err}");
+    logogan::metrics::families::save_families(
+        &logogan::metrics::families::families_path(&layout, 2),
+        &data.names,
+        &families.labels,
+    )
+    .unwrap();
+    let scores = score_families(&plain, &layout, &config, 2, &Device::Cpu).unwrap();
+    assert!(!scores.conditional);
+    assert!(!scores.families.is_empty());
+    let shares: f64 = scores.families.iter().map(|s| s.nearest_share).sum();
+    assert!(shares <= 1.0 + 1e-9, "{scores:?}");
+    for s in &scores.families {
+        let drawn = (s.nearest_share * 60.0).round() as usize;
+        assert_eq!(s.samples, drawn.min(30).min(s.held_out_logos), "{s:?}");
+        assert_eq!(s.kid.is_some(), s.samples >= 20, "{s:?}");
+        assert!(
+            (s.train_share - s.train_logos as f64 / 200.0).abs() < 1e-9,
+            "{s:?}"
+        );
+    }
+    let table = std::fs::read_to_string(plain.join("families.score.md")).unwrap();
+    assert!(table.contains("free samples nearest the family"), "{table}");
+    let err = score_families(&plain, &layout, &config, 1, &Device::Cpu).unwrap_err();
+    assert!(err.to_string().contains("give 2 to 64"), "{err}");
 }

@@ -9,7 +9,8 @@ use super::{DataDirArg, DeviceArg, RunsDirArg};
 use crate::data::dataset::ImageDataset;
 use crate::device::describe;
 use crate::error::{Error, Result};
-use crate::metrics::score::{family_table, score_families};
+use crate::metrics::families::{DEFAULT_FAMILIES, MAX_FAMILIES};
+use crate::metrics::score::score_families;
 use crate::metrics::{
     calibrate, sample_generator, score_run, CalibrationConfig, RealReference, ScoreConfig,
 };
@@ -83,10 +84,16 @@ pub struct SweepArgs {
 pub struct ScoreArgs {
     /// The run folder (runs/<name>).
     pub run: PathBuf,
-    /// A conditional run (chapter 7): also the KID of every family against that family's
-    /// train logos, beside its held-out floor (families.score.md).
+    /// Also the KID of every logo family (chapter 7) against that family's train logos, beside
+    /// its held-out floor, and the share of G's samples in it (families.score.md). A
+    /// conditional run is asked for each of its families; an unconditional one's samples are
+    /// sorted into `--families` families.
     #[arg(long)]
     pub per_family: bool,
+    /// With `--per-family` on an unconditional run: the number of families (clustered as
+    /// chapter 7 does); a conditional run uses its own.
+    #[arg(long, default_value_t = DEFAULT_FAMILIES as u64, value_parser = clap::value_parser!(u64).range(2..=MAX_FAMILIES as u64))]
+    pub families: u64,
     #[command(flatten)]
     pub scoring: ScoringArgs,
 }
@@ -265,8 +272,14 @@ impl ScoreArgs {
             display_path(&args.run.join("score.json"))
         );
         if args.per_family {
-            let families = score_families(&args.run, &s.layout(), &config, &device)?;
-            println!("\n{}", family_table(&families));
+            let families = score_families(
+                &args.run,
+                &s.layout(),
+                &config,
+                args.families as usize,
+                &device,
+            )?;
+            println!("\n{}", families.table());
             println!(
                 "written: {}",
                 display_path(&args.run.join("families.score.md"))

@@ -21,7 +21,7 @@ use crate::data::dataset::ImageDataset;
 use crate::data::pipeline::ensure_dataset;
 use crate::error::{Error, Result};
 use crate::fsutil::{save_png, write_atomic};
-use crate::metrics::families::FamilyRow;
+use crate::metrics::families::{cluster_training_logos, families_path, FamilyRow, MAX_FAMILIES};
 use crate::paths::DataLayout;
 use crate::train::generate::TrainedGenerator;
 use crate::train::RunDir;
@@ -445,42 +445,67 @@ fn score_generator(
     Ok(report)
 }
 
-/// One family's KID in a conditional run (chapter 7): the run's samples of that family against
-/// the train logos of that family, beside held-out logos of that family (the floor).
+/// One family's scores (chapter 7): the run's samples of that family against the train logos of
+/// that family, beside held-out logos of that family (the floor), and how much of what G draws
+/// lands in the family.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FamilyScore {
     pub family: u32,
     /// Train logos of the family (the reference), and held-out ones (the floor's sample).
     pub train_logos: usize,
     pub held_out_logos: usize,
-    /// Images per set: the family's held-out logos, at most `config.samples`.
+    /// Share of the train logos in this family.
+    pub train_share: f64,
+    /// Images per set: the family's held-out logos, at most `config.samples` (fewer when an
+    /// unconditional G drew fewer of the family).
     pub samples: usize,
-    pub kid: Kid,
+    /// Of the images G drew, the share nearest this family's centre. An unconditional run:
+    /// among free samples, to set beside `train_share` (a family G neglects draws less than its
+    /// share). A conditional run: among the samples asked for this family (1 = G always draws
+    /// the family it is asked for).
+    pub nearest_share: f64,
+    /// `None` when an unconditional G drew fewer than 20 images of the family.
+    pub kid: Option<Kid>,
     pub floor: Kid,
 }
 
-/// The KID of every family of the conditional run in `run_dir` against the train logos of its
-/// family, beside that family's floor. The train logos take their family from the run's
-/// `families.csv`; a held-out logo takes the family whose centre (the mean standardised
-/// features of its train logos) is nearest. A family with fewer than 20 held-out logos is left
-/// out: its KID would be noise. Writes `families.score.md` into the run.
+/// The most free samples drawn to find an unconditional run's images of each family.
+pub const MAX_FAMILY_POOL: usize = 20_000;
+
+/// The KID of every logo family of the run in `run_dir` against the train logos of its family,
+/// beside that family's floor. A conditional run uses its own families (`families.csv`) and is
+/// asked for each in turn. An unconditional run is judged in chapter 7's `unconditional_k`
+/// families of the training logos (clustered first if missing): it draws `samples × k` free
+/// images (at most [`MAX_FAMILY_POOL`]) and each joins the family whose centre is nearest.
+/// A centre is the mean standardised features of the family's train logos, and a held-out logo
+/// joins its nearest family the same way. A family with fewer than 20 held-out logos is left
+/// out: its KID would be noise. Writes `families.score.md` and `families.score.json` into the
+/// run.
 pub fn score_families(
     run_dir: &Path,
     layout: &DataLayout,
     config: &ScoreConfig,
+    unconditional_k: usize,
     device: &Device,
-) -> Result<Vec<FamilyScore>> {
+) -> Result<FamilyScores> {
     let mut generator = TrainedGenerator::load(run_dir, device)?;
-    let k = generator.classes();
-    if k == 0 {
-        return Err(Error::bad_input(
-            run_dir,
-            "is not a conditional run: it has no families to score (chapter 7)",
-        ));
-    }
+    let conditional = generator.classes() > 0;
+    let (k, family_file) = if conditional {
+        (generator.classes(), RunDir::new(run_dir).families())
+    } else {
+        if !(2..=MAX_FAMILIES).contains(&unconditional_k) {
+            return Err(Error::Metric(format!(
+                "{unconditional_k} families: give 2 to {MAX_FAMILIES}"
+            )));
+        }
+        let path = families_path(layout, unconditional_k);
+        if !path.is_file() {
+            cluster_training_logos(layout, unconditional_k, 8, device)?;
+        }
+        (unconditional_k, path)
+    };
     let reference = RealReference::load(layout, config, device, &mut |_, _| ())?;
-    let run = RunDir::new(run_dir);
-    let rows: Vec<FamilyRow> = crate::fsutil::read_csv(&run.families())?;
+    let rows: Vec<FamilyRow> = crate::fsutil::read_csv(&family_file)?;
     let of_name: std::collections::HashMap<&str, u32> =
         rows.iter().map(|r| (r.name.as_str(), r.family)).collect();
     let (train, dim) = (&reference.train_features, reference.train_features.dim);
@@ -506,77 +531,140 @@ pub fn score_families(
                 .collect()
         })
         .collect();
-    let held = &reference.held_out_features;
-    let mut held_rows = vec![Vec::new(); k];
-    for i in 0..held.rows {
-        let distance = |c: &Vec<f64>| -> f64 {
-            c.iter()
-                .zip(held.row(i))
-                .map(|(a, b)| (a - b) * (a - b))
-                .sum()
-        };
-        let nearest = (0..k)
+    // The family whose centre is nearest to a row of standardised features.
+    let nearest = |row: &[f64]| -> Option<usize> {
+        let distance =
+            |c: &Vec<f64>| -> f64 { c.iter().zip(row).map(|(a, b)| (a - b) * (a - b)).sum() };
+        (0..k)
             .filter(|&f| !train_rows[f].is_empty())
-            .min_by(|&a, &b| distance(&centres[a]).total_cmp(&distance(&centres[b])));
-        if let Some(f) = nearest {
-            held_rows[f].push(i);
+            .min_by(|&a, &b| distance(&centres[a]).total_cmp(&distance(&centres[b])))
+    };
+    let members = |features: &Features| -> Vec<Vec<usize>> {
+        let mut rows = vec![Vec::new(); k];
+        for i in 0..features.rows {
+            if let Some(f) = nearest(features.row(i)) {
+                rows[f].push(i);
+            }
         }
-    }
+        rows
+    };
+    let held = &reference.held_out_features;
+    let held_rows = members(held);
+    // An unconditional G is asked for nothing: one pool of free samples, sorted into families.
+    let pool = if conditional {
+        None
+    } else {
+        let n = (config.samples * k).min(MAX_FAMILY_POOL);
+        let images = sample_generator(&generator, n, config.seed)?;
+        let (_, features) = reference.look_at(&images, n, config)?;
+        let rows = members(&features);
+        Some((features, rows))
+    };
+    let total_train: usize = train_rows.iter().map(Vec::len).sum();
     let mut scores = Vec::new();
     for family in 0..k {
-        let n = config.samples.min(held_rows[family].len());
-        if n < 20 || train_rows[family].len() < 20 {
+        let wanted = config.samples.min(held_rows[family].len());
+        if wanted < 20 || train_rows[family].len() < 20 {
             continue;
         }
-        generator.set_family(Some(family as u32))?;
-        let images = sample_generator(&generator, n, config.seed)?;
-        let (_, generated) = reference.look_at(&images, n, config)?;
-        let reference_rows = train.select(&train_rows[family]);
-        let floor = held.select(&held_rows[family][..n]);
-        let kid = |other: &Features| {
+        let (generated, nearest_share) = match &pool {
+            None => {
+                generator.set_family(Some(family as u32))?;
+                let images = sample_generator(&generator, wanted, config.seed)?;
+                let (_, generated) = reference.look_at(&images, wanted, config)?;
+                let own = members(&generated)[family].len();
+                (generated, own as f64 / wanted as f64)
+            }
+            Some((features, rows)) => {
+                let share = rows[family].len() as f64 / features.rows as f64;
+                let own = &rows[family][..wanted.min(rows[family].len())];
+                (features.select(own), share)
+            }
+        };
+        let n = generated.rows;
+        let kid = |a: &Features, b: &Features| {
             kernel_inception_distance(
-                &reference_rows,
-                other,
+                a,
+                b,
                 config.kid_subsets,
                 config.kid_subset_size,
                 config.seed,
             )
         };
+        let reference_rows = train.select(&train_rows[family]);
+        let floor = held.select(&held_rows[family][..wanted]);
         scores.push(FamilyScore {
             family: family as u32,
             train_logos: train_rows[family].len(),
             held_out_logos: held_rows[family].len(),
+            train_share: train_rows[family].len() as f64 / total_train.max(1) as f64,
             samples: n,
-            kid: kid(&generated)?,
-            floor: kid(&floor)?,
+            nearest_share,
+            kid: if n >= 20 {
+                Some(kid(&reference_rows, &generated)?)
+            } else {
+                None
+            },
+            floor: kid(&reference_rows, &floor)?,
         });
     }
-    crate::fsutil::write_atomic(
+    let scores = FamilyScores {
+        conditional,
+        families: scores,
+    };
+    write_atomic(
+        &run_dir.join("families.score.json"),
+        serde_json::to_string_pretty(&scores)?.as_bytes(),
+    )?;
+    write_atomic(
         &run_dir.join("families.score.md"),
-        family_table(&scores).as_bytes(),
+        scores.table().as_bytes(),
     )?;
     Ok(scores)
 }
 
-/// [`score_families`]' result as a Markdown table, KID ×1000.
-pub fn family_table(scores: &[FamilyScore]) -> String {
-    let mut table = String::from(
-        "| family | train logos | held-out logos | images per set | KID ×1000 | floor |\n|---:|---:|---:|---:|---:|---:|\n",
-    );
-    for s in scores {
-        table.push_str(&format!(
-            "| {} | {} | {} | {} | {:.1} ± {:.1} | {:.1} ± {:.1} |\n",
-            s.family,
-            s.train_logos,
-            s.held_out_logos,
-            s.samples,
-            s.kid.mean * 1000.0,
-            s.kid.standard_error * 1000.0,
-            s.floor.mean * 1000.0,
-            s.floor.standard_error * 1000.0
-        ));
+/// [`score_families`]' result: every family's scores, and whether the run was conditional
+/// (which says what `nearest_share` counts).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FamilyScores {
+    pub conditional: bool,
+    pub families: Vec<FamilyScore>,
+}
+
+impl FamilyScores {
+    /// A Markdown table, KID ×1000.
+    pub fn table(&self) -> String {
+        let share = if self.conditional {
+            "samples asked for the family that lie nearest it"
+        } else {
+            "free samples nearest the family"
+        };
+        let mut table = format!(
+            "| family | train logos (share) | held-out logos | images per set | KID ×1000 ↓ | floor | {share} |\n|---:|---:|---:|---:|---:|---:|---:|\n",
+        );
+        for s in &self.families {
+            let kid = match &s.kid {
+                Some(kid) => format!(
+                    "{:.1} ± {:.1}",
+                    kid.mean * 1000.0,
+                    kid.standard_error * 1000.0
+                ),
+                None => "— (too few drawn)".to_string(),
+            };
+            table.push_str(&format!(
+                "| {} | {} ({:.0}%) | {} | {} | {kid} | {:.1} ± {:.1} | {:.0}% |\n",
+                s.family,
+                s.train_logos,
+                s.train_share * 100.0,
+                s.held_out_logos,
+                s.samples,
+                s.floor.mean * 1000.0,
+                s.floor.standard_error * 1000.0,
+                s.nearest_share * 100.0,
+            ));
+        }
+        table
     }
-    table
 }
 
 /// `n` images `(n, 3, S, S)` in [-1, 1] from a trained generator in inference mode, the noise of

@@ -88,6 +88,15 @@ struct Args {
     /// row. Without it, that snippet is left as it is.
     #[arg(long)]
     conditional: Option<PathBuf>,
+    /// Take chapter 7's comparison from this finished sweep (runs/families, made by
+    /// `chapter-06 sweep data/sweeps/families.toml` and then `chapter-06 score --per-family` on
+    /// each of its runs). Without it, that snippet is left as it is.
+    #[arg(long)]
+    families_sweep: Option<PathBuf>,
+    /// Make only the snippets of the sweeps given (`--sweep`, `--families-sweep`) and leave
+    /// every other one as it is (a sweep re-run does not redraw the book).
+    #[arg(long)]
+    only_sweeps: bool,
     /// Make chapter 7's snippets only (the families, and the run of `--conditional` if given)
     /// and leave every other one as it is.
     #[arg(long)]
@@ -177,8 +186,19 @@ fn main() -> Result<()> {
     println!("book assets → {}", root.display());
 
     // Chapter 7: the families and a conditional run.
-    ch07(&book, &layout, args.conditional.as_deref())?;
+    if !args.only_sweeps {
+        ch07(&book, &layout, args.conditional.as_deref())?;
+    }
+    if let Some(sweep) = &args.families_sweep {
+        ch07_sweep(&book, sweep)?;
+    }
     if args.only_chapter_7 {
+        return Ok(());
+    }
+    if args.only_sweeps {
+        for (i, sweep) in args.sweep.iter().enumerate() {
+            ch06_sweep(&book, sweep, i)?;
+        }
         return Ok(());
     }
 
@@ -498,6 +518,123 @@ fn ch06_budget(book: &Book, csv: &Path) -> Result<()> {
         &format!(
             "{table}\n*The laptop recipe (32×32, DiffAugment) trained longer, its trained generator beside its average (EMA, decay 0.999): each budget over the same seeds, each run resumed from the one before it, which is exact. Columns after KID are means over the seeds.* <small>Made by `scripts/laptop-budget.sh` and `book-assets --budget`: trained on {device}, scored {}.</small>\n",
             &now_rfc3339()[..10]
+        ),
+    )
+}
+
+/// Chapter 7: conditional against unconditional at one budget over seeds (the sweep's own
+/// table), then family by family: each family's KID over the seeds of each trial, beside its
+/// floor and the share of samples that land in it.
+fn ch07_sweep(book: &Book, sweep: &Path) -> Result<()> {
+    use logogan::metrics::score::FamilyScores;
+    let table = std::fs::read_to_string(sweep.join("results.md"))
+        .with_context(|| format!("{}: not a finished sweep", sweep.display()))?;
+    let results: Vec<TrialResult> = read_csv(&sweep.join("results.csv"))?;
+    let first = results.first().context("the sweep has no results")?;
+    let record = RunRecord::load(&RunDir::new(
+        sweep.join(first.trial.trim_end_matches(TRAINED_G)),
+    ))?;
+    let p = Provenance::of_run(&record);
+    // Every run of a trial (its averaged generator: the runs the per-family judge looked at).
+    let family_scores = |group: &str| -> Result<Vec<(u64, FamilyScores)>> {
+        let mut runs: Vec<&TrialResult> = results.iter().filter(|r| r.group == group).collect();
+        runs.sort_by_key(|r| r.seed);
+        runs.iter()
+            .map(|r| {
+                let path = sweep.join(&r.trial).join("families.score.json");
+                let text = std::fs::read_to_string(&path).with_context(|| {
+                    format!(
+                        "{}: missing; run `chapter-06 score {} --per-family` first",
+                        path.display(),
+                        sweep.join(&r.trial).display()
+                    )
+                })?;
+                Ok((r.seed, serde_json::from_str(&text)?))
+            })
+            .collect()
+    };
+    let plain = family_scores("unconditional")?;
+    let conditional = family_scores("families-6")?;
+    let mean_sd = |values: &[f64]| -> (f64, f64) {
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+        (mean, var.sqrt())
+    };
+    let mut rows = String::from(
+        "| family | train logos | floor KID ×1000 | unconditional: KID ×1000 ↓ (seeds) | its free samples in the family | conditional: KID ×1000 ↓ (seeds) | samples asked for the family that land in it | apart? |\n|---:|---:|---:|---:|---:|---:|---:|---|\n",
+    );
+    let families = &conditional
+        .first()
+        .context("no conditional run")?
+        .1
+        .families;
+    for f in families {
+        let of = |runs: &[(u64, FamilyScores)]| -> (Vec<f64>, Vec<f64>) {
+            let mut kids = Vec::new();
+            let mut shares = Vec::new();
+            for (_, s) in runs {
+                if let Some(row) = s.families.iter().find(|r| r.family == f.family) {
+                    shares.push(row.nearest_share);
+                    // A family the unconditional G barely drew counts as unscored.
+                    if let Some(kid) = &row.kid {
+                        kids.push(kid.mean * 1000.0);
+                    }
+                }
+            }
+            (kids, shares)
+        };
+        let (plain_kid, plain_share) = of(&plain);
+        let (cond_kid, cond_share) = of(&conditional);
+        let show = |kids: &[f64]| -> String {
+            if kids.is_empty() {
+                return "—".into();
+            }
+            let (m, sd) = mean_sd(kids);
+            let each: Vec<String> = kids.iter().map(|k| format!("{k:.0}")).collect();
+            format!("{m:.0} ± {sd:.0} ({})", each.join(", "))
+        };
+        let apart = if plain_kid.len() < 2 || cond_kid.len() < 2 {
+            "—"
+        } else if plain_kid.iter().all(|a| cond_kid.iter().all(|b| b < a)) {
+            "yes: conditional better on every seed"
+        } else if plain_kid.iter().all(|a| cond_kid.iter().all(|b| b > a)) {
+            "yes: unconditional better on every seed"
+        } else {
+            "no: within the seed spread"
+        };
+        rows.push_str(&format!(
+            "| {} | {} ({:.0}%) | {:.0} | {} | {:.0}% | {} | {:.0}% | {apart} |\n",
+            f.family,
+            f.train_logos,
+            f.train_share * 100.0,
+            f.floor.mean * 1000.0,
+            show(&plain_kid),
+            mean_sd(&plain_share).0 * 100.0,
+            show(&cond_kid),
+            mean_sd(&cond_share).0 * 100.0,
+        ));
+    }
+    let epochs = record.config.epochs;
+    book.snippet(
+        "ch07-sweep.md",
+        &format!(
+            "{table}\n*Table 7.1 — The sweep `families`: the laptop recipe at {epochs} epochs \
+             with and without six families, {} seeds each, ranked by mean KID over the whole \
+             test; the `-trained-g` rows sample the generator each run trained rather than its \
+             average.* <small>Made by `chapter-06 sweep` and `book-assets --families-sweep`: \
+             {}.</small>\n\n{rows}\n*Table 7.2 — Family by family, through each run's \
+             average: the KID of the samples of a family against that family's train logos, \
+             mean ± standard deviation over the seeds (each seed in brackets), beside the \
+             family's held-out floor. An unconditional run is asked for nothing, so its free \
+             samples are sorted into the family whose centre is nearest; the share column says \
+             how many landed in each (the training share is in the second column). \
+             \"Apart\" needs every seed of one trial below every seed of the other.* \
+             <small>Made by `chapter-06 score --per-family` and `book-assets \
+             --families-sweep`: {}.</small>\n",
+            conditional.len(),
+            p.caption(),
+            p.caption()
         ),
     )
 }

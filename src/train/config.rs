@@ -425,36 +425,17 @@ impl TrainOptions {
             .map_err(|e| Error::bad_input(path, format!("not a valid options file: {e}")))
     }
 
-    /// `other`'s values where it has them, ours elsewhere.
+    /// `other`'s values where it has them, ours elsewhere. Done through serde (an unset option
+    /// is `null`), so a new option needs no line here.
     pub fn overlay(&self, other: &TrainOptions) -> TrainOptions {
-        macro_rules! pick {
-            ($($f:ident),*) => { TrainOptions { $($f: other.$f.clone().or_else(|| self.$f.clone()),)* } };
-        }
-        pick!(
-            name,
-            preset,
-            model,
-            size,
-            latent_dim,
-            g_filters,
-            d_filters,
-            conv,
-            checkpoint_every,
-            epochs,
-            batch_size,
-            lr,
-            lr_g,
-            lr_d,
-            real_label,
-            loss,
-            instance_noise,
-            ema_decay,
-            diff_augment,
-            spectral_norm,
-            max_images,
-            seed,
-            families
-        )
+        let fields = |o: &TrainOptions| match serde_json::to_value(o) {
+            Ok(serde_json::Value::Object(fields)) => fields,
+            other => unreachable!("options are a map of plain values: {other:?}"),
+        };
+        let mut merged = fields(self);
+        merged.extend(fields(other).into_iter().filter(|(_, v)| !v.is_null()));
+        serde_json::from_value(serde_json::Value::Object(merged))
+            .expect("a merge of two valid sets of options is valid")
     }
 
     /// The training configuration these options describe on `device`: where no preset is
@@ -787,6 +768,52 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("label_smoothing"), "{err}");
+    }
+
+    /// Every option, set on either side of an overlay, survives it: the overlay goes through
+    /// serde, so a field that did not round-trip would be lost here.
+    #[test]
+    fn an_overlay_keeps_every_option_of_either_side() {
+        let every = TrainOptions {
+            name: Some("run".into()),
+            preset: Some(Preset::Laptop),
+            model: Some(Architecture::Dcgan),
+            size: Some(64),
+            latent_dim: Some(64),
+            g_filters: Some(24),
+            d_filters: Some(48),
+            conv: Some(ConvAlgorithm::Composed),
+            checkpoint_every: Some(10),
+            epochs: Some(3),
+            batch_size: Some(16),
+            lr: Some(1e-4),
+            lr_g: Some(2e-4),
+            lr_d: Some(4e-4),
+            real_label: Some(0.9),
+            loss: Some(GanLoss::Hinge),
+            instance_noise: Some(0.1),
+            ema_decay: Some(0.999),
+            diff_augment: Some(false),
+            spectral_norm: Some(true),
+            max_images: Some(100),
+            seed: Some(u64::MAX), // more than a TOML integer holds
+            families: Some(6),
+        };
+        let none = TrainOptions::default();
+        assert_eq!(none.overlay(&every), every);
+        assert_eq!(every.overlay(&none), every);
+        assert_eq!(none.overlay(&none), none);
+        let seed_only = TrainOptions {
+            seed: Some(9),
+            ..TrainOptions::default()
+        };
+        assert_eq!(
+            every.overlay(&seed_only),
+            TrainOptions {
+                seed: Some(9),
+                ..every.clone()
+            }
+        );
     }
 
     #[test]

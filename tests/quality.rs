@@ -498,7 +498,7 @@ fn a_conditional_run_is_scored_family_by_family() {
         .unwrap();
 
     // The unconditional k (3) is ignored: a conditional run is judged in its own families.
-    let scores = score_families(&run, &layout, &config, 3, &Device::Cpu).unwrap();
+    let scores = score_families(&run, &layout, &config, 3, true, &Device::Cpu).unwrap();
     assert!(scores.conditional);
     assert!(
         !scores.families.is_empty(),
@@ -536,7 +536,7 @@ fn a_conditional_run_is_scored_family_by_family() {
         &families.labels,
     )
     .unwrap();
-    let scores = score_families(&plain, &layout, &config, 2, &Device::Cpu).unwrap();
+    let scores = score_families(&plain, &layout, &config, 2, false, &Device::Cpu).unwrap();
     assert!(!scores.conditional);
     assert!(!scores.families.is_empty());
     let shares: f64 = scores.families.iter().map(|s| s.nearest_share).sum();
@@ -550,8 +550,9 @@ fn a_conditional_run_is_scored_family_by_family() {
             "{s:?}"
         );
     }
-    let table = std::fs::read_to_string(plain.join("families.score.md")).unwrap();
+    // The generator it trained: the file's name says which.
+    let table = std::fs::read_to_string(plain.join("families-trained-g.score.md")).unwrap();
     assert!(table.contains("free samples nearest the family"), "{table}");
-    let err = score_families(&plain, &layout, &config, 1, &Device::Cpu).unwrap_err();
+    let err = score_families(&plain, &layout, &config, 1, false, &Device::Cpu).unwrap_err();
     assert!(err.to_string().contains("give 2 to 64"), "{err}");
 }

@@ -10,7 +10,7 @@ use crate::data::dataset::ImageDataset;
 use crate::device::describe;
 use crate::error::{Error, Result};
 use crate::metrics::families::{DEFAULT_FAMILIES, MAX_FAMILIES};
-use crate::metrics::score::score_families;
+use crate::metrics::score::{family_score_file, score_families, score_run_trained_generator};
 use crate::metrics::{
     calibrate, sample_generator, score_run, CalibrationConfig, RealReference, ScoreConfig,
 };
@@ -94,6 +94,10 @@ pub struct ScoreArgs {
     /// chapter 7 does); a conditional run uses its own.
     #[arg(long, default_value_t = DEFAULT_FAMILIES as u64, value_parser = clap::value_parser!(u64).range(2..=MAX_FAMILIES as u64))]
     pub families: u64,
+    /// Judge the generator the run trained, not the moving average of its weights (what the
+    /// average adds; written as score-trained-g.* and families-trained-g.score.*).
+    #[arg(long)]
+    pub no_average: bool,
     #[command(flatten)]
     pub scoring: ScoringArgs,
 }
@@ -258,18 +262,28 @@ impl ScoreArgs {
             display_path(&args.run),
             describe(&device)
         );
-        let report = score_run(
+        let score = if args.no_average {
+            score_run_trained_generator
+        } else {
+            score_run
+        };
+        let report = score(
             &args.run,
             &s.layout(),
             &config,
             &device,
             &mut encoder_progress(config.encoder.steps),
         )?;
+        let stem = if args.no_average {
+            "score-trained-g"
+        } else {
+            "score"
+        };
         println!("\n{}", report.table());
         println!(
             "written: {} and {}",
-            display_path(&args.run.join("score.md")),
-            display_path(&args.run.join("score.json"))
+            display_path(&args.run.join(format!("{stem}.md"))),
+            display_path(&args.run.join(format!("{stem}.json")))
         );
         if args.per_family {
             let families = score_families(
@@ -277,12 +291,13 @@ impl ScoreArgs {
                 &s.layout(),
                 &config,
                 args.families as usize,
+                !args.no_average,
                 &device,
             )?;
             println!("\n{}", families.table());
             println!(
                 "written: {}",
-                display_path(&args.run.join("families.score.md"))
+                display_path(&args.run.join(family_score_file(!args.no_average, "md")))
             );
         }
         Ok(())

@@ -479,16 +479,22 @@ pub const MAX_FAMILY_POOL: usize = 20_000;
 /// images (at most [`MAX_FAMILY_POOL`]) and each joins the family whose centre is nearest.
 /// A centre is the mean standardised features of the family's train logos, and a held-out logo
 /// joins its nearest family the same way. A family with fewer than 20 held-out logos is left
-/// out: its KID would be noise. Writes `families.score.md` and `families.score.json` into the
-/// run.
+/// out: its KID would be noise. `average`: sample the run's average of weights when it keeps
+/// one (as `generate` does), else the generator it trained. Writes [`family_score_file`]'s
+/// `.md` and `.json` into the run.
 pub fn score_families(
     run_dir: &Path,
     layout: &DataLayout,
     config: &ScoreConfig,
     unconditional_k: usize,
+    average: bool,
     device: &Device,
 ) -> Result<FamilyScores> {
-    let mut generator = TrainedGenerator::load(run_dir, device)?;
+    let mut generator = if average {
+        TrainedGenerator::load(run_dir, device)?
+    } else {
+        TrainedGenerator::load_trained(run_dir, device)?
+    };
     let conditional = generator.classes() > 0;
     let (k, family_file) = if conditional {
         (generator.classes(), RunDir::new(run_dir).families())
@@ -613,14 +619,26 @@ pub fn score_families(
         families: scores,
     };
     write_atomic(
-        &run_dir.join("families.score.json"),
+        &run_dir.join(family_score_file(average, "json")),
         serde_json::to_string_pretty(&scores)?.as_bytes(),
     )?;
     write_atomic(
-        &run_dir.join("families.score.md"),
+        &run_dir.join(family_score_file(average, "md")),
         scores.table().as_bytes(),
     )?;
     Ok(scores)
+}
+
+/// Where [`score_families`] writes: `families.score.<extension>` for the run's generator as it
+/// samples (its average when it keeps one), `families-trained-g.score.<extension>` for the
+/// generator it trained.
+pub fn family_score_file(average: bool, extension: &str) -> String {
+    let stem = if average {
+        "families"
+    } else {
+        "families-trained-g"
+    };
+    format!("{stem}.score.{extension}")
 }
 
 /// [`score_families`]' result: every family's scores, and whether the run was conditional

@@ -535,16 +535,19 @@ fn ch07_sweep(book: &Book, sweep: &Path) -> Result<()> {
         sweep.join(first.trial.trim_end_matches(TRAINED_G)),
     ))?;
     let p = Provenance::of_run(&record);
-    // Every run of a trial (its averaged generator: the runs the per-family judge looked at).
+    // Every run of a trial, through the generator it trained (better than its average at this
+    // budget; chapter 6).
     let family_scores = |group: &str| -> Result<Vec<(u64, FamilyScores)>> {
         let mut runs: Vec<&TrialResult> = results.iter().filter(|r| r.group == group).collect();
         runs.sort_by_key(|r| r.seed);
         runs.iter()
             .map(|r| {
-                let path = sweep.join(&r.trial).join("families.score.json");
+                let path = sweep
+                    .join(&r.trial)
+                    .join(logogan::metrics::score::family_score_file(false, "json"));
                 let text = std::fs::read_to_string(&path).with_context(|| {
                     format!(
-                        "{}: missing; run `chapter-06 score {} --per-family` first",
+                        "{}: missing; run `chapter-06 score {} --per-family --no-average` first",
                         path.display(),
                         sweep.join(&r.trial).display()
                     )
@@ -623,15 +626,15 @@ fn ch07_sweep(book: &Book, sweep: &Path) -> Result<()> {
              with and without six families, {} seeds each, ranked by mean KID over the whole \
              test; the `-trained-g` rows sample the generator each run trained rather than its \
              average.* <small>Made by `chapter-06 sweep` and `book-assets --families-sweep`: \
-             {}.</small>\n\n{rows}\n*Table 7.2 — Family by family, through each run's \
-             average: the KID of the samples of a family against that family's train logos, \
+             {}.</small>\n\n{rows}\n*Table 7.2 — Family by family, through the generator \
+             each run trained: the KID of the samples of a family against that family's train logos, \
              mean ± standard deviation over the seeds (each seed in brackets), beside the \
              family's held-out floor. An unconditional run is asked for nothing, so its free \
              samples are sorted into the family whose centre is nearest; the share column says \
              how many landed in each (the training share is in the second column). \
              \"Apart\" needs every seed of one trial below every seed of the other.* \
-             <small>Made by `chapter-06 score --per-family` and `book-assets \
-             --families-sweep`: {}.</small>\n",
+             <small>Made by `chapter-06 score --per-family --no-average` and \
+             `book-assets --families-sweep`: {}.</small>\n",
             conditional.len(),
             p.caption(),
             p.caption()

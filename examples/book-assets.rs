@@ -558,12 +558,6 @@ fn ch07_sweep(book: &Book, sweep: &Path) -> Result<()> {
     };
     let plain = family_scores("unconditional")?;
     let conditional = family_scores("families-6")?;
-    let mean_sd = |values: &[f64]| -> (f64, f64) {
-        let n = values.len() as f64;
-        let mean = values.iter().sum::<f64>() / n;
-        let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-        (mean, var.sqrt())
-    };
     let mut rows = String::from(
         "| family | train logos | floor KID ×1000 | unconditional: KID ×1000 ↓ (seeds) | its free samples in the family | conditional: KID ×1000 ↓ (seeds) | samples asked for the family that land in it | apart? |\n|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
@@ -593,7 +587,7 @@ fn ch07_sweep(book: &Book, sweep: &Path) -> Result<()> {
             if kids.is_empty() {
                 return "—".into();
             }
-            let (m, sd) = mean_sd(kids);
+            let (m, sd) = logogan::sweep::mean_and_sd(kids);
             let each: Vec<String> = kids.iter().map(|k| format!("{k:.0}")).collect();
             format!("{m:.0} ± {sd:.0} ({})", each.join(", "))
         };
@@ -613,9 +607,9 @@ fn ch07_sweep(book: &Book, sweep: &Path) -> Result<()> {
             f.train_share * 100.0,
             f.floor.mean * 1000.0,
             show(&plain_kid),
-            mean_sd(&plain_share).0 * 100.0,
+            logogan::sweep::mean_and_sd(&plain_share).0 * 100.0,
             show(&cond_kid),
-            mean_sd(&cond_share).0 * 100.0,
+            logogan::sweep::mean_and_sd(&cond_share).0 * 100.0,
         ));
     }
     let epochs = record.config.epochs;

@@ -429,6 +429,19 @@ pub struct TrialSummary {
     pub apart_from_best: bool,
 }
 
+/// The mean of `values` and their standard deviation over seeds (n − 1 in the denominator; 0
+/// for a single value).
+pub fn mean_and_sd(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let sd = if values.len() > 1 {
+        (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+    } else {
+        0.0
+    };
+    (mean, sd)
+}
+
 /// The runs grouped by trial, ranked by mean KID.
 pub fn summarise(results: &[TrialResult]) -> Vec<TrialSummary> {
     let mut groups: Vec<(&str, Vec<&TrialResult>)> = Vec::new();
@@ -444,12 +457,7 @@ pub fn summarise(results: &[TrialResult]) -> Vec<TrialSummary> {
         .map(|(trial, members)| {
             let of = |f: fn(&TrialResult) -> f64| members.iter().map(|r| f(r)).collect::<Vec<_>>();
             let kid = of(|r| r.kid_x1000);
-            let m = mean(&kid);
-            let sd = if kid.len() > 1 {
-                (kid.iter().map(|k| (k - m).powi(2)).sum::<f64>() / (kid.len() - 1) as f64).sqrt()
-            } else {
-                0.0
-            };
+            let (m, sd) = mean_and_sd(&kid);
             TrialSummary {
                 rank: 0,
                 trial: trial.to_string(),

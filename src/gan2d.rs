@@ -259,6 +259,44 @@ impl Gan2d {
     }
 }
 
+impl Gan2d {
+    /// Change both players' learning rate from the next step on (the browser page's slider):
+    /// Adam's moments are kept, as when a schedule changes the rate. Far too large a rate makes
+    /// G collapse, as in Figure 1.1.
+    pub fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
+        if !(lr > 0.0 && lr < 1.0) {
+            return Err(Error::config("lr", format!("{lr} must be in (0, 1)")));
+        }
+        self.config.lr = lr;
+        self.g_optimizer.config.lr = lr;
+        self.d_optimizer.config.lr = lr;
+        Ok(())
+    }
+
+    /// D's verdict over the plane: the probability that a point is real, σ(D(x)), on a
+    /// `resolution × resolution` grid over [-extent, extent]², row by row from the top (y =
+    /// extent) down, each row from left (x = -extent) to right.
+    pub fn decision_surface(&self, resolution: usize, extent: f64) -> Result<Vec<f32>> {
+        if !((2..=512).contains(&resolution) && extent > 0.0 && extent.is_finite()) {
+            return Err(Error::config(
+                "resolution",
+                format!("a grid of {resolution} over ±{extent}: 2 to 512 cells, a positive extent"),
+            ));
+        }
+        let at = |i: usize| (-extent + 2.0 * extent * i as f64 / (resolution - 1) as f64) as f32;
+        let mut points = Vec::with_capacity(2 * resolution * resolution);
+        for row in 0..resolution {
+            for column in 0..resolution {
+                points.push(at(column)); // x, left to right
+                points.push(at(resolution - 1 - row)); // y, top to bottom
+            }
+        }
+        let points = Tensor::from_vec(points, (resolution * resolution, 2), &Device::Cpu)?;
+        let logits = self.discriminator.forward(&points)?; // (R², 1)
+        Ok(candle_nn::ops::sigmoid(&logits)?.flatten_all()?.to_vec1()?)
+    }
+}
+
 trait NextSeed {
     fn next_u64_seed(&mut self) -> u64;
 }
@@ -441,6 +479,44 @@ mod tests {
         let (gan, _, _) = train_and_watch(&bad, bad.steps).unwrap();
         let (covered, _) = modes_covered(&bad, &gan.sample(1000, 2).unwrap(), 0.04).unwrap();
         assert!(covered <= 2, "{covered} blobs");
+    }
+
+    #[test]
+    fn the_decision_surface_is_d_on_the_plane_and_the_rate_can_change_mid_game() {
+        let config = Gan2dConfig {
+            steps: 200,
+            ..Gan2dConfig::default()
+        };
+        let mut gan = Gan2d::new(&config).unwrap();
+        for _ in 0..200 {
+            gan.train_step().unwrap();
+        }
+        let surface = gan.decision_surface(5, 2.0).unwrap();
+        assert_eq!(surface.len(), 25);
+        // Cell (row 2, column 4) is the point (2, 0), the ring's first blob; (row 0, column 0)
+        // is the corner (-2, 2). Both read straight from D.
+        let d = |x: f32, y: f32| {
+            let logit = gan
+                .discriminator
+                .forward(&Tensor::new(&[[x, y]], &Device::Cpu).unwrap());
+            let logit = logit
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()[0];
+            1.0 / (1.0 + (-logit).exp())
+        };
+        assert!((surface[2 * 5 + 4] - d(2.0, 0.0)).abs() < 1e-5);
+        assert!((surface[0] - d(-2.0, 2.0)).abs() < 1e-5);
+        // After 200 steps D already rates a blob as more real than the empty corner.
+        assert!(surface[2 * 5 + 4] > surface[0], "{surface:?}");
+        assert!(gan.decision_surface(1, 2.0).is_err());
+        // A new rate takes effect at the next step; an impossible one is refused.
+        gan.set_learning_rate(0.05).unwrap();
+        assert_eq!(gan.config.lr, 0.05);
+        assert!(gan.set_learning_rate(0.0).is_err() && gan.set_learning_rate(f64::NAN).is_err());
+        gan.train_step().unwrap();
     }
 
     #[test]

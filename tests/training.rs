@@ -1,6 +1,7 @@
 //! Chapter 5 on a 2-core CPU with tiny settings: a few real training steps write metrics, grids,
 //! checkpoints and charts; a resumed run is bit-identical to an uninterrupted one; impossible
-//! settings and broken checkpoints are refused with a message that names the problem.
+//! settings and broken checkpoints are refused with a message that names the problem; a trained
+//! generator packed for the book's pages draws there what it draws here.
 
 mod fixtures;
 
@@ -9,10 +10,12 @@ use std::path::{Path, PathBuf};
 use candle_core::Device;
 use fixtures::synthetic_logos;
 use logogan::data::dataset::ImageDataset;
+use logogan::model::latent_noise;
 use logogan::model::Architecture;
 use logogan::train::charts::draw_charts;
 use logogan::train::generate::TrainedGenerator;
 use logogan::train::loss_log::read_metrics;
+use logogan::train::pack::PackedGenerator;
 use logogan::train::{checkpoint, Preset, TrainConfig, Trainer};
 
 /// 40 little 32×32 "logos": coloured discs and bars on white.
@@ -115,6 +118,78 @@ fn a_few_steps_write_metrics_grids_checkpoints_and_charts() {
     assert_eq!(images.len(), 3);
     assert_eq!(images[0].dimensions(), (32, 32));
     assert_eq!(g.interpolate(1, 2, 5).unwrap().len(), 5);
+
+    // Packed for the book's page, it draws in the page what `generate` draws from the run.
+    let bytes = g.pack(2).unwrap();
+    let packed = PackedGenerator::unpack(&bytes, "run.safetensors", &Device::Cpu).unwrap();
+    let z = g.noise(3, 5).unwrap();
+    let latents = z.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let from_page = packed.sample(&latents, None).unwrap();
+    let from_run = g.sample(&z).unwrap();
+    let differ = (from_page - from_run)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap();
+    assert_eq!(differ.to_scalar::<f32>().unwrap(), 0.0);
+    assert_eq!(packed.directions.len(), 2);
+}
+
+/// The book's live widgets load data the repository keeps (book/src/web/, written by
+/// scripts/build-web.sh): a packed generator and `reference.json`, the images the native code
+/// drew from it. The browser test (scripts/check_book_browser.py) holds the page's images to
+/// that reference; this test holds today's native code to it, so between them the browser and
+/// the binaries draw the same logos.
+#[test]
+fn the_pages_packed_generator_draws_the_reference_images_natively() {
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("book/src/web");
+    let read = |name: &str| {
+        std::fs::read(web.join(name)).unwrap_or_else(|e| {
+            panic!("book/src/web/{name}: {e}; run scripts/build-web.sh --run RUN")
+        })
+    };
+    let bytes = read("generator.safetensors");
+    let reference: serde_json::Value = serde_json::from_slice(&read("reference.json")).unwrap();
+    let numbers =
+        |key: &str| -> Vec<f32> { serde_json::from_value(reference[key].clone()).expect(key) };
+    let (latents, want) = (numbers("latents"), numbers("images"));
+    let packed = PackedGenerator::unpack(&bytes, "generator.safetensors", &Device::Cpu).unwrap();
+    let config = packed.config();
+    assert_eq!(reference["image_size"], config.image_size);
+    assert_eq!(reference["latent_dim"], config.latent_dim);
+    assert!(
+        !packed.directions.is_empty(),
+        "the page's sliders need directions"
+    );
+
+    // The reference's latent vectors are the course's noise of its seed, as the page draws it.
+    let seed = reference["seed"].as_u64().expect("seed");
+    let n = latents.len() / config.latent_dim;
+    let noise = latent_noise(seed, 0, n, config.latent_dim, &Device::Cpu).unwrap();
+    assert_eq!(
+        noise.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        latents
+    );
+
+    let got = packed.sample(&latents, None).unwrap();
+    let got = got.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(got.len(), want.len());
+    assert_eq!(got.len(), n * 3 * config.image_size * config.image_size);
+    let largest = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    // Other SIMD paths round differently, by about 1e-6; a changed model moves pixels by far
+    // more than a level (1/127.5).
+    assert!(
+        largest < 1e-4,
+        "native images differ from the reference by {largest}"
+    );
+    // Not a blank picture: the generator draws something.
+    let spread = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    assert!(spread > 0.5, "{spread}");
 }
 
 /// Train `config` straight through and, in another folder, interrupted after step 7 and

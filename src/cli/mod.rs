@@ -90,6 +90,7 @@ pub fn init() {
         eprintln!("error: {message}");
         std::process::exit(2);
     }
+    #[cfg(not(target_arch = "wasm32"))]
     crate::ops::allocator::tune_for_tensors();
 }
 

@@ -26,6 +26,7 @@
 //! kernel is checked against candle's own operations in float64 (tests beside each).
 
 pub mod adam;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod allocator;
 pub mod augment;
 pub mod batch_norm;

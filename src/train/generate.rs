@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
+use candle_nn::VarMap;
 use image::RgbImage;
 
 use super::checkpoint;
@@ -35,6 +36,8 @@ pub struct TrainedGenerator {
     /// The family every sample is drawn from ([`Self::set_family`]); `None` spreads the samples
     /// over the families in the proportions of the training set.
     family: Option<u32>,
+    /// The generator's variables, by name (what [`Self::pack`] writes).
+    variables: VarMap,
     device: Device,
 }
 
@@ -84,6 +87,7 @@ impl TrainedGenerator {
             step: checkpoint.info.step,
             family_sizes,
             family: None,
+            variables: varmap,
             device: device.clone(),
         })
     }
@@ -180,6 +184,23 @@ impl TrainedGenerator {
                 .forward_t(&self.generator.input(&z, families.as_ref())?, true)?;
         }
         Ok(())
+    }
+
+    /// The generator in one file's bytes (see [`super::pack`]): what the book's browser page
+    /// loads. Measure batch-norm first ([`Self::measure_batch_norm`]) to pack what sampling uses.
+    /// It carries [`super::pack::latent_directions`]' first `directions` for the page's sliders.
+    pub fn pack(&self, directions: usize) -> Result<Vec<u8>> {
+        const SAMPLES: usize = 512;
+        let families = self.families(SAMPLES)?;
+        let directions = super::pack::latent_directions(
+            &self.generator,
+            families.as_ref(),
+            directions,
+            SAMPLES,
+            0,
+            &self.device,
+        )?;
+        super::pack::pack(self.generator.config(), &self.variables, &directions)
     }
 
     /// Images for the latent vectors `z` `(n, latent_dim, 1, 1)`, in inference mode.

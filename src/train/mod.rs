@@ -9,6 +9,7 @@ pub mod ema;
 pub mod generate;
 pub mod loss;
 pub mod loss_log;
+pub mod pack;
 pub mod run;
 pub mod session;
 pub mod step;

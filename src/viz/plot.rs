@@ -12,12 +12,16 @@ use plotters::prelude::*;
 use crate::error::{Error, Result};
 use crate::fsutil::{save_png, write_atomic};
 
+#[cfg(not(target_arch = "wasm32"))]
 static FONT: &[u8] = include_bytes!("../../data/fonts/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
 
 pub(crate) fn register_font() {
     REGISTER.call_once(|| {
         // The bytes are a valid TrueType font shipped with the crate; a failure is a build error.
+        // (In the browser plotters draws text with the page's fonts: there is nothing to register,
+        // and the pages draw no charts with plotters.)
+        #[cfg(not(target_arch = "wasm32"))]
         plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).ok();
     });
 }

@@ -38,6 +38,9 @@ FENCE = re.compile(r"^(```+)(.*)$")
 # (book/src/katex/render-math.js); Jupyter's markdown wants TeX's dollars instead.
 DISPLAY_MATH = re.compile(r"^```math\n(.*?)\n```$", re.MULTILINE | re.DOTALL)
 INLINE_MATH = re.compile(r"\$`([^`\n]+)`\$")
+# A live widget of the book's pages (book/src/web/widgets.js): the notebook runs the code itself.
+WIDGET = re.compile(r'<div class="logogan-widget" data-widget="[a-z0-9]+"></div>\n<script type="module" src="web/widgets.js"></script>')
+WIDGET_NOTE = "*(In the book's page, a live widget runs here, in the browser; in this notebook, run the cells.)*"
 
 
 def setup_cell(features):
@@ -109,7 +112,7 @@ def notebook(name, markdown):
     if found:
         features = json.loads(found.group(1))
         markdown = FEATURES.sub("", markdown)
-    cells = split_cells(jupyter_math(rewrite_links(markdown)))
+    cells = split_cells(jupyter_math(rewrite_links(WIDGET.sub(WIDGET_NOTE, markdown))))
     header = f"*Generated from `book/src/{name}.md` by `scripts/notebooks.py`: edit the book, not this notebook.*"
     # The first markdown cell is the chapter title; the set-up cell follows it.
     all_cells = [cells[0], ("markdown", header), ("code", setup_cell(features))] + cells[1:]

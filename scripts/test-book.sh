@@ -16,6 +16,9 @@ for f in book/src/generated/ch05-run.md book/src/figures/ch05-loss.png; do
   [[ -s $f ]] || { echo "$f is missing: run cargo run --release --example book-assets" >&2; exit 1; }
 done
 
+step "the live widgets' WebAssembly is built from today's sources"
+scripts/build-web.sh --check
+
 step "mdbook build"
 timed mdbook build book
 

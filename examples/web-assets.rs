@@ -3,7 +3,7 @@
 //! * `generator.safetensors`: a trained run's generator packed into one file
 //!   (`logogan::train::pack`), with a few latent directions for the page's sliders;
 //! * `reference.json`: the images the native generator draws from that file for a few latent
-//!   vectors, which the browser test (`scripts/check_book_browser.py`) compares with the page's,
+//!   vectors (as numbers, and as the RGB bytes the binaries save), which the browser test (`scripts/check_book_browser.py`) compares with the page's,
 //!   and `tests/training.rs` with today's native code.
 //!
 //! ```sh
@@ -59,10 +59,13 @@ fn main() -> Result<()> {
     let latents = latent_noise(REFERENCE_SEED, 0, n, packed.config().latent_dim, &device)?
         .flatten_all()?
         .to_vec1::<f32>()?;
-    let images = packed
-        .sample(&latents, None)?
-        .flatten_all()?
-        .to_vec1::<f32>()?;
+    let images = packed.sample(&latents, None)?;
+    // The pictures as the binaries save them (RGB bytes, row by row, image after image).
+    let pixels: Vec<u8> = logogan::viz::tensor_to_images(&images)?
+        .into_iter()
+        .flat_map(|image| image.into_raw())
+        .collect();
+    let images = images.flatten_all()?.to_vec1::<f32>()?;
     let reference = serde_json::json!({
         "about": "images of generator.safetensors for these latent vectors, computed natively \
                   (examples/web-assets.rs); the browser test compares the page's with them",
@@ -73,6 +76,7 @@ fn main() -> Result<()> {
         "latent_dim": packed.config().latent_dim,
         "latents": latents,
         "images": images,
+        "pixels": pixels,
     });
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;

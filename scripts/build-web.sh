@@ -18,14 +18,12 @@ export PATH="$HOME/.cargo/bin:$PATH"
 OUT=book/src/web
 STAMP=$OUT/BUILT-FROM
 
-# What the page's code is compiled from: the web crate, the library modules it reaches (the
-# model and its engine, the 2-D game, Adam and the loss it trains with, the packed generator,
-# slerp), and everything that decides how they compile.
-SOURCES=(web/Cargo.toml web/src src/model src/ops src/gan2d.rs src/train/adam.rs
-  src/train/loss.rs src/train/pack.rs src/train/generate.rs src/error.rs Cargo.toml Cargo.lock
-  .cargo/config.toml rust-toolchain.toml vendor/gemm-f32)
+# What the page's code is compiled from: the web crate, the whole library (the wasm links it;
+# its cfg gates for the browser live in several modules), the vendored GEMM, and everything that
+# decides how they compile. Only files git tracks count, so the hash is the same on every clone.
+SOURCES=(web src vendor/gemm-f32 Cargo.toml Cargo.lock .cargo/config.toml rust-toolchain.toml)
 sources_hash() {
-  find "${SOURCES[@]}" -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
+  git ls-files -z -- "${SOURCES[@]}" | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
 }
 
 run=""
@@ -48,22 +46,31 @@ case "${1:-}" in
   *) echo "usage: scripts/build-web.sh [--check | --run RUN]" >&2; exit 2 ;;
 esac
 
+hash=$(sources_hash) # before the build: an edit made while it runs is not counted as built
 rustup target add wasm32-unknown-unknown >/dev/null
 version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
-if ! wasm-bindgen --version 2>/dev/null | grep -q " $version\$"; then
+[[ -n $version ]] || { echo "no wasm-bindgen in Cargo.lock: is web/ a workspace member?" >&2; exit 1; }
+if [[ $(wasm-bindgen --version 2>/dev/null || true) != "wasm-bindgen $version" ]]; then
   # Not --locked: the CLI's own lock file can name a dependency the package registry no longer
   # serves; the version of the CLI itself, which must match the crate's, is pinned.
   cargo install wasm-bindgen-cli --version "=$version" --quiet
 fi
 
+# Cargo for the browser: the flag of .cargo/config.toml (getrandom's browser backend) and this
+# machine's home folder kept out of the file (its panic messages name source files), set here
+# because a RUSTFLAGS of the caller's would replace them.
+wasm_cargo() {
+  env -u RUSTFLAGS CARGO_ENCODED_RUSTFLAGS=$'--cfg\x1fgetrandom_backend="wasm_js"\x1f--remap-path-prefix='"$HOME"'=~' \
+    cargo "$1" -p logogan-web --target wasm32-unknown-unknown "${@:2}"
+}
 # CI never compiles web/ (it checks the built files against their sources instead): lint it here.
-cargo clippy -p logogan-web --target wasm32-unknown-unknown -- -D warnings
-cargo build -p logogan-web --profile web --target wasm32-unknown-unknown
+wasm_cargo clippy -- -D warnings
+wasm_cargo build --profile web
 wasm-bindgen --target web --no-typescript --remove-name-section --remove-producers-section --out-dir "$OUT" \
   target/wasm32-unknown-unknown/web/logogan_web.wasm
 if [[ -n $run ]]; then
   cargo run --release --example web-assets -- --run "$run" --out "$OUT"
 fi
-sources_hash >"$STAMP"
+echo "$hash" >"$STAMP"
 ls -l "$OUT"
 echo "built $OUT from sources $(cat "$STAMP"); commit it with the change"

@@ -273,9 +273,10 @@ impl Gan2d {
         Ok(())
     }
 
-    /// D's verdict over the plane: the probability that a point is real, σ(D(x)), on a
-    /// `resolution × resolution` grid over [-extent, extent]², row by row from the top (y =
-    /// extent) down, each row from left (x = -extent) to right.
+    /// D's verdict over the plane: the probability that a point is real, σ(D(x)), at the centres
+    /// of a `resolution × resolution` grid of cells over [-extent, extent]², row by row from the
+    /// top (y near extent) down, each row from left (x near -extent) to right: what a page
+    /// paints as cells.
     pub fn decision_surface(&self, resolution: usize, extent: f64) -> Result<Vec<f32>> {
         if !((2..=512).contains(&resolution) && extent > 0.0 && extent.is_finite()) {
             return Err(Error::config(
@@ -283,7 +284,7 @@ impl Gan2d {
                 format!("a grid of {resolution} over ±{extent}: 2 to 512 cells, a positive extent"),
             ));
         }
-        let at = |i: usize| (-extent + 2.0 * extent * i as f64 / (resolution - 1) as f64) as f32;
+        let at = |i: usize| (-extent + extent * (2 * i + 1) as f64 / resolution as f64) as f32;
         let mut points = Vec::with_capacity(2 * resolution * resolution);
         for row in 0..resolution {
             for column in 0..resolution {
@@ -493,8 +494,8 @@ mod tests {
         }
         let surface = gan.decision_surface(5, 2.0).unwrap();
         assert_eq!(surface.len(), 25);
-        // Cell (row 2, column 4) is the point (2, 0), the ring's first blob; (row 0, column 0)
-        // is the corner (-2, 2). Both read straight from D.
+        // Cells are 0.8 wide: (row 2, column 4) is centred on (1.6, 0), beside the ring's first
+        // blob; (row 0, column 0) on (-1.6, 1.6), an empty corner. Both read straight from D.
         let d = |x: f32, y: f32| {
             let logit = gan
                 .discriminator
@@ -507,8 +508,8 @@ mod tests {
                 .unwrap()[0];
             1.0 / (1.0 + (-logit).exp())
         };
-        assert!((surface[2 * 5 + 4] - d(2.0, 0.0)).abs() < 1e-5);
-        assert!((surface[0] - d(-2.0, 2.0)).abs() < 1e-5);
+        assert!((surface[2 * 5 + 4] - d(1.6, 0.0)).abs() < 1e-5);
+        assert!((surface[0] - d(-1.6, 1.6)).abs() < 1e-5);
         // After 200 steps D already rates a blob as more real than the empty corner.
         assert!(surface[2 * 5 + 4] > surface[0], "{surface:?}");
         assert!(gan.decision_surface(1, 2.0).is_err());

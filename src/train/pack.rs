@@ -3,7 +3,8 @@
 //! [`Generator`] draws the logos.
 //!
 //! The file is a safetensors file: every variable of the generator (weights, batch-norm's
-//! scale, shift and running statistics, as measured again at these weights) by its name in the
+//! scale, shift and running statistics, as the checkpoint holds them: what `generate` samples
+//! with) by its name in the
 //! model (`block0.conv.weight`, …), and the generator's settings as JSON in the header's
 //! metadata, so the file alone rebuilds the network.
 
@@ -124,6 +125,29 @@ pub fn latent_directions(
     Ok(directions)
 }
 
+/// The numbers (weights, batch-norm's four vectors) of the generator `config` describes, or
+/// `None` for an image size it cannot make; counted without overflow.
+fn parameter_count(config: &GeneratorConfig) -> Option<usize> {
+    let steps = crate::model::config::upsamplings(config.image_size)?;
+    let mut inputs = config.input_channels();
+    let mut count = 0usize;
+    for i in 0..=steps {
+        let last = i == steps;
+        let outputs = if last {
+            config.channels
+        } else {
+            config.base_filters.checked_shl((steps - 1 - i) as u32)?
+        };
+        // A 4×4 transposed convolution, then batch-norm (scale, shift, mean, variance).
+        count = count.checked_add(inputs.checked_mul(outputs)?.checked_mul(16)?)?;
+        if !last {
+            count = count.checked_add(4 * outputs)?;
+        }
+        inputs = outputs;
+    }
+    Some(count)
+}
+
 /// A generator rebuilt from [`pack`]'s bytes, in inference mode.
 pub struct PackedGenerator {
     pub generator: Generator,
@@ -158,15 +182,26 @@ impl PackedGenerator {
             ))
         })?;
         // Bounded before any layer is made: the header must not make us allocate without end.
+        // A file holds every weight of its network as f32, so the network its settings describe
+        // can be no larger than the file.
         let bounded = config.image_size <= 256
             && (1..=4096).contains(&config.latent_dim)
             && (1..=1024).contains(&config.base_filters)
             && config.classes <= 64
             && config.channels == 3;
-        if !bounded {
-            return Err(damaged(format!(
-                "`{HEADER_KEY}` describes no course generator: {config:?}"
-            )));
+        let parameters = if bounded {
+            parameter_count(&config)
+        } else {
+            None
+        };
+        match parameters {
+            Some(count) if count.saturating_mul(4) <= bytes.len() => {}
+            _ => {
+                return Err(damaged(format!(
+                "`{HEADER_KEY}` describes no course generator that fits in {} bytes: {config:?}",
+                bytes.len()
+            )))
+            }
         }
         if directions.len() > MAX_DIRECTIONS
             || directions
@@ -178,9 +213,11 @@ impl PackedGenerator {
                 config.latent_dim
             )));
         }
-        let saved = candle_core::safetensors::load_buffer(bytes, device)?;
+        let saved = candle_core::safetensors::load_buffer(bytes, device)
+            .map_err(|e| damaged(format!("its tensors cannot be read ({e})")))?;
         let (variables, vb) = new_varmap(device);
-        let generator = Generator::new(&config, vb)?;
+        let generator = Generator::new(&config, vb)
+            .map_err(|e| damaged(format!("its settings make no generator ({e})")))?;
         let data = variables.data().lock().expect("poisoned");
         if saved.len() != data.len() {
             return Err(damaged(format!(
@@ -318,14 +355,21 @@ mod tests {
         let foreign = safetensors::serialize(tensors, None).unwrap();
         assert!(refuse(&foreign).contains(HEADER_KEY));
         // Settings of another network than the tensors: a tensor of the wrong shape.
-        let mut wider = config.clone();
-        wider.base_filters = 16;
-        let e = refuse(&pack(&wider, &variables, &[]).unwrap());
+        let mut other = config.clone();
+        other.latent_dim -= 1;
+        let e = refuse(&pack(&other, &variables, &[]).unwrap());
         assert!(e.contains("expects"), "{e}");
         // Settings that would allocate without end are refused before any layer is made.
         let mut huge = config.clone();
         huge.base_filters = 1 << 20;
         assert!(refuse(&pack(&huge, &variables, &[]).unwrap()).contains("no course generator"));
+        // Within every bound, but a network of billions of numbers in a file of kilobytes.
+        let mut large = config.clone();
+        (large.base_filters, large.image_size) = (1024, 256);
+        assert!(refuse(&pack(&large, &variables, &[]).unwrap()).contains("fits in"));
+        // A file larger than any course generator is refused before it is read.
+        let e = refuse(&vec![0u8; MAX_PACKED_BYTES + 1]);
+        assert!(e.contains("more than"), "{e}");
         // A direction of the wrong length.
         let e = refuse(&pack(&config, &variables, &[vec![1.0; 3]]).unwrap());
         assert!(e.contains("directions"), "{e}");

@@ -11,7 +11,7 @@ use candle_core::Device;
 use logogan::gan2d::{modes_covered, ring_of_gaussians, Gan2d, Gan2dConfig};
 use logogan::model::latent_noise;
 use logogan::train::generate::slerp;
-use logogan::train::pack::PackedGenerator;
+use logogan::train::pack::{PackedGenerator, MAX_IMAGES_PER_CALL};
 use wasm_bindgen::prelude::*;
 
 /// A library error as a JavaScript `Error` with the library's message.
@@ -31,6 +31,7 @@ impl LogoGenerator {
     /// The generator packed in `bytes` (the book's `web/generator.safetensors`).
     #[wasm_bindgen(constructor)]
     pub fn new(bytes: &[u8]) -> Result<LogoGenerator, JsError> {
+        console_error_panic_hook::set_once(); // a panic's message in the console, not "unreachable"
         let packed = PackedGenerator::unpack(bytes, "generator.safetensors", &Device::Cpu);
         Ok(Self {
             packed: packed.map_err(js)?,
@@ -51,6 +52,11 @@ impl LogoGenerator {
     /// `n` latent vectors drawn from `seed`, end to end: the ones `chapter-05 generate --seed`
     /// draws natively (`logogan::model::latent_noise`, stream 0).
     pub fn noise(&self, n: usize, seed: u32) -> Result<Vec<f32>, JsError> {
+        if !(1..=MAX_IMAGES_PER_CALL).contains(&n) {
+            return Err(JsError::new(&format!(
+                "noise: {n} vectors asked for, 1 to {MAX_IMAGES_PER_CALL} allowed"
+            )));
+        }
         let z = latent_noise(seed as u64, 0, n, self.latent_dim(), &Device::Cpu).map_err(js)?;
         z.flatten_all().and_then(|z| z.to_vec1()).map_err(js)
     }
@@ -99,8 +105,15 @@ impl LogoGenerator {
 
 /// Spherical interpolation between two latent vectors, `t` in [0, 1] (the course's `slerp`).
 #[wasm_bindgen(js_name = slerp)]
-pub fn slerp_latents(a: &[f32], b: &[f32], t: f32) -> Vec<f32> {
-    slerp(a, b, t)
+pub fn slerp_latents(a: &[f32], b: &[f32], t: f32) -> Result<Vec<f32>, JsError> {
+    if a.len() != b.len() || !(0.0..=1.0).contains(&t) {
+        return Err(JsError::new(&format!(
+            "slerp: vectors of {} and {} numbers at t = {t}: equal lengths and t in [0, 1]",
+            a.len(),
+            b.len()
+        )));
+    }
+    Ok(slerp(a, b, t))
 }
 
 /// Chapter 1's game on points in the plane, played a few steps at a time by the page.
@@ -115,6 +128,7 @@ impl Game2d {
     /// default is 0.005; 0.05 collapses).
     #[wasm_bindgen(constructor)]
     pub fn new(lr: f64, seed: u32) -> Result<Game2d, JsError> {
+        console_error_panic_hook::set_once();
         let config = Gan2dConfig {
             lr,
             seed: seed as u64,

@@ -11,6 +11,13 @@
 const HERE = new URL(".", import.meta.url);
 const SELFTEST = location.hash === "#selftest";
 
+// The bytes at `name` beside this file, or an error that names the file.
+async function fetchHere(name) {
+  const response = await fetch(new URL(name, HERE));
+  if (!response.ok) throw new Error(`web/${name}: HTTP ${response.status} (run scripts/build-web.sh)`);
+  return response;
+}
+
 async function loadWasm() {
   const started = performance.now();
   const wasm = await import(new URL("logogan_web.js", HERE).href);
@@ -58,7 +65,7 @@ function gan2dWidget(root, wasm) {
   const SIZE = 360, GRID = 60, POINTS = 500;
   let lr = 0.005, seed = 0;
   let game = new wasm.Game2d(lr, seed);
-  let playing = false;
+  let timer = null; // the pending round of play, while playing
   const canvas = element("canvas", { width: SIZE, height: SIZE, class: "logogan-canvas" });
   const status = element("div", { class: "logogan-status" });
   const extent = game.radius * 1.5;
@@ -96,9 +103,8 @@ function gan2dWidget(root, wasm) {
     draw(game.play(steps));
   }
   function loop() {
-    if (!playing) return;
     play(10);
-    setTimeout(loop, 0);
+    timer = setTimeout(loop, 0);
   }
   function reset() {
     game.free();
@@ -106,15 +112,21 @@ function gan2dWidget(root, wasm) {
     draw();
   }
   const playButton = button("Play", () => {
-    playing = !playing;
-    playButton.textContent = playing ? "Pause" : "Play";
-    loop();
+    if (timer === null) {
+      timer = setTimeout(loop, 0); // one loop at a time, however fast the clicks
+      playButton.textContent = "Pause";
+    } else {
+      clearTimeout(timer);
+      timer = null;
+      playButton.textContent = "Play";
+    }
   });
   const rate = slider("learning rate", { min: -4, max: -1, step: 0.05, value: Math.log10(lr) },
     (v) => (10 ** v).toPrecision(2), (v) => {
       lr = Number((10 ** v).toPrecision(2));
       game.setLearningRate(lr);
     });
+  const newGame = button("New game", () => { seed += 1; reset(); });
   const collapse = button("Collapse it (lr 0.05, new game)", () => {
     lr = 0.05;
     seed = 1;
@@ -125,27 +137,48 @@ function gan2dWidget(root, wasm) {
   root.replaceChildren(
     canvas,
     element("div", { class: "logogan-controls" }, playButton, button("100 steps", () => play(100)),
-      button("New game", () => { seed += 1; reset(); }), collapse),
+      newGame, collapse),
     rate.node,
     status,
   );
   draw();
 
   return async function selftest() {
-    const before = pixelHash(canvas);
+    // Each control, pressed in turn, must change the picture (or the game) it controls.
+    const changes = {};
+    let hash = pixelHash(canvas);
+    const changed = () => {
+      const now = pixelHash(canvas);
+      const moved = now !== hash;
+      hash = now;
+      return moved;
+    };
     playButton.click();
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await new Promise((resolve) => setTimeout(resolve, 300));
     playButton.click(); // pause
-    const afterPlay = { steps: game.step, pixels: pixelHash(canvas) };
+    const stepsPlayed = game.step;
+    changes.play = changed() && stepsPlayed > 0;
+    const paused = game.step;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    changes.pause = game.step === paused;
     const started = performance.now();
     play(100);
     const msPerStep = (performance.now() - started) / 100;
+    changes.hundred_steps = changed() && game.step === paused + 100;
+    rate.input.value = -2;
+    rate.input.oninput();
+    changes.learning_rate = lr === 0.01;
+    newGame.click();
+    changes.new_game = changed() && game.step === 0;
+    collapse.click();
+    play(500);
+    changes.collapse = lr === 0.05 && seed === 1 && changed();
     return {
       widget: "gan2d",
-      pixels_changed: afterPlay.pixels !== before,
-      steps_played: afterPlay.steps,
+      changes,
+      steps_played: stepsPlayed,
       ms_per_step: msPerStep,
-      blobs_covered: game.blobsCovered(),
+      blobs_covered_after_collapse: game.blobsCovered(),
     };
   };
 }
@@ -169,7 +202,7 @@ function drawImages(canvas, rgba, size, columns, scale) {
 }
 
 async function generatorWidget(root, wasm) {
-  const bytes = new Uint8Array(await (await fetch(new URL("generator.safetensors", HERE))).arrayBuffer());
+  const bytes = new Uint8Array(await (await fetchHere("generator.safetensors")).arrayBuffer());
   const g = new wasm.LogoGenerator(bytes);
   const size = g.imageSize, dim = g.latentDim;
   const COLUMNS = 8, ROWS = 4, SCALE = 3, BIG = 6, FRAMES = 8;
@@ -226,16 +259,40 @@ async function generatorWidget(root, wasm) {
   say();
 
   return async function selftest() {
-    const reference = await (await fetch(new URL("reference.json", HERE))).json();
-    const images = g.sample(new Float32Array(reference.latents));
+    const reference = await (await fetchHere("reference.json")).json();
+    const latents = new Float32Array(reference.latents);
+    // The numbers G computes here against the native ones...
+    const images = g.sample(latents);
     let largest = 0;
     for (let i = 0; i < images.length; i++) largest = Math.max(largest, Math.abs(images[i] - reference.images[i]));
-    const before = { grid: pixelHash(grid), logo: pixelHash(logo), strip: pixelHash(strip) };
-    newGrid.click();
-    newLogo.click();
-    newPicks.click();
-    sliders[0].input.value = 2;
-    sliders[0].input.oninput();
+    // ... and the pixels drawn from them against the bytes the binaries save (RGB; a value on a
+    // rounding edge may land one level off).
+    const rgba = g.render(latents);
+    let pixelsOff = 0, pixelsCompared = 0;
+    for (let i = 0, j = 0; i < rgba.length; i += 4) {
+      for (let c = 0; c < 3; c++, j++) {
+        pixelsCompared++;
+        if (Math.abs(rgba[i + c] - reference.pixels[j]) > 1) pixelsOff++;
+      }
+    }
+    // Each control, pressed in turn, must change its own picture.
+    const hashes = () => ({ grid: pixelHash(grid), logo: pixelHash(logo), strip: pixelHash(strip) });
+    let before = hashes();
+    const pressed = (action, canvas) => {
+      action();
+      const after = hashes();
+      const moved = after[canvas] !== before[canvas];
+      before = after;
+      return moved;
+    };
+    const changes = {
+      new_grid: pressed(() => newGrid.click(), "grid"),
+      new_logo: pressed(() => newLogo.click(), "logo"),
+      new_pair: pressed(() => newPicks.click(), "strip"),
+    };
+    sliders.forEach((slider, i) => {
+      changes[`direction_${i + 1}`] = pressed(() => { slider.input.value = 2; slider.input.oninput(); }, "logo");
+    });
     const started = performance.now();
     g.render(g.noise(64, 99));
     return {
@@ -243,9 +300,10 @@ async function generatorWidget(root, wasm) {
       reference_values: reference.images.length,
       values_compared: images.length,
       largest_difference_from_native: largest,
-      grid_changed: pixelHash(grid) !== before.grid,
-      logo_changed: pixelHash(logo) !== before.logo,
-      strip_changed: pixelHash(strip) !== before.strip,
+      pixels_compared: pixelsCompared,
+      reference_pixels: reference.pixels.length,
+      pixels_more_than_one_level_off: pixelsOff,
+      changes,
       ms_per_image: (performance.now() - started) / 64,
     };
   };

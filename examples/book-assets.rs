@@ -93,6 +93,10 @@ struct Args {
     /// each of its runs). Without it, that snippet is left as it is.
     #[arg(long)]
     families_sweep: Option<PathBuf>,
+    /// Take chapter 7's comparison at the full budget from this finished sweep
+    /// (runs/families-full, made by `chapter-06 sweep data/sweeps/families-full.toml`).
+    #[arg(long)]
+    families_full_sweep: Option<PathBuf>,
     /// Make only the snippets of the sweeps given (`--sweep`, `--families-sweep`) and leave
     /// every other one as it is (a sweep re-run does not redraw the book).
     #[arg(long)]
@@ -191,6 +195,9 @@ fn main() -> Result<()> {
     }
     if let Some(sweep) = &args.families_sweep {
         ch07_sweep(&book, sweep)?;
+    }
+    if let Some(sweep) = &args.families_full_sweep {
+        ch07_sweep_full(&book, sweep)?;
     }
     if args.only_chapter_7 {
         return Ok(());
@@ -632,6 +639,36 @@ fn ch07_sweep(book: &Book, sweep: &Path) -> Result<()> {
             conditional.len(),
             p.caption(),
             p.caption()
+        ),
+    )
+}
+
+/// Chapter 7 at the budget it trains: the conditional recipe's own sweep. Its unconditional side
+/// at that budget, with the same seeds and judge, is chapter 6's budget table.
+fn ch07_sweep_full(book: &Book, sweep: &Path) -> Result<()> {
+    let table = std::fs::read_to_string(sweep.join("results.md"))
+        .with_context(|| format!("{}: not a finished sweep", sweep.display()))?;
+    let results: Vec<TrialResult> = read_csv(&sweep.join("results.csv"))?;
+    let first = results.first().context("the sweep has no results")?;
+    let record = RunRecord::load(&RunDir::new(
+        sweep.join(first.trial.trim_end_matches(TRAINED_G)),
+    ))?;
+    let seeds = results
+        .iter()
+        .filter(|r| !r.trial.ends_with(TRAINED_G))
+        .count();
+    book.snippet(
+        "ch07-sweep-full.md",
+        &format!(
+            "{table}\n*Table 7.3 — The sweep `families-full`: the conditional laptop recipe (six \
+             families) at the preset's {} epochs, {seeds} seeds; the `-trained-g` rows sample the \
+             generator each run trained rather than its average. The same recipe without \
+             families, at the same budget, seeds and judge, is the {}-epoch rows of chapter 6's \
+             budget table.* <small>Made by `chapter-06 sweep` and `book-assets \
+             --families-full-sweep`: {}.</small>\n",
+            record.config.epochs,
+            record.config.epochs,
+            Provenance::of_run(&record).caption()
         ),
     )
 }

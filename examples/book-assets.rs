@@ -529,11 +529,9 @@ fn ch06_budget(book: &Book, csv: &Path) -> Result<()> {
     )
 }
 
-/// Chapter 7: conditional against unconditional at one budget over seeds (the sweep's own
-/// table), then family by family: each family's KID over the seeds of each trial, beside its
-/// floor and the share of samples that land in it.
-fn ch07_sweep(book: &Book, sweep: &Path) -> Result<()> {
-    use logogan::metrics::score::FamilyScores;
+/// A finished sweep's ranked table (results.md), its rows (results.csv) and the record of its
+/// first run (for the provenance of the snippets made from it).
+fn finished_sweep(sweep: &Path) -> Result<(String, Vec<TrialResult>, RunRecord)> {
     let table = std::fs::read_to_string(sweep.join("results.md"))
         .with_context(|| format!("{}: not a finished sweep", sweep.display()))?;
     let results: Vec<TrialResult> = read_csv(&sweep.join("results.csv"))?;
@@ -541,6 +539,15 @@ fn ch07_sweep(book: &Book, sweep: &Path) -> Result<()> {
     let record = RunRecord::load(&RunDir::new(
         sweep.join(first.trial.trim_end_matches(TRAINED_G)),
     ))?;
+    Ok((table, results, record))
+}
+
+/// Chapter 7: conditional against unconditional at one budget over seeds (the sweep's own
+/// table), then family by family: each family's KID over the seeds of each trial, beside its
+/// floor and the share of samples that land in it.
+fn ch07_sweep(book: &Book, sweep: &Path) -> Result<()> {
+    use logogan::metrics::score::FamilyScores;
+    let (table, results, record) = finished_sweep(sweep)?;
     let p = Provenance::of_run(&record);
     // Every run of a trial, through the generator it trained (better than its average at this
     // budget; chapter 6).
@@ -646,13 +653,7 @@ fn ch07_sweep(book: &Book, sweep: &Path) -> Result<()> {
 /// Chapter 7 at the budget it trains: the conditional recipe's own sweep. Its unconditional side
 /// at that budget, with the same seeds and judge, is chapter 6's budget table.
 fn ch07_sweep_full(book: &Book, sweep: &Path) -> Result<()> {
-    let table = std::fs::read_to_string(sweep.join("results.md"))
-        .with_context(|| format!("{}: not a finished sweep", sweep.display()))?;
-    let results: Vec<TrialResult> = read_csv(&sweep.join("results.csv"))?;
-    let first = results.first().context("the sweep has no results")?;
-    let record = RunRecord::load(&RunDir::new(
-        sweep.join(first.trial.trim_end_matches(TRAINED_G)),
-    ))?;
+    let (table, results, record) = finished_sweep(sweep)?;
     let seeds = results
         .iter()
         .filter(|r| !r.trial.ends_with(TRAINED_G))

@@ -11,7 +11,8 @@
 #
 # Needs the wasm32-unknown-unknown target (rust-toolchain.toml lists it, so rustup installs it)
 # and wasm-bindgen-cli at the version of the wasm-bindgen crate in Cargo.lock (installed here
-# when missing; a few minutes the first time).
+# when missing). The first run took about 25 minutes on two cores shared with training: 9 to
+# install wasm-bindgen-cli, 16 to compile the library for the browser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"

@@ -70,6 +70,11 @@ pub struct DiscriminatorConfig {
     /// Spectral normalisation of every convolution's weight (a stabilising trick, chapter 6).
     #[serde(default)]
     pub spectral_norm: bool,
+    /// ProGAN's minibatch standard deviation before the output layer: one more input channel
+    /// holding how much the batch's last features vary, so that D can see a batch of
+    /// near-copies (a collapsing G) for what it is (chapter 6).
+    #[serde(default)]
+    pub minibatch_std: bool,
     /// Logo families D judges each image as a member of (chapter 7's projection
     /// discriminator); 0 for the unconditional GAN.
     #[serde(default)]
@@ -128,6 +133,7 @@ impl ModelConfig {
                 leaky_slope: 0.2,
                 conv: ConvAlgorithm::Gemm,
                 spectral_norm: false,
+                minibatch_std: false,
                 classes: 0,
             },
         }
@@ -155,6 +161,7 @@ impl ModelConfig {
                 leaky_slope: 0.2,
                 conv: ConvAlgorithm::Gemm,
                 spectral_norm: false,
+                minibatch_std: false,
                 classes: 0,
             },
         }

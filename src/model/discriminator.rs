@@ -71,9 +71,9 @@ impl Discriminator {
         let embedding = (config.classes > 0)
             .then(|| vb.get((config.classes, in_channels), "embed.weight"))
             .transpose()?;
-        // 4×4 → 1×1: one logit.
+        // 4×4 → 1×1: one logit, from one more channel with the minibatch spread.
         let conv = conv4(
-            in_channels,
+            in_channels + usize::from(config.minibatch_std),
             1,
             1,
             0,
@@ -150,7 +150,12 @@ impl Discriminator {
             x = block.forward(&x, pass)?; // conv → BN → LeakyReLU
             observe(i, &x.to_batch()?); // (B, C, H, W)
         }
-        let logits = self.blocks[last].forward(&x, pass)?; // conv 4×4 → 1×1, nothing after
+        let features = if self.config.minibatch_std {
+            minibatch_spread(&x)? // (C, B, 4, 4) → (C + 1, B, 4, 4)
+        } else {
+            x.clone()
+        };
+        let logits = self.blocks[last].forward(&features, pass)?; // conv 4×4 → 1×1, nothing after
         let logits = logits.tensor().flatten_all()?; // (1, B, 1, 1) → (B,): one logit per image
         let logits = match self.projection(&x, labels, pass)? {
             Some(projection) => (logits + projection)?, // chapter 7: "and of this family?"
@@ -204,11 +209,35 @@ impl Discriminator {
     }
 }
 
+// ANCHOR: minibatch_std
+/// ProGAN's minibatch standard deviation (Karras et al., 2018): how much the batch varies,
+/// as one more channel of D's last features. For every feature at every position, the
+/// standard deviation over the batch's images; their mean is one number, copied to a new
+/// channel of every image. Real logos differ from each other, so a batch of them has a
+/// large spread; a collapsing G's batch of near-copies has a small one, and D, which
+/// otherwise judges each image alone, can see it. G can only raise the spread by making its
+/// images differ.
+fn minibatch_spread(h: &ChannelMajor) -> Result<ChannelMajor> {
+    let t = h.tensor(); // (C, B, H, W): the batch is dimension 1
+    let (_, batch, height, width) = t.dims4()?;
+    let centred = t.broadcast_sub(&t.mean_keepdim(1)?)?; // (C, B, H, W)
+    let variance = centred.sqr()?.mean_keepdim(1)?; // (C, 1, H, W)
+    let spread = (variance + 1e-8)?.sqrt()?.mean_all()?; // a scalar; 1e-8 keeps √ differentiable
+    let channel = spread
+        .reshape((1, 1, 1, 1))?
+        .broadcast_as((1, batch, height, width))?
+        .contiguous()?; // (1, B, H, W)
+    h.append_channels(&channel)
+}
+// ANCHOR_END: minibatch_std
+
 #[cfg(test)]
 mod tests {
-    use candle_core::{Device, Tensor};
+    use candle_core::{DType, Device, Tensor};
 
+    use super::minibatch_spread;
     use crate::model::{Gan, ModelConfig};
+    use crate::ops::ChannelMajor;
 
     /// The three convolution algorithms give the same networks: G's images, D's logits and the
     /// gradients of both networks' weights agree (f32, relative 1e-4) in training mode, where
@@ -340,6 +369,72 @@ mod tests {
                     "D's {name} got a gradient while frozen"
                 );
             }
+        }
+    }
+
+    /// The minibatch spread: the standard deviation over the batch, averaged, as a new
+    /// channel of every image; near zero for a batch of copies. And it is what lets D judge a
+    /// batch rather than images one by one: in eval mode (batch-norm's running statistics) an
+    /// image's logit changes with the *other* images only when the option is on.
+    #[test]
+    fn the_minibatch_spread_lets_d_see_a_batch_of_copies() {
+        let dev = Device::Cpu;
+        // (C, B, H, W) = (2, 2, 1, 1): channel 0 holds 0 and 2 (sd 1), channel 1 holds 5 and 5
+        // (sd 0): mean spread 0.5 (plus √1e-8 in the second).
+        let h = ChannelMajor::from_batch(
+            &Tensor::new(&[[[[0f32]], [[5.0]]], [[[2.0]], [[5.0]]]], &dev).unwrap(),
+        )
+        .unwrap();
+        let out = minibatch_spread(&h).unwrap().to_batch().unwrap(); // (B, C + 1, 1, 1)
+        assert_eq!(out.dims4().unwrap(), (2, 3, 1, 1));
+        let out = out.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(&out[..2], &[0.0, 5.0]);
+        assert_eq!(&out[3..5], &[2.0, 5.0]);
+        assert!(
+            (out[2] - 0.50005).abs() < 1e-5 && out[2] == out[5],
+            "{out:?}"
+        );
+        let copies =
+            ChannelMajor::from_batch(&Tensor::ones((4, 3, 2, 2), DType::F32, &dev).unwrap())
+                .unwrap();
+        let spread = minibatch_spread(&copies).unwrap().to_batch().unwrap();
+        let spread = spread
+            .narrow(1, 3, 1)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert!(
+            spread.iter().all(|&s| (s - 1e-4).abs() < 1e-6),
+            "{spread:?}"
+        );
+
+        for on in [false, true] {
+            let mut cfg = ModelConfig::logogan(32);
+            cfg.discriminator.minibatch_std = on;
+            let gan = Gan::new(&cfg, &dev, 3).unwrap();
+            let last = gan.discriminator.blocks().last().unwrap();
+            assert_eq!(last.conv.weight.dims4().unwrap().1, 128 + usize::from(on));
+            let images = Tensor::randn(0f32, 1.0, (3, 3, 32, 32), &dev).unwrap();
+            let other = images.narrow(0, 0, 2).unwrap();
+            let changed = Tensor::cat(
+                &[
+                    &other,
+                    &images.narrow(0, 2, 1).unwrap().affine(3.0, 0.0).unwrap(),
+                ],
+                0,
+            )
+            .unwrap();
+            let first = |x: &Tensor| {
+                let logits = gan.discriminator.forward_t(x, false).unwrap();
+                logits.to_vec1::<f32>().unwrap()[0]
+            };
+            assert_eq!(
+                first(&images) != first(&changed),
+                on,
+                "minibatch_std {on}: image 0's logit after image 2 changed"
+            );
         }
     }
 

@@ -67,6 +67,11 @@ impl ChannelMajor {
         &self.0
     }
 
+    /// These channels followed by `extra`'s, `(C', B, H, W)` → `(C + C', B, H, W)`.
+    pub fn append_channels(&self, extra: &Tensor) -> Result<Self> {
+        Ok(Self(Tensor::cat(&[&self.0, extra], 0)?))
+    }
+
     /// An element-wise function (an activation) applied in place of the layout: element-wise
     /// ops do not care how the dimensions are ordered.
     pub fn map(&self, f: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<Self> {

@@ -405,6 +405,9 @@ pub struct TrainOptions {
     /// Spectral normalisation of the discriminator's convolutions.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub spectral_norm: Option<bool>,
+    /// ProGAN's minibatch standard deviation as one more input of D's output layer.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub minibatch_std: Option<bool>,
     /// Use at most this many training images.
     #[arg(long)]
     pub max_images: Option<usize>,
@@ -473,6 +476,7 @@ impl TrainOptions {
             ema_decay,
             diff_augment,
             spectral_norm,
+            minibatch_std,
             max_images,
             seed,
             families,
@@ -533,6 +537,9 @@ impl TrainOptions {
         }
         if let Some(v) = spectral_norm {
             c.model.discriminator.spectral_norm = v;
+        }
+        if let Some(v) = minibatch_std {
+            c.model.discriminator.minibatch_std = v;
         }
         if max_images.is_some() {
             c.max_images = max_images;
@@ -728,6 +735,7 @@ mod tests {
             "--diff-augment",
             "false",
             "--spectral-norm",
+            "--minibatch-std",
             "--seed",
             "7",
         ])
@@ -744,6 +752,7 @@ mod tests {
             ema_decay = 0.999
             diff_augment = false
             spectral_norm = true
+            minibatch_std = true
             seed = 7
             "#,
         )
@@ -755,6 +764,7 @@ mod tests {
         assert_eq!(config.model.architecture, Some(Architecture::Dcgan));
         assert_eq!(config.discriminator_optimizer.lr, 4e-4);
         assert!(!config.diff_augment && config.model.discriminator.spectral_norm);
+        assert!(config.model.discriminator.minibatch_std);
         // Flags override the file; a bare boolean flag means true.
         let bare = Flags::try_parse_from(["chapter-05", "--diff-augment", "--ema", "0"])
             .unwrap()
@@ -795,6 +805,7 @@ mod tests {
             ema_decay: Some(0.999),
             diff_augment: Some(false),
             spectral_norm: Some(true),
+            minibatch_std: Some(true),
             max_images: Some(100),
             seed: Some(u64::MAX), // more than a TOML integer holds
             families: Some(6),

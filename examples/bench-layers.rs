@@ -5,9 +5,16 @@
 //! alone, on the CPU in each of the ways `ops::cpu_gemm` can run it. Where the step's time goes,
 //! layer by layer, before and after a change.
 //!
+//! On the CPU it is also a roofline: it measures the machine's peak (a loop of independent fused
+//! multiply-adds on every thread, on the SIMD path the engine takes) and gives every layer and
+//! every product its GFLOP/s and share of that peak. With `--pytorch FILE` (written by
+//! `reference/pytorch-dcgan/gemm_rates.py --json FILE` for the same layers and batch) each row
+//! also shows PyTorch's rate for the same convolution or product, and candle ÷ PyTorch.
+//!
 //! ```sh
 //! cargo run --release --example bench-layers -- --device cpu --batch 32 --gemms
 //! cargo run --release --example bench-layers -- --device cpu --layers laptop --batch 64 --gemms
+//! python3 scripts/roofline.py --python .venv-torch/bin/python   # both, for the book
 //! ```
 
 use std::time::Instant;
@@ -47,6 +54,49 @@ struct Args {
     /// Whose layers: the DCGAN at 64×64, or the laptop preset's LogoGan at 32×32.
     #[arg(long, value_enum, default_value_t = Layers::Dcgan)]
     layers: Layers,
+    /// PyTorch's times for the same layers and batch, as written by
+    /// `reference/pytorch-dcgan/gemm_rates.py --layers L --batch B --json FILE`.
+    #[arg(long, value_name = "FILE")]
+    pytorch: Option<std::path::PathBuf>,
+}
+
+/// PyTorch's side of the roofline: milliseconds per convolution (forward; forward and backward)
+/// and per matrix product, keyed by the names this tool prints.
+#[derive(serde::Deserialize)]
+struct PytorchTimes {
+    torch: String,
+    threads: usize,
+    batch: usize,
+    layers: String,
+    /// "conv 3→64 from 64×64" (the layer and its input's side) → [forward ms, forward+backward
+    /// ms].
+    convs: std::collections::HashMap<String, [f64; 2]>,
+    /// "conv 3→64 from 64×64 | forward  W·P" → ms.
+    gemms: std::collections::HashMap<String, f64>,
+}
+
+impl PytorchTimes {
+    /// Read `path` and check it was measured for the same layers and batch.
+    fn read(path: &std::path::Path, layers: Layers, batch: usize) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("--pytorch {}: {e}", path.display()))?;
+        let times: Self = serde_json::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "--pytorch {}: not the JSON gemm_rates.py writes ({e})",
+                path.display()
+            )
+        })?;
+        let wanted = format!("{layers:?}").to_lowercase();
+        anyhow::ensure!(
+            times.layers == wanted && times.batch == batch,
+            "--pytorch {}: measured for --layers {} --batch {}, not --layers {wanted} --batch {batch}; \
+             rerun gemm_rates.py with these",
+            path.display(),
+            times.layers,
+            times.batch
+        );
+        Ok(times)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -120,14 +170,24 @@ fn layer_gemms(
 
 /// Time each layer's GEMMs alone and print a table with GFLOP/s: on the CPU each way
 /// `cpu_gemm` can run the product (the one its rule picks marked), elsewhere candle's matmul.
-fn gemm_table(device: &Device, layers: &[Layer], batch: usize, reps: usize) -> Result<()> {
+fn gemm_table(
+    device: &Device,
+    layers: &[Layer],
+    batch: usize,
+    reps: usize,
+    roof: &Roof,
+) -> Result<()> {
     let cpu = device.is_cpu();
     if cpu {
-        println!("\n| layer | GEMM | m × n × k | plain ms | split-K ms | split-K transposed ms | chosen | GFLOP/s |\n|---|---|---|---:|---:|---:|---|---:|");
+        println!(
+            "\n| layer | GEMM | m × n × k | plain ms | split-K ms | split-K transposed ms | chosen | GFLOP/s | of peak{} |\n|---|---|---|---:|---:|---:|---|---:|---:|{}",
+            roof.torch_header(),
+            roof.torch_rule()
+        );
     } else {
         println!("\n| layer | GEMM | m × n × k | ms | GFLOP/s |\n|---|---|---|---:|---:|");
     }
-    let (mut flops, mut ms) = (0.0, 0.0);
+    let (mut flops, mut ms, mut torch_ms) = (0.0, 0.0, 0.0);
     for &(direction, cin, cout, side, stride, padding) in layers {
         for (name, m, n, k, lhs_t, rhs_t) in
             layer_gemms(direction, (cin, cout, side, stride, padding), batch)
@@ -191,22 +251,197 @@ fn gemm_table(device: &Device, layers: &[Layer], batch: usize, reps: usize) -> R
             let chosen = cpu_gemm::strategy(m, n, k, b.row_stride == 1);
             let t = times[ways.iter().position(|&w| w == chosen).unwrap_or(0)];
             (flops, ms) = (flops + f, ms + t);
+            let torch = roof.torch_gemm(&format!("{layer} from {side}×{side} | {name}"))?;
+            torch_ms += torch.unwrap_or(0.0);
             println!(
-                "| {layer} | {name} | {m} × {n} × {k} | {:.2} | {:.2} | {:.2} | {chosen:?} | {:.0} |",
+                "| {layer} | {name} | {m} × {n} × {k} | {:.2} | {:.2} | {:.2} | {chosen:?} | {:.0} | {}{} |",
                 times[0],
                 times[1],
                 times[2],
-                f / t / 1e6
+                f / t / 1e6,
+                roof.share(f, t),
+                roof.torch_cells(f, t, torch)
             );
         }
     }
-    println!(
-        "| all | | {:.2} GFLOP | {ms:.2} ms{} | {:.0} |",
-        flops / 1e9,
-        if cpu { " (chosen ways)" } else { "" },
-        flops / ms / 1e6
-    );
+    if cpu {
+        println!(
+            "| all | | {:.2} GFLOP | | | {ms:.2} ms (chosen ways) | | {:.0} | {}{} |",
+            flops / 1e9,
+            flops / ms / 1e6,
+            roof.share(flops, ms),
+            roof.torch_cells(flops, ms, roof.pytorch.as_ref().map(|_| torch_ms))
+        );
+    } else {
+        println!(
+            "| all | | {:.2} GFLOP | {ms:.2} ms | {:.0} |",
+            flops / 1e9,
+            flops / ms / 1e6
+        );
+    }
     Ok(())
+}
+
+/// What each row is measured against: the machine's FMA peak (on the CPU) and PyTorch's times.
+struct Roof {
+    /// GFLOP/s of the FMA loop on every thread; `None` on a GPU.
+    peak: Option<f64>,
+    pytorch: Option<PytorchTimes>,
+}
+
+impl Roof {
+    /// `flops` in `ms` as a share of the peak ("62 %"), or "" without a peak.
+    fn share(&self, flops: f64, ms: f64) -> String {
+        self.peak
+            .map(|peak| format!("{:.0} %", 100.0 * flops / ms / 1e6 / peak))
+            .unwrap_or_default()
+    }
+
+    fn torch_header(&self) -> &'static str {
+        if self.pytorch.is_some() {
+            " | PyTorch ms | PyTorch GFLOP/s | × PyTorch"
+        } else {
+            ""
+        }
+    }
+
+    fn torch_rule(&self) -> &'static str {
+        if self.pytorch.is_some() {
+            "---:|---:|---:|"
+        } else {
+            ""
+        }
+    }
+
+    /// PyTorch's ms for a product, `Err` if its file lacks a row this tool times.
+    fn torch_gemm(&self, key: &str) -> Result<Option<f64>> {
+        let Some(times) = &self.pytorch else {
+            return Ok(None);
+        };
+        match times.gemms.get(key) {
+            Some(&ms) => Ok(Some(ms)),
+            None => anyhow::bail!("--pytorch: no product {key:?} in the file"),
+        }
+    }
+
+    /// The PyTorch cells of a row whose candle time is `ms`: its time, rate, and candle's
+    /// speed over it (above 1: candle is faster).
+    fn torch_cells(&self, flops: f64, ms: f64, torch_ms: Option<f64>) -> String {
+        match torch_ms {
+            Some(t) => format!(" | {t:.2} | {:.0} | {:.2}", flops / t / 1e6, t / ms),
+            None => String::new(),
+        }
+    }
+}
+
+/// GFLOP/s of fused multiply-adds on every thread at once, on the widest SIMD path the engine
+/// takes here (`LOGOGAN_SIMD` caps it, as it caps the matrix products): the roof the products
+/// are measured against. Twelve independent accumulators per thread, more than an FMA unit's
+/// latency × throughput (4 cycles × 2 units), so the loop is bound by the units, not by waiting.
+fn fma_peak() -> f64 {
+    const CHAINS: usize = 12;
+    const ROUNDS: usize = 4_000_000;
+    /// The portable path has no FMA: a multiply and an add on 4 lanes (SSE, every x86-64 has
+    /// it), as its products do.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "sse2")]
+    fn portable() -> f32 {
+        use std::arch::x86_64::*;
+        let mut acc = [_mm_set1_ps(1.0); CHAINS];
+        let a = _mm_set1_ps(std::hint::black_box(0.999_999));
+        let b = _mm_set1_ps(std::hint::black_box(1e-7));
+        for _ in 0..ROUNDS {
+            for x in acc.iter_mut() {
+                *x = _mm_add_ps(_mm_mul_ps(*x, a), b);
+            }
+        }
+        let mut lanes = [0f32; 4];
+        let sum = acc.iter().fold(_mm_setzero_ps(), |s, &x| _mm_add_ps(s, x));
+        // SAFETY: `lanes` holds 4 floats, the width of one 128-bit vector.
+        unsafe { _mm_storeu_ps(lanes.as_mut_ptr(), sum) };
+        lanes.iter().sum()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    fn portable() -> f32 {
+        let mut acc = [[1f32; 4]; CHAINS];
+        let (a, b) = (
+            std::hint::black_box(0.999_999f32),
+            std::hint::black_box(1e-7f32),
+        );
+        for _ in 0..ROUNDS {
+            for lane in acc.iter_mut() {
+                for x in lane.iter_mut() {
+                    *x = *x * a + b;
+                }
+            }
+        }
+        acc.iter().flatten().sum()
+    }
+    // `ROUNDS` × `CHAINS` vector FMAs, written with the intrinsics so that the loop is exactly
+    // the instruction measured; returns a lane of the result so that it cannot be dropped.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn avx512() -> f32 {
+        use std::arch::x86_64::*;
+        let mut acc = [_mm512_set1_ps(1.0); CHAINS];
+        let a = _mm512_set1_ps(std::hint::black_box(0.999_999));
+        let b = _mm512_set1_ps(std::hint::black_box(1e-7));
+        for _ in 0..ROUNDS {
+            for x in acc.iter_mut() {
+                *x = _mm512_fmadd_ps(*x, a, b);
+            }
+        }
+        acc.iter().map(|&x| _mm512_reduce_add_ps(x)).sum()
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn avx2() -> f32 {
+        use std::arch::x86_64::*;
+        let mut acc = [_mm256_set1_ps(1.0); CHAINS];
+        let a = _mm256_set1_ps(std::hint::black_box(0.999_999));
+        let b = _mm256_set1_ps(std::hint::black_box(1e-7));
+        for _ in 0..ROUNDS {
+            for x in acc.iter_mut() {
+                *x = _mm256_fmadd_ps(*x, a, b);
+            }
+        }
+        let mut lanes = [0f32; 8];
+        let sum = acc
+            .iter()
+            .fold(_mm256_setzero_ps(), |s, &x| _mm256_add_ps(s, x));
+        // SAFETY: `lanes` holds 8 floats, the width of one 256-bit vector.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sum) };
+        lanes.iter().sum()
+    }
+    let (lanes, fma) = match cpu_gemm::simd_path() {
+        "AVX-512" => (16, 2),
+        "AVX2" => (8, 2),
+        _ => (4, 2),
+    };
+    // Each thread runs the loop at the same time; the slowest sets the time.
+    let start = Instant::now();
+    let sums = rayon::broadcast(|_| match cpu_gemm::simd_path() {
+        // SAFETY: `simd_path` names a path only where the CPU has its features.
+        #[cfg(target_arch = "x86_64")]
+        "AVX-512" => unsafe { avx512() },
+        #[cfg(target_arch = "x86_64")]
+        "AVX2" => unsafe { avx2() },
+        // SAFETY: SSE2 is part of x86-64; elsewhere `portable` is plain Rust.
+        #[allow(unused_unsafe)]
+        _ => unsafe { portable() },
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    std::hint::black_box(&sums);
+    // Every round of every chain is `lanes` × 2 FLOP (a multiply and an add, fused or not).
+    (sums.len() * ROUNDS * CHAINS * lanes * fma) as f64 / seconds / 1e9
+}
+
+/// PyTorch's forward and forward+backward ms for a layer, and candle's speed over each.
+fn conv_torch_cells(torch: Option<(f64, f64)>, f: f64, fb: f64) -> String {
+    match torch {
+        Some((tf, tfb)) => format!(" | {tf:.2} | {tfb:.2} | {:.2} | {:.2}", tf / f, tfb / fb),
+        None => String::new(),
+    }
 }
 
 /// Milliseconds per call of `f`, device synchronised.
@@ -248,18 +483,78 @@ fn main() -> Result<()> {
     let device = args.device.open()?;
     let (b, reps) = (args.batch, args.reps);
     println!(
-        "device {} · batch {b} · {reps} timed repetitions\n",
+        "device {} · batch {b} · {reps} timed repetitions",
         describe(&device)
     );
+    let pytorch = match &args.pytorch {
+        Some(path) => Some(PytorchTimes::read(path, args.layers, b)?),
+        None => None,
+    };
+    let roof = Roof {
+        // Twice, the best of them: the first run also wakes the cores up.
+        peak: device.is_cpu().then(|| fma_peak().max(fma_peak())),
+        pytorch,
+    };
+    if let Some(peak) = roof.peak {
+        println!(
+            "FMA peak: {peak:.0} GFLOP/s ({} threads, {} multiply-adds)",
+            rayon::current_num_threads(),
+            cpu_gemm::simd_path()
+        );
+    }
+    if let Some(t) = &roof.pytorch {
+        println!(
+            "PyTorch {} ({} threads): {}",
+            t.torch,
+            t.threads,
+            args.pytorch
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        );
+    }
     println!(
-        "| layer | output | conv | forward ms | forward+backward ms |\n|---|---|---|---:|---:|"
+        "\n| layer | output | conv | forward ms | forward GFLOP/s | of peak | forward+backward ms | forward+backward GFLOP/s | of peak{} |\n|---|---|---|---:|---:|---:|---:|---:|---:|{}",
+        if roof.pytorch.is_some() {
+            " | PyTorch forward ms | PyTorch forward+backward ms | × PyTorch forward | × PyTorch forward+backward"
+        } else {
+            ""
+        },
+        if roof.pytorch.is_some() { "---:|---:|---:|---:|" } else { "" }
     );
     let layers: &[Layer] = match args.layers {
         Layers::Dcgan => &DCGAN,
         Layers::Laptop => &LAPTOP,
     };
     let mut totals = vec![(0.0, 0.0); args.conv.len()];
+    let (mut all_flops, mut torch_totals) = (0.0, (0.0, 0.0));
     for &(direction, cin, cout, side, stride, padding) in layers {
+        // The layer's FLOP: its forward product, and all three (the two gradients too) for
+        // forward+backward, as the GEMM table counts them. The three have the same m·n·k, so
+        // a step is three forwards (the "all convolutions" row uses that).
+        let gemms = layer_gemms(direction, (cin, cout, side, stride, padding), b);
+        let forward_flops = 2.0 * (gemms[0].1 * gemms[0].2 * gemms[0].3) as f64;
+        let step_flops: f64 = gemms.iter().map(|g| 2.0 * (g.1 * g.2 * g.3) as f64).sum();
+        all_flops += forward_flops;
+        let name = match direction {
+            Direction::Down => "conv",
+            Direction::Up => "convT",
+        };
+        let torch = match &roof.pytorch {
+            Some(t) => match t
+                .convs
+                .get(&format!("{name} {cin}→{cout} from {side}×{side}"))
+            {
+                Some(&[f, fb]) => Some((f, fb)),
+                None => anyhow::bail!(
+                    "--pytorch: no layer \"{name} {cin}→{cout} from {side}×{side}\" in the file"
+                ),
+            },
+            None => None,
+        };
+        if let Some((f, fb)) = torch {
+            torch_totals = (torch_totals.0 + f, torch_totals.1 + fb);
+        }
         let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, cin, side, side), &device)?)?;
         let shape = match direction {
             Direction::Down => (cout, cin, 4, 4),
@@ -278,20 +573,29 @@ fn main() -> Result<()> {
             let (f, fb) = fwd_bwd(&device, reps, &x, &|x| conv.forward(x))?;
             totals[i].0 += f;
             totals[i].1 += fb;
-            let name = match direction {
-                Direction::Down => "conv",
-                Direction::Up => "convT",
-            };
             println!(
-                "| {name} {cin}→{cout} s{stride} | {}×{}×{} | {algorithm:?} | {f:.2} | {fb:.2} |",
-                out[1], out[2], out[3]
+                "| {name} {cin}→{cout} s{stride} | {}×{}×{} | {algorithm:?} | {f:.2} | {:.0} | {} | {fb:.2} | {:.0} | {}{} |",
+                out[1],
+                out[2],
+                out[3],
+                forward_flops / f / 1e6,
+                roof.share(forward_flops, f),
+                step_flops / fb / 1e6,
+                roof.share(step_flops, fb),
+                conv_torch_cells(torch, f, fb)
             );
         }
     }
+    let torch_all = roof.pytorch.as_ref().map(|_| torch_totals);
     for (i, algorithm) in args.conv.iter().enumerate() {
+        let (f, fb) = totals[i];
         println!(
-            "| all convolutions | | {algorithm:?} | {:.2} | {:.2} |",
-            totals[i].0, totals[i].1
+            "| all convolutions | | {algorithm:?} | {f:.2} | {:.0} | {} | {fb:.2} | {:.0} | {}{} |",
+            all_flops / f / 1e6,
+            roof.share(all_flops, f),
+            3.0 * all_flops / fb / 1e6,
+            roof.share(3.0 * all_flops, fb),
+            conv_torch_cells(torch_all, f, fb)
         );
     }
 
@@ -320,7 +624,7 @@ fn main() -> Result<()> {
         println!("| LeakyReLU 0.2 | {c}×{side}×{side} | | {f:.2} | {fb:.2} |");
     }
     if args.gemms {
-        gemm_table(&device, layers, b, reps)?;
+        gemm_table(&device, layers, b, reps, &roof)?;
     }
     Ok(())
 }

@@ -97,8 +97,15 @@ struct Args {
     /// (runs/families-full, made by `chapter-06 sweep data/sweeps/families-full.toml`).
     #[arg(long)]
     families_full_sweep: Option<PathBuf>,
-    /// Make only the snippets of the sweeps given (`--sweep`, `--families-sweep`) and leave
-    /// every other one as it is (a sweep re-run does not redraw the book).
+    /// Show these finished sweeps in chapter 6 after its budget table: recipe trials at the
+    /// main command's budget and seeds, whose baseline is that table's rows (e.g.
+    /// runs/laptop-mbstd, made by `chapter-06 sweep data/sweeps/laptop-mbstd.toml`); each
+    /// writes `ch06-trial-<name>.md`. Without it, those snippets are left as they are.
+    #[arg(long)]
+    recipe_sweep: Vec<PathBuf>,
+    /// Make only the snippets of the sweeps given (`--sweep`, `--families-sweep`,
+    /// `--recipe-sweep`) and leave every other one as it is (a sweep re-run does not redraw the
+    /// book).
     #[arg(long)]
     only_sweeps: bool,
     /// Make chapter 7's snippets only (the families, and the run of `--conditional` if given)
@@ -198,6 +205,9 @@ fn main() -> Result<()> {
     }
     if let Some(sweep) = &args.families_full_sweep {
         ch07_sweep_full(&book, sweep)?;
+    }
+    for sweep in &args.recipe_sweep {
+        ch06_recipe_sweep(&book, sweep)?;
     }
     if args.only_chapter_7 {
         return Ok(());
@@ -667,6 +677,33 @@ fn ch07_sweep_full(book: &Book, sweep: &Path) -> Result<()> {
              families, at the same budget, seeds and judge, is the {}-epoch rows of chapter 6's \
              budget table.* <small>Made by `chapter-06 sweep` and `book-assets \
              --families-full-sweep`: {}.</small>\n",
+            record.config.epochs,
+            record.config.epochs,
+            Provenance::of_run(&record).caption()
+        ),
+    )
+}
+
+/// Chapter 6: a recipe trial at the main command's budget (the sweep's own table), read
+/// against the budget table's rows at the same epochs, which are its baseline.
+fn ch06_recipe_sweep(book: &Book, sweep: &Path) -> Result<()> {
+    let (table, results, record) = finished_sweep(sweep)?;
+    let name = sweep
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("{}: not a sweep folder", sweep.display()))?;
+    let seeds = results
+        .iter()
+        .filter(|r| !r.trial.ends_with(TRAINED_G))
+        .count();
+    book.snippet(
+        &format!("ch06-trial-{name}.md"),
+        &format!(
+            "{table}\n*The sweep `{name}` at the `laptop` preset's {} epochs, {seeds} runs; the \
+             `-trained-g` rows sample the generator each run trained rather than its average. \
+             Its baseline, the same preset without the trial's change at the same budget, seeds \
+             and judge, is the {}-epoch rows of the budget table above.* <small>Made by \
+             `chapter-06 sweep` and `book-assets --recipe-sweep`: {}.</small>\n",
             record.config.epochs,
             record.config.epochs,
             Provenance::of_run(&record).caption()

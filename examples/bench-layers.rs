@@ -65,6 +65,7 @@ struct Args {
 #[derive(serde::Deserialize)]
 struct PytorchTimes {
     torch: String,
+    device: String,
     threads: usize,
     batch: usize,
     layers: String,
@@ -87,6 +88,15 @@ impl PytorchTimes {
             )
         })?;
         let wanted = format!("{layers:?}").to_lowercase();
+        let threads = rayon::current_num_threads();
+        anyhow::ensure!(
+            times.device == "cpu" && times.threads == threads,
+            "--pytorch {}: PyTorch ran on {} with {} threads, candle runs on the CPU with {threads}; \
+             rerun gemm_rates.py with --device cpu --threads {threads} (or set RAYON_NUM_THREADS)",
+            path.display(),
+            times.device,
+            times.threads
+        );
         anyhow::ensure!(
             times.layers == wanted && times.batch == batch,
             "--pytorch {}: measured for --layers {} --batch {}, not --layers {wanted} --batch {batch}; \
@@ -341,13 +351,16 @@ impl Roof {
 fn fma_peak() -> f64 {
     const CHAINS: usize = 12;
     const ROUNDS: usize = 4_000_000;
-    /// The portable path has no FMA: a multiply and an add on 4 lanes (SSE, every x86-64 has
-    /// it), as its products do.
+    /// ARM cores have up to 4 FMA pipes of 4 cycles: more chains to keep them all busy.
+    const NEON_CHAINS: usize = 16;
+    /// The portable path has no FMA: a multiply and an add on 4 lanes, SSE's, which every
+    /// x86-64 has. (The vendored GEMM's portable kernel is scalar, so its products stay far
+    /// below this roof; the roof is the machine's, not the kernel's.)
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "sse2")]
     fn portable() -> f32 {
         use std::arch::x86_64::*;
-        let mut acc = [_mm_set1_ps(1.0); CHAINS];
+        let mut acc: [__m128; CHAINS] = std::array::from_fn(|i| _mm_set1_ps(1.0 + i as f32 * 1e-3));
         let a = _mm_set1_ps(std::hint::black_box(0.999_999));
         let b = _mm_set1_ps(std::hint::black_box(1e-7));
         for _ in 0..ROUNDS {
@@ -361,9 +374,27 @@ fn fma_peak() -> f64 {
         unsafe { _mm_storeu_ps(lanes.as_mut_ptr(), sum) };
         lanes.iter().sum()
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    // ARM's NEON: fused, 4 lanes; 16 chains, as its cores have up to 4 FMA pipes of 4 cycles.
+    #[cfg(target_arch = "aarch64")]
     fn portable() -> f32 {
-        let mut acc = [[1f32; 4]; CHAINS];
+        use std::arch::aarch64::*;
+        // SAFETY: NEON is part of aarch64.
+        unsafe {
+            let mut acc: [float32x4_t; NEON_CHAINS] =
+                std::array::from_fn(|i| vdupq_n_f32(1.0 + i as f32 * 1e-3));
+            let a = vdupq_n_f32(std::hint::black_box(0.999_999));
+            let b = vdupq_n_f32(std::hint::black_box(1e-7));
+            for _ in 0..ROUNDS {
+                for x in acc.iter_mut() {
+                    *x = vfmaq_f32(b, *x, a);
+                }
+            }
+            acc.iter().map(|&x| vaddvq_f32(x)).sum()
+        }
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    fn portable() -> f32 {
+        let mut acc: [[f32; 4]; CHAINS] = std::array::from_fn(|i| [1.0 + i as f32 * 1e-3; 4]);
         let (a, b) = (
             std::hint::black_box(0.999_999f32),
             std::hint::black_box(1e-7f32),
@@ -383,7 +414,9 @@ fn fma_peak() -> f64 {
     #[target_feature(enable = "avx512f")]
     fn avx512() -> f32 {
         use std::arch::x86_64::*;
-        let mut acc = [_mm512_set1_ps(1.0); CHAINS];
+        // Each chain from its own value, so that no optimiser may merge equal chains.
+        let mut acc: [__m512; CHAINS] =
+            std::array::from_fn(|i| _mm512_set1_ps(1.0 + i as f32 * 1e-3));
         let a = _mm512_set1_ps(std::hint::black_box(0.999_999));
         let b = _mm512_set1_ps(std::hint::black_box(1e-7));
         for _ in 0..ROUNDS {
@@ -397,7 +430,8 @@ fn fma_peak() -> f64 {
     #[target_feature(enable = "avx2,fma")]
     fn avx2() -> f32 {
         use std::arch::x86_64::*;
-        let mut acc = [_mm256_set1_ps(1.0); CHAINS];
+        let mut acc: [__m256; CHAINS] =
+            std::array::from_fn(|i| _mm256_set1_ps(1.0 + i as f32 * 1e-3));
         let a = _mm256_set1_ps(std::hint::black_box(0.999_999));
         let b = _mm256_set1_ps(std::hint::black_box(1e-7));
         for _ in 0..ROUNDS {
@@ -413,10 +447,15 @@ fn fma_peak() -> f64 {
         unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sum) };
         lanes.iter().sum()
     }
-    let (lanes, fma) = match cpu_gemm::simd_path() {
-        "AVX-512" => (16, 2),
-        "AVX2" => (8, 2),
-        _ => (4, 2),
+    let lanes = match cpu_gemm::simd_path() {
+        "AVX-512" => 16,
+        "AVX2" => 8,
+        _ => 4,
+    };
+    let chains = if cfg!(target_arch = "aarch64") {
+        NEON_CHAINS
+    } else {
+        CHAINS
     };
     // Each thread runs the loop at the same time; the slowest sets the time.
     let start = Instant::now();
@@ -433,7 +472,7 @@ fn fma_peak() -> f64 {
     let seconds = start.elapsed().as_secs_f64();
     std::hint::black_box(&sums);
     // Every round of every chain is `lanes` × 2 FLOP (a multiply and an add, fused or not).
-    (sums.len() * ROUNDS * CHAINS * lanes * fma) as f64 / seconds / 1e9
+    (sums.len() * ROUNDS * chains * lanes * 2) as f64 / seconds / 1e9
 }
 
 /// PyTorch's forward and forward+backward ms for a layer, and candle's speed over each.
@@ -613,15 +652,17 @@ fn main() -> Result<()> {
         )
         .filter(|&(c, side)| c > 3 && side > 1)
         .collect();
+    // Their own table: these layers do too little arithmetic for a roofline.
+    println!("\n| layer | map | forward ms | forward+backward ms |\n|---|---|---:|---:|");
     for (c, side) in maps {
         let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, c, side, side), &device)?)?;
         let bn = batch_norm(c, vb.pp(format!("bn{c}")))?;
         let (f, fb) = fwd_bwd(&device, reps, &x, &|x| bn.forward_t(x, true))?;
-        println!("| batch-norm | {c}×{side}×{side} | | {f:.2} | {fb:.2} |");
+        println!("| batch-norm | {c}×{side}×{side} | {f:.2} | {fb:.2} |");
         let (f, fb) = fwd_bwd(&device, reps, &x, &|x| x.relu())?;
-        println!("| ReLU | {c}×{side}×{side} | | {f:.2} | {fb:.2} |");
+        println!("| ReLU | {c}×{side}×{side} | {f:.2} | {fb:.2} |");
         let (f, fb) = fwd_bwd(&device, reps, &x, &|x| candle_nn::ops::leaky_relu(x, 0.2))?;
-        println!("| LeakyReLU 0.2 | {c}×{side}×{side} | | {f:.2} | {fb:.2} |");
+        println!("| LeakyReLU 0.2 | {c}×{side}×{side} | {f:.2} | {fb:.2} |");
     }
     if args.gemms {
         gemm_table(&device, layers, b, reps, &roof)?;

@@ -206,11 +206,11 @@ fn main() -> Result<()> {
     if let Some(sweep) = &args.families_full_sweep {
         ch07_sweep_full(&book, sweep)?;
     }
-    for sweep in &args.recipe_sweep {
-        ch06_recipe_sweep(&book, sweep)?;
-    }
     if args.only_chapter_7 {
         return Ok(());
+    }
+    for sweep in &args.recipe_sweep {
+        ch06_recipe_sweep(&book, sweep)?;
     }
     if args.only_sweeps {
         for (i, sweep) in args.sweep.iter().enumerate() {
@@ -692,20 +692,23 @@ fn ch06_recipe_sweep(book: &Book, sweep: &Path) -> Result<()> {
         .file_name()
         .and_then(|n| n.to_str())
         .with_context(|| format!("{}: not a sweep folder", sweep.display()))?;
-    let seeds = results
+    let runs = results
         .iter()
         .filter(|r| !r.trial.ends_with(TRAINED_G))
         .count();
+    let trained_g = if results.iter().any(|r| r.trial.ends_with(TRAINED_G)) {
+        " the `-trained-g` rows sample the generator each run trained rather than its average;"
+    } else {
+        ""
+    };
+    let epochs = record.config.epochs;
     book.snippet(
         &format!("ch06-trial-{name}.md"),
         &format!(
-            "{table}\n*The sweep `{name}` at the `laptop` preset's {} epochs, {seeds} runs; the \
-             `-trained-g` rows sample the generator each run trained rather than its average. \
-             Its baseline, the same preset without the trial's change at the same budget, seeds \
-             and judge, is the {}-epoch rows of the budget table above.* <small>Made by \
+            "{table}\n*The sweep `{name}` at {epochs} epochs, {runs} runs;{trained_g} its \
+             baseline, the same recipe without the trial's change at the same budget, seeds and \
+             judge, is the {epochs}-epoch rows of the budget table above.* <small>Made by \
              `chapter-06 sweep` and `book-assets --recipe-sweep`: {}.</small>\n",
-            record.config.epochs,
-            record.config.epochs,
             Provenance::of_run(&record).caption()
         ),
     )

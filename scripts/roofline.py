@@ -62,12 +62,14 @@ def main():
     ap.add_argument("--python", required=True, help="a Python with torch (e.g. .venv-torch/bin/python)")
     ap.add_argument("--build", default="target/release", help="the folder holding examples/bench-layers")
     ap.add_argument("--reps", type=int, default=10, help="timed repetitions per measurement (1..=100)")
-    ap.add_argument("--threads", type=int, default=2, help="PyTorch's threads; candle uses rayon's (1..=256)")
+    ap.add_argument("--threads", type=int, default=2, help="threads of both frameworks (1..=256)")
     ap.add_argument("--out", default=os.path.join("book", "src", "generated", "appendix-c-roofline.md"))
     args = ap.parse_args()
     if not 1 <= args.reps <= 100 or not 1 <= args.threads <= 256:
         ap.error("--reps must be in 1..=100 and --threads in 1..=256")
-    bench = os.path.join(args.build, "examples", "bench-layers")
+    # Paths given relative to where the script is called from; the commands run in the repository.
+    bench = os.path.abspath(os.path.join(args.build, "examples", "bench-layers"))
+    out_path = os.path.abspath(args.out)
     if not os.path.isfile(bench):
         sys.exit(f"--build {args.build}: no examples/bench-layers there "
                  "(cargo build --release --example bench-layers)")
@@ -80,7 +82,9 @@ def main():
                          str(args.threads), "--json", times])
         open(os.path.join(WORK, f"pytorch-{layers}.txt"), "w", encoding="utf-8").write(torch_out)
         for path in simd_paths():
-            env = dict(os.environ, LOGOGAN_SIMD=path, RUST_BACKTRACE="0")
+            # candle on as many threads as PyTorch (bench-layers checks the file says so).
+            env = dict(os.environ, LOGOGAN_SIMD=path, RUST_BACKTRACE="0",
+                       RAYON_NUM_THREADS=str(args.threads))
             out = run([bench, "--device", "cpu", "--layers", layers, "--batch", str(batch),
                        "--conv", "gemm", "--gemms", "--reps", str(args.reps), "--pytorch", times],
                       env=env)
@@ -91,15 +95,15 @@ def main():
                              .replace(f": {times}", "")))
             print(f"{layers} {path}: done", file=sys.stderr)
     today = datetime.date.today().isoformat()
-    with open(args.out + ".tmp", "w", encoding="utf-8") as f:
+    with open(out_path + ".tmp", "w", encoding="utf-8") as f:
         for layers, path, text in sections:
             f.write(f"<!-- {layers}, {path} -->\n{text}\n\n")
         f.write(f"*Made by `python3 scripts/roofline.py` ({args.reps} timed repetitions per "
                 f"figure, PyTorch on {args.threads} threads), {today}. \"of peak\" is candle's "
                 "GFLOP/s over the FMA loop's on the same path; \"× PyTorch\" is PyTorch's time "
                 "over candle's (above 1: candle is faster).*\n")
-    os.replace(args.out + ".tmp", args.out)
-    print(f"wrote {args.out}")
+    os.replace(out_path + ".tmp", out_path)
+    print(f"wrote {out_path}")
 
 
 if __name__ == "__main__":

@@ -101,7 +101,9 @@ def main():
         r = torch.randn_like(conv())
         with torch.no_grad():
             forward = timed(conv)
-        both = timed(lambda: (conv() * r).sum().backward())
+        # Both gradients, fresh each time (as candle's backward makes a new gradient store;
+        # .backward() would add into x.grad and w.grad, one more pass over each).
+        both = timed(lambda: torch.autograd.grad((conv() * r).sum(), (x, w)))
         layer = f"conv {cin}→{cout}" if direction == "down" else f"convT {cin}→{cout}"
         convs[f"{layer} from {side}×{side}"] = [forward, both]
         print(f"| {layer} | {forward:.2f} | {both:.2f} |")
@@ -124,7 +126,8 @@ def main():
     print(f"| all | | {total_flops / 1e9:.2f} GFLOP | {total_ms:.2f} | {total_flops / total_ms / 1e6:.0f} |")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"torch": torch.__version__, "threads": args.threads, "batch": args.batch,
+            json.dump({"torch": torch.__version__, "device": dev.type, "threads": args.threads,
+                       "batch": args.batch,
                        "layers": args.layers, "convs": convs, "gemms": gemms}, f,
                       ensure_ascii=False, indent=1)
 

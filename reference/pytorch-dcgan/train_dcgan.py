@@ -107,6 +107,8 @@ def discriminator(cfg):
     """conv 4×4 s2 p1 halving (+ BN except maybe the first) + LeakyReLU, then 4×4 → one logit."""
     if cfg.get("spectral_norm"):
         sys.exit("discriminator.spectral_norm is on: this reference mirrors the baseline only")
+    if cfg.get("minibatch_std"):
+        sys.exit("discriminator.minibatch_std is on: this reference mirrors the baseline only")
     steps, layers, c_in = upsamplings(cfg["image_size"]), [], cfg["channels"]
     filters = cfg["filters"]
     for i in range(steps):

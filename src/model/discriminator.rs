@@ -435,6 +435,30 @@ mod tests {
                 on,
                 "minibatch_std {on}: image 0's logit after image 2 changed"
             );
+            // And G learns from it: image 0's logit has a gradient with respect to image 2
+            // only through the spread.
+            let x = candle_core::Var::from_tensor(&images).unwrap();
+            let logits = gan.discriminator.forward_t(x.as_tensor(), false).unwrap();
+            let grads = logits
+                .narrow(0, 0, 1)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let to_image_2 = grads.get(&x).unwrap().narrow(0, 2, 1).unwrap();
+            let size = to_image_2
+                .abs()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert_eq!(
+                size > 0.0,
+                on,
+                "minibatch_std {on}: gradient to image 2 {size}"
+            );
         }
     }
 

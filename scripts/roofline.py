@@ -49,11 +49,15 @@ def simd_paths():
 def tables(output):
     """The lines of bench-layers' two tables that the book shows: the header lines, the
     convolution rows (not batch-norm and the activations) and the products."""
-    keep = []
+    keep, skipping = [], False
     for line in output.splitlines():
-        if line.startswith(("| batch-norm", "| ReLU", "| LeakyReLU")):
-            continue
-        keep.append(line)
+        # The table of batch-norm and the activations: too little arithmetic for a roofline.
+        if line.startswith("| layer | map |"):
+            skipping = True
+        elif skipping and not line.startswith("|"):
+            skipping = False
+        if not skipping:
+            keep.append(line)
     return "\n".join(keep).strip()
 
 

@@ -151,7 +151,7 @@ impl Discriminator {
             observe(i, &x.to_batch()?); // (B, C, H, W)
         }
         let features = if self.config.minibatch_std {
-            minibatch_spread(&x)? // (C, B, 4, 4) → (C + 1, B, 4, 4)
+            minibatch_spread(&x)? // chapter 6: (C, B, 4, 4) → (C + 1, B, 4, 4), the batch's spread
         } else {
             x.clone()
         };

@@ -442,7 +442,7 @@ fn sweep_files_with_mistakes_are_refused_by_name() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let ladder = SweepFile::load(&root.join("data/sweeps/stability.toml")).unwrap();
     let gpu = SweepFile::load(&root.join("data/sweeps/stability-gpu.toml")).unwrap();
-    assert_eq!(ladder.trials().unwrap().len(), 8);
+    assert_eq!(ladder.trials().unwrap().len(), 9);
     assert_eq!(gpu.trial, ladder.trial);
     for (_, config) in gpu.trials().unwrap() {
         assert_eq!(config.image_size(), 64);

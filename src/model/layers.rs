@@ -14,7 +14,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
 use crate::ops::{
-    convolve, fused_batch_norm_act, fused_leaky_relu, ChannelMajor, Params, BN_EPS, BN_MOMENTUM,
+    convolve, fused_batch_norm_act, fused_leaky_relu, fused_tanh, ChannelMajor, Params, BN_EPS,
+    BN_MOMENTUM,
 };
 pub use crate::ops::{ConvAlgorithm, Direction};
 
@@ -299,12 +300,17 @@ fn norm_then_activate(
     let fast = algorithm == ConvAlgorithm::Gemm;
     let Some((norm, pass)) = norm else {
         // No batch-norm (an output layer, or DCGAN's first D layer): the activation alone.
-        return x.map(|x| match activation.slope().filter(|_| fast) {
-            Some(slope) => Ok(match fused_leaky_relu(x, slope)? {
-                Some(y) => y, // speed: one kernel where the engine has one
-                None => activation.apply(x)?,
-            }),
-            None => activation.apply(x),
+        // Speed: one kernel where the engine has one.
+        return x.map(|x| {
+            let fused = match (activation, activation.slope()) {
+                (_, Some(slope)) if fast => fused_leaky_relu(x, slope)?,
+                (Activation::Tanh, _) if fast => fused_tanh(x)?,
+                _ => None,
+            };
+            match fused {
+                Some(y) => Ok(y),
+                None => activation.apply(x),
+            }
         });
     };
     if let (true, Some(slope)) = (pass.uses_batch_statistics() && fast, activation.slope()) {

@@ -5,6 +5,7 @@
 //!
 //! Checked against candle's own operations in float64, forward and backward (tests below).
 
+use std::mem::MaybeUninit;
 use std::sync::{Arc, Mutex};
 
 use candle_core::{
@@ -99,22 +100,26 @@ impl CustomOp3 for BatchNormAct {
         let gamma = &cpu_slice::<f32>(gamma, "batch-norm")?[gl.start_offset()..][..c];
         let beta = &cpu_slice::<f32>(beta, "batch-norm")?[bl.start_offset()..][..c];
         let per_channel = xl.shape().elem_count() / c;
-        let mut y = vec![0f32; c * per_channel];
         let slope = self.slope.0;
-        let moments: Vec<(f64, f64, f64)> = y
-            .par_chunks_mut(per_channel)
-            .zip(x[..c * per_channel].par_chunks(per_channel))
-            .enumerate()
-            .map(|(ch, (y, x))| {
-                let (mean, var, inv_std) = channel_moments(x, self.eps);
-                // Centred first, so a channel whose mean dwarfs its spread keeps its precision
-                // (folding the mean into the shift would cancel in f32).
-                let m = SplitF32::new(mean);
-                let (scale, shift) = ((gamma[ch] as f64 * inv_std) as f32, beta[ch]);
-                simd::normalize_act(y, x, (m.hi, m.lo), (scale, shift), slope);
-                (mean, var, inv_std)
-            })
-            .collect();
+        let mut moments: Vec<(f64, f64, f64)> = Vec::new();
+        let fill = |y: &mut [MaybeUninit<f32>]| {
+            moments = y
+                .par_chunks_mut(per_channel)
+                .zip(x[..c * per_channel].par_chunks(per_channel))
+                .enumerate()
+                .map(|(ch, (y, x))| {
+                    let (mean, var, inv_std) = channel_moments(x, self.eps);
+                    // Centred first, so a channel whose mean dwarfs its spread keeps its precision
+                    // (folding the mean into the shift would cancel in f32).
+                    let m = SplitF32::new(mean);
+                    let (scale, shift) = ((gamma[ch] as f64 * inv_std) as f32, beta[ch]);
+                    simd::normalize_act(y, x, (m.hi, m.lo), (scale, shift), slope);
+                    (mean, var, inv_std)
+                })
+                .collect();
+        };
+        // SAFETY: `normalize_act` writes every element of each of the c channels' chunks.
+        let y = unsafe { simd::written_by(c * per_channel, fill) };
         *self.saved.lock().expect("poisoned") = moments.iter().map(|m| (m.0, m.2)).collect();
         *self.stats.lock().expect("poisoned") = moments
             .iter()
@@ -149,30 +154,34 @@ impl CustomOp3 for BatchNormAct {
         if saved.len() != c {
             candle_core::bail!("batch-norm backward: no statistics from a forward pass")
         }
-        let mut dx = vec![0f32; c * per_channel];
-        let dparams: Vec<(f32, f32)> = dx
-            .par_chunks_mut(per_channel)
-            .enumerate()
-            .map(|(ch, dx)| {
-                let range = ch * per_channel..(ch + 1) * per_channel;
-                let (x, y, g) = (&xv[range.clone()], &yv[range.clone()], &gv[range]);
-                let (mean, inv_std) = saved[ch];
-                // dβ = Σdz, dγ = Σdz·x̂ = inv_std · (Σdz·x − mean · Σdz).
-                let (sum_dz, sum_dz_x) = simd::grad_sums(x, y, g, slope);
-                let (dbeta, dgamma) = (sum_dz, inv_std * (sum_dz_x - mean * sum_dz));
-                // dx = γ·inv_std/n · (n·dz − dβ − x̂·dγ), an affine function of (dz, x):
-                // dx = a·dz + b·(x − mean) + c, the constants in f64, the pass in f32 (centred
-                // first, for the same reason as in the forward pass).
-                let n = per_channel as f64;
-                let k = gamma[ch] as f64 * inv_std / n;
-                let a = (k * n) as f32;
-                let b = (-k * dgamma * inv_std) as f32;
-                let c = (-k * dbeta) as f32;
-                let m = SplitF32::new(mean);
-                simd::batch_norm_input_grad(dx, x, y, g, (a, b, c), (m.hi, m.lo), slope);
-                (dgamma as f32, dbeta as f32)
-            })
-            .collect();
+        let mut dparams: Vec<(f32, f32)> = Vec::new();
+        let fill = |dx: &mut [MaybeUninit<f32>]| {
+            dparams = dx
+                .par_chunks_mut(per_channel)
+                .enumerate()
+                .map(|(ch, dx)| {
+                    let range = ch * per_channel..(ch + 1) * per_channel;
+                    let (x, y, g) = (&xv[range.clone()], &yv[range.clone()], &gv[range]);
+                    let (mean, inv_std) = saved[ch];
+                    // dβ = Σdz, dγ = Σdz·x̂ = inv_std · (Σdz·x − mean · Σdz).
+                    let (sum_dz, sum_dz_x) = simd::grad_sums(x, y, g, slope);
+                    let (dbeta, dgamma) = (sum_dz, inv_std * (sum_dz_x - mean * sum_dz));
+                    // dx = γ·inv_std/n · (n·dz − dβ − x̂·dγ), an affine function of (dz, x):
+                    // dx = a·dz + b·(x − mean) + c, the constants in f64, the pass in f32 (centred
+                    // first, for the same reason as in the forward pass).
+                    let n = per_channel as f64;
+                    let k = gamma[ch] as f64 * inv_std / n;
+                    let a = (k * n) as f32;
+                    let b = (-k * dgamma * inv_std) as f32;
+                    let c = (-k * dbeta) as f32;
+                    let m = SplitF32::new(mean);
+                    simd::batch_norm_input_grad(dx, x, y, g, (a, b, c), (m.hi, m.lo), slope);
+                    (dgamma as f32, dbeta as f32)
+                })
+                .collect();
+        };
+        // SAFETY: `batch_norm_input_grad` writes every element of each channel's chunk.
+        let dx = unsafe { simd::written_by(c * per_channel, fill) };
         drop((xs, ys, gs));
         let (dgamma, dbeta): (Vec<f32>, Vec<f32>) = dparams.into_iter().unzip();
         let device = x.device();
@@ -252,10 +261,14 @@ impl CustomOp1 for LeakyRelu {
         let n = xl.shape().elem_count();
         let x = &cpu_slice::<f32>(x, "leaky-relu")?[xl.start_offset()..][..n];
         let slope = self.slope.0;
-        let mut y = vec![0f32; n];
-        y.par_chunks_mut(1 << 14)
-            .zip(x.par_chunks(1 << 14))
-            .for_each(|(y, x)| simd::leaky_relu(y, x, slope));
+        // SAFETY: `leaky_relu` writes every element of every chunk, and the chunks cover n.
+        let y = unsafe {
+            simd::written_by(n, |y| {
+                y.par_chunks_mut(1 << 14)
+                    .zip(x.par_chunks(1 << 14))
+                    .for_each(|(y, x)| simd::leaky_relu(y, x, slope))
+            })
+        };
         Ok((CpuStorage::F32(y), xl.shape().clone()))
     }
 
@@ -269,10 +282,14 @@ impl CustomOp1 for LeakyRelu {
             &as_f32(&gs, "leaky-relu backward")?[go..][..n],
         );
         let slope = self.slope.0;
-        let mut dx = vec![0f32; n];
-        dx.par_chunks_mut(1 << 14)
-            .zip(yv.par_chunks(1 << 14).zip(gv.par_chunks(1 << 14)))
-            .for_each(|(dx, (y, g))| simd::leaky_relu_grad(dx, y, g, slope));
+        // SAFETY: `leaky_relu_grad` writes every element of every chunk, and they cover n.
+        let dx = unsafe {
+            simd::written_by(n, |dx| {
+                dx.par_chunks_mut(1 << 14)
+                    .zip(yv.par_chunks(1 << 14).zip(gv.par_chunks(1 << 14)))
+                    .for_each(|(dx, (y, g))| simd::leaky_relu_grad(dx, y, g, slope))
+            })
+        };
         drop((ys, gs));
         Ok(Some(Tensor::from_vec(dx, x.shape(), x.device())?))
     }
@@ -288,6 +305,68 @@ pub fn fused_leaky_relu(x: &Tensor, slope: f32) -> Result<Option<Tensor>> {
     Ok(Some(x.apply_op1(LeakyRelu {
         slope: Slope(slope),
     })?))
+}
+
+/// tanh as one node on the CPU, for the generator's output layer. candle's `tanh` runs on one
+/// thread and its backward pass is four element-wise operations, each a new tensor; this one is
+/// one pass each way on every thread. The values are the same bits: the same `f32::tanh`
+/// forward, and backward `g · (1 − y²)`, which is candle's `−(g · (y² − 1))` rounded the same.
+struct Tanh;
+
+impl CustomOp1 for Tanh {
+    fn name(&self) -> &'static str {
+        "logogan-tanh"
+    }
+
+    fn cpu_fwd(&self, x: &CpuStorage, xl: &Layout) -> Result<(CpuStorage, Shape)> {
+        if !xl.is_contiguous() {
+            candle_core::bail!("tanh: expected a contiguous input")
+        }
+        let n = xl.shape().elem_count();
+        let x = &cpu_slice::<f32>(x, "tanh")?[xl.start_offset()..][..n];
+        // SAFETY: every chunk's every element is written, and the chunks cover n.
+        let y = unsafe {
+            simd::written_by(n, |y| {
+                y.par_chunks_mut(1 << 13)
+                    .zip(x.par_chunks(1 << 13))
+                    .for_each(|(y, x)| {
+                        for (y, x) in y.iter_mut().zip(x) {
+                            *y = MaybeUninit::new(x.tanh());
+                        }
+                    })
+            })
+        };
+        Ok((CpuStorage::F32(y), xl.shape().clone()))
+    }
+
+    fn bwd(&self, x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let (y, grad) = (y.contiguous()?, grad.contiguous()?);
+        let (ys, yo) = channel_major(&y, "tanh backward")?;
+        let (gs, go) = channel_major(&grad, "tanh backward")?;
+        let n = y.elem_count();
+        let (yv, gv) = (
+            &as_f32(&ys, "tanh backward")?[yo..][..n],
+            &as_f32(&gs, "tanh backward")?[go..][..n],
+        );
+        // SAFETY: `tanh_grad` writes every element of every chunk, and they cover n.
+        let dx = unsafe {
+            simd::written_by(n, |dx| {
+                dx.par_chunks_mut(1 << 14)
+                    .zip(yv.par_chunks(1 << 14).zip(gv.par_chunks(1 << 14)))
+                    .for_each(|(dx, (y, g))| simd::tanh_grad(dx, y, g))
+            })
+        };
+        drop((ys, gs));
+        Ok(Some(Tensor::from_vec(dx, x.shape(), x.device())?))
+    }
+}
+
+/// tanh as one node on the CPU; `None` elsewhere (the caller uses candle's `tanh`).
+pub fn fused_tanh(x: &Tensor) -> Result<Option<Tensor>> {
+    if !x.device().is_cpu() || x.dtype() != DType::F32 {
+        return Ok(None);
+    }
+    Ok(Some(x.contiguous()?.apply_op1(Tanh)?))
 }
 
 /// candle-nn's batch-norm defaults, which this kernel must match: ε and the running averages'
@@ -361,6 +440,28 @@ mod tests {
             .broadcast_add(&beta.reshape((1, (), 1, 1)).unwrap())
             .unwrap();
         z.maximum(&(&z * slope).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn tanh_matches_candle_forward_and_backward() {
+        let dev = Device::Cpu;
+        // Large enough for several chunks on each thread, with saturated values at both ends.
+        let x = (Tensor::randn(0f32, 1.0, (16, 3, 32, 32), &dev).unwrap() * 3.0).unwrap();
+        let x = Var::from_tensor(&x).unwrap();
+        let g = Tensor::randn(0f32, 1.0, (16, 3, 32, 32), &dev).unwrap();
+        let fused = fused_tanh(x.as_tensor()).unwrap().unwrap();
+        let reference = x.as_tensor().tanh().unwrap();
+        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
+        assert_eq!(bits(flat(&fused)), bits(flat(&reference)), "forward");
+        let gradient = |y: &Tensor| {
+            let grads = (y * &g).unwrap().sum_all().unwrap().backward().unwrap();
+            flat(grads.get(x.as_tensor()).unwrap())
+        };
+        // Equal as numbers (the sign of a zero may differ: candle subtracts from zero).
+        let (d_fused, d_reference) = (gradient(&fused), gradient(&reference));
+        assert_eq!(d_fused, d_reference, "backward");
+        assert!(d_fused.iter().any(|&d| d != 0.0));
     }
 
     #[test]

@@ -40,7 +40,9 @@ pub mod patches;
 pub mod simd;
 
 pub use adam::{adam_update_in_place, AdamStep};
-pub use batch_norm::{fused_batch_norm_act, fused_leaky_relu, Params, Slope, BN_EPS, BN_MOMENTUM};
+pub use batch_norm::{
+    fused_batch_norm_act, fused_leaky_relu, fused_tanh, Params, Slope, BN_EPS, BN_MOMENTUM,
+};
 pub use conv::{convolve, ConvAlgorithm, Direction};
 pub use geometry::ConvGeometry;
 

@@ -54,6 +54,25 @@ def binary(build, name):
     return path
 
 
+# `--simd avx2`: both frameworks held to AVX2 where the CPU has AVX-512, as on an AVX2-only
+# machine. candle's matrix products and element-wise intrinsics obey LOGOGAN_SIMD; PyTorch's
+# own kernels obey ATEN_CPU_CAPABILITY, its convolutions (oneDNN) ONEDNN_MAX_CPU_ISA and its
+# matrix library (MKL) MKL_ENABLE_INSTRUCTIONS.
+SIMD = {"auto": ({}, {}),
+        "avx2": ({"LOGOGAN_SIMD": "avx2"},
+                 {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
+                  "MKL_ENABLE_INSTRUCTIONS": "AVX2"})}
+simd = "auto"
+
+
+def candle_env():
+    return dict(os.environ, RUST_BACKTRACE="0", **SIMD[simd][0])
+
+
+def torch_env():
+    return dict(os.environ, **SIMD[simd][1])
+
+
 def torch_step(python, threads):
     """PyTorch's ms/step at batch 32 and 128, and its peak memory at batch 128.
 
@@ -62,7 +81,8 @@ def torch_step(python, threads):
     order and reports its high-water mark over the batch-128 run, which includes what the
     process kept from batch 32: the same measure, interpreter and libraries included in both.
     """
-    out, mib, _ = run([python, "reference/bench/torch_dcgan.py", "cpu", str(threads)])
+    out, mib, _ = run([python, "reference/bench/torch_dcgan.py", "cpu", str(threads)],
+                      torch_env())
     found = re.findall(r"bs (\d+) .*?: ([\d.]+) ms/step, (\d+) img/s", out)
     if [int(b) for b, _, _ in found] != [32, 128]:
         sys.exit(f"torch_dcgan.py printed no RESULT lines for batch 32 then 128:\n{out[-2000:]}")
@@ -70,7 +90,7 @@ def torch_step(python, threads):
 
 
 def candle_step(build, threads):
-    env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
+    env = dict(candle_env(), RAYON_NUM_THREADS=str(threads))
     out, _, _ = run([binary(build, "examples/bench-train"), "--device", "cpu", "--batch", "32,128",
                      "--steps", "5", "--warmup", "3", "--conv", "gemm"], env)
     found = re.findall(r"\| Gemm \| (\d+) \| ([\d.]+) \| [\d.]+ \| ([\d.]+) MiB \|", out)
@@ -96,7 +116,7 @@ def torch_laptop(python, threads, reference, epochs):
     out_dir = os.path.join(WORK, "laptop-torch")
     out, mib, _ = run([python, "reference/pytorch-dcgan/train_dcgan.py", "--run", run_dir,
                        "--images", images, "--out", out_dir, "--threads", str(threads),
-                       "--epochs", str(epochs), "--samples", "64"])
+                       "--epochs", str(epochs), "--samples", "64"], torch_env())
     found = re.search(r"steps in [\d.]+ s \(([\d.]+) img/s", out)
     if not found:
         sys.exit(f"train_dcgan.py printed no speed:\n{out[-2000:]}")
@@ -107,7 +127,7 @@ def torch_laptop(python, threads, reference, epochs):
 def candle_laptop(build, threads, epochs, label):
     name = f"laptop-{label}"
     shutil.rmtree(os.path.join(WORK, name), ignore_errors=True)
-    env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
+    env = dict(candle_env(), RAYON_NUM_THREADS=str(threads))
     out, mib, _ = run([binary(build, "chapter-05"), "--preset", "laptop", "--epochs", str(epochs),
                        "--runs-dir", WORK, "--name", name], env)
     rates = [float(r) for r in re.findall(r"epoch +\d+/\d+:.*? (\d+) img/s", out)]
@@ -131,7 +151,14 @@ def main():
                     help="LABEL=FOLDER of a build to time (repeatable; default now=target/release)")
     ap.add_argument("--epochs", type=int, default=2, help="epochs of the laptop runs")
     ap.add_argument("--skip", choices=["dcgan", "laptop"], action="append", default=[])
+    ap.add_argument("--simd", choices=sorted(SIMD), default="auto",
+                    help="avx2: hold both frameworks to AVX2 on an AVX-512 machine")
+    ap.add_argument("--out", help="also write the table, with the machine and versions, to this "
+                    "Markdown file (the book's Appendix C includes book/src/generated/"
+                    "appendix-c-bench-cpu-*.md)")
     args = ap.parse_args()
+    global simd
+    simd = args.simd
     if not 1 <= args.rounds <= 50 or not 1 <= args.epochs <= 20 or not 1 <= args.threads <= 1024:
         sys.exit("--rounds 1–50, --epochs 1–20, --threads 1–1024")
     builds = []
@@ -171,10 +198,8 @@ def main():
                 rows.setdefault((key, label), []).append(
                     candle_laptop(build, args.threads, args.epochs, label))
 
-    print(f"\n{args.rounds} interleaved rounds, {args.threads} threads, "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
-    print("| configuration | who | each round | median | ÷ PyTorch (speed), each round | median "
-          "| peak memory MiB |\n|---|---|---|---:|---|---:|---:|")
+    lines = ["| configuration | who | each round | median | ÷ PyTorch (speed), each round | median "
+             "| peak memory MiB |", "|---|---|---|---:|---|---:|---:|"]
     for config in dict.fromkeys(c for c, _ in rows):
         torch_values = [v for v, _ in rows[(config, "PyTorch")]]
         per_time = "ms/step" in config
@@ -189,9 +214,44 @@ def main():
                 speed = fmt(ratios, 2)
                 median_speed = f"{statistics.median(ratios):.2f}"
             mem = f"{min(memory):.0f}–{max(memory):.0f}" if memory else "–"
-            print(f"| {config} | {who} | {fmt(values, 1 if per_time else 0)} | "
-                  f"{statistics.median(values):.{1 if per_time else 0}f} | {speed} | "
-                  f"{median_speed} | {mem} |")
+            lines.append(f"| {config} | {who} | {fmt(values, 1 if per_time else 0)} | "
+                         f"{statistics.median(values):.{1 if per_time else 0}f} | {speed} | "
+                         f"{median_speed} | {mem} |")
+    caption = (f"{args.rounds} interleaved rounds, {args.threads} threads, {machine(args.python)}, "
+               f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(f"\n{caption}\n")
+    print("\n".join(lines))
+    if args.out:
+        text = "\n".join(lines) + (
+            f"\n\n<small>Made by `python3 scripts/bench_cpu.py --rounds {args.rounds} --simd "
+            f"{simd}`: {caption}. Speed: candle ÷ PyTorch (above 1 is faster); memory: the "
+            "process's peak resident memory (DCGAN: at batch 128).</small>\n")
+        tmp = args.out + ".partial"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, args.out)
+        print(f"wrote {args.out}")
+
+
+def machine(python):
+    """The processor, the SIMD paths each framework took, and PyTorch's version."""
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")),
+                         model)
+    except OSError:
+        pass
+    has512 = False
+    try:
+        with open("/proc/cpuinfo") as f:
+            has512 = " avx512f" in f.read()
+    except OSError:
+        pass
+    path = "AVX2 forced" if simd == "avx2" else ("AVX-512" if has512 else "AVX2 or less")
+    version = subprocess.run([python, "-c", "import torch; print(torch.__version__)"],
+                             capture_output=True, text=True).stdout.strip() or "?"
+    return f"{model}, {path}, PyTorch {version}"
 
 
 if __name__ == "__main__":

@@ -131,16 +131,18 @@ pub fn grad_sums(x: &[f32], y: &[f32], g: &[f32], slope: f32) -> (f64, f64) {
 /// register is partial sum j, added in the same order as the plain loop (kept as the fallback
 /// and as the tests' reference): the same bits on every path.
 mod lanes {
+    #[cfg(target_arch = "x86_64")]
+    use super::X86Path;
     use super::{act_grad, LANES};
 
     pub fn sum_and_squares(x: &[f32]) -> ([f64; LANES], [f64; LANES]) {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f") {
+            if super::x86_path() >= X86Path::Avx512 {
                 // SAFETY: the CPU has AVX-512F (checked just above).
                 return unsafe { x86::sum_and_squares_avx512(x) };
             }
-            if std::arch::is_x86_feature_detected!("avx") {
+            if super::x86_path() >= X86Path::Avx2 {
                 // SAFETY: the CPU has AVX (checked just above).
                 return unsafe { x86::sum_and_squares_avx(x) };
             }
@@ -151,11 +153,11 @@ mod lanes {
     pub fn grad_sums(x: &[f32], y: &[f32], g: &[f32], slope: f32) -> ([f64; LANES], [f64; LANES]) {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f") {
+            if super::x86_path() >= X86Path::Avx512 {
                 // SAFETY: the CPU has AVX-512F (checked just above).
                 return unsafe { x86::grad_sums_avx512(x, y, g, slope) };
             }
-            if std::arch::is_x86_feature_detected!("avx") {
+            if super::x86_path() >= X86Path::Avx2 {
                 // SAFETY: the CPU has AVX (checked just above).
                 return unsafe { x86::grad_sums_avx(x, y, g, slope) };
             }
@@ -361,7 +363,7 @@ fn copy_stride2<T: Copy + Send + Sync>(dst: &mut [MaybeUninit<T>], src: &[T]) {
     }
     let src = &src[..2 * n - 1];
     #[cfg(target_arch = "x86_64")]
-    if four_bytes::<T>() && std::arch::is_x86_feature_detected!("avx512f") {
+    if four_bytes::<T>() && x86_path() >= X86Path::Avx512 {
         // SAFETY: AVX-512F is there (checked); T is 4 bytes with 4-byte alignment (checked),
         // so both slices are f32-sized elements, copied bit for bit; `dst` has n elements and
         // `src` 2n − 1, as `copy_stride2_32` reads and writes.
@@ -369,6 +371,29 @@ fn copy_stride2<T: Copy + Send + Sync>(dst: &mut [MaybeUninit<T>], src: &[T]) {
         return;
     }
     copy_stride2_plain(dst, src)
+}
+
+/// The widest x86 instructions the intrinsic loops of this module may use: what the CPU has,
+/// capped by `LOGOGAN_SIMD` (`avx2`, `portable`) as the matrix products are
+/// ([`super::cpu_gemm::simd_path`]), so that a run with AVX2 forced measures AVX2 here too.
+/// (The `multiversion` loops pick by the CPU alone; every path gives the same bits.)
+#[cfg(target_arch = "x86_64")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum X86Path {
+    Plain,
+    /// AVX with AVX2 and FMA: 256-bit registers (AVX alone would do; the cap names AVX2).
+    Avx2,
+    Avx512,
+}
+
+#[cfg(target_arch = "x86_64")]
+fn x86_path() -> X86Path {
+    static PATH: std::sync::OnceLock<X86Path> = std::sync::OnceLock::new();
+    *PATH.get_or_init(|| match super::cpu_gemm::simd_path() {
+        "AVX-512" => X86Path::Avx512,
+        "AVX2" => X86Path::Avx2,
+        _ => X86Path::Plain,
+    })
 }
 
 /// True when T can be moved as an f32 (4 bytes, 4-byte aligned): the course's tensors.
@@ -496,7 +521,7 @@ fn interleave2<T: WithDType>(row: &mut [MaybeUninit<T>], even: &[T], odd: &[T]) 
     let n = even.len();
     let (row, odd) = (&mut row[..2 * n], &odd[..n]);
     #[cfg(target_arch = "x86_64")]
-    if four_bytes::<T>() && std::arch::is_x86_feature_detected!("avx512f") {
+    if four_bytes::<T>() && x86_path() >= X86Path::Avx512 {
         // SAFETY: AVX-512F is there (checked); T is 4 bytes with 4-byte alignment (checked),
         // moved bit for bit; `even` and `odd` have n elements, `row` 2n.
         unsafe {

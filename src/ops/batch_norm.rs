@@ -309,8 +309,9 @@ pub fn fused_leaky_relu(x: &Tensor, slope: f32) -> Result<Option<Tensor>> {
 
 /// tanh as one node on the CPU, for the generator's output layer. candle's `tanh` runs on one
 /// thread and its backward pass is four element-wise operations, each a new tensor; this one is
-/// one pass each way on every thread. The values are the same bits: the same `f32::tanh`
-/// forward, and backward `g · (1 − y²)`, which is candle's `−(g · (y² − 1))` rounded the same.
+/// one pass each way on every thread. The values are candle's: the same `f32::tanh` forward
+/// (the same bits), and backward `g · (1 − y²)`, which is candle's `−(g · (y² − 1))` rounded
+/// the same (only a zero's sign can differ: candle subtracts from a zero-filled buffer).
 struct Tanh;
 
 impl CustomOp1 for Tanh {

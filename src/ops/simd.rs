@@ -139,11 +139,11 @@ mod lanes {
         #[cfg(target_arch = "x86_64")]
         {
             if super::x86_path() >= X86Path::Avx512 {
-                // SAFETY: the CPU has AVX-512F (checked just above).
+                // SAFETY: the CPU has AVX-512F (x86_path checks it for Avx512).
                 return unsafe { x86::sum_and_squares_avx512(x) };
             }
             if super::x86_path() >= X86Path::Avx2 {
-                // SAFETY: the CPU has AVX (checked just above).
+                // SAFETY: the CPU has AVX (x86_path checks it for Avx2).
                 return unsafe { x86::sum_and_squares_avx(x) };
             }
         }
@@ -154,11 +154,11 @@ mod lanes {
         #[cfg(target_arch = "x86_64")]
         {
             if super::x86_path() >= X86Path::Avx512 {
-                // SAFETY: the CPU has AVX-512F (checked just above).
+                // SAFETY: the CPU has AVX-512F (x86_path checks it for Avx512).
                 return unsafe { x86::grad_sums_avx512(x, y, g, slope) };
             }
             if super::x86_path() >= X86Path::Avx2 {
-                // SAFETY: the CPU has AVX (checked just above).
+                // SAFETY: the CPU has AVX (x86_path checks it for Avx2).
                 return unsafe { x86::grad_sums_avx(x, y, g, slope) };
             }
         }
@@ -332,7 +332,7 @@ pub fn batch_norm_input_grad(
 /// `dst[j] = src[s·j]` for every j: a row of the patch matrix read from an image row with
 /// stride `s` (im2col), into memory not yet written. Strides 1 and 2 (every convolution of the
 /// course) get loops the compiler vectorises (a strided `step_by` does not); others a plain one.
-pub fn copy_strided<T: Copy + Send + Sync>(dst: &mut [MaybeUninit<T>], src: &[T], s: usize) {
+pub fn copy_strided<T: WithDType>(dst: &mut [MaybeUninit<T>], src: &[T], s: usize) {
     match s {
         1 => copy_stride1(dst, src),
         2 => copy_stride2(dst, src),
@@ -356,7 +356,7 @@ fn copy_stride1<T: Copy + Send + Sync>(dst: &mut [MaybeUninit<T>], src: &[T]) {
 /// elements), where the compiler's vector loop never starts and every element went through the
 /// scalar tail (`perf annotate`: `vmovss` pairs, 3.4 % of a laptop-preset step): with AVX-512,
 /// masked loads and stores do a whole short row in one step.
-fn copy_stride2<T: Copy + Send + Sync>(dst: &mut [MaybeUninit<T>], src: &[T]) {
+fn copy_stride2<T: WithDType>(dst: &mut [MaybeUninit<T>], src: &[T]) {
     let n = dst.len();
     if n == 0 {
         return;
@@ -391,12 +391,15 @@ fn x86_path() -> X86Path {
     static PATH: std::sync::OnceLock<X86Path> = std::sync::OnceLock::new();
     *PATH.get_or_init(|| match super::cpu_gemm::simd_path() {
         "AVX-512" => X86Path::Avx512,
-        "AVX2" => X86Path::Avx2,
+        // simd_path says AVX2 where the CPU has FMA; the 256-bit loops need AVX itself.
+        "AVX2" if std::arch::is_x86_feature_detected!("avx") => X86Path::Avx2,
         _ => X86Path::Plain,
     })
 }
 
-/// True when T can be moved as an f32 (4 bytes, 4-byte aligned): the course's tensors.
+/// True when T can be moved as an f32 (4 bytes, 4-byte aligned): the course's tensors. Only
+/// for candle's element types (`WithDType`: numbers without padding bytes), whose every byte is
+/// initialised.
 #[cfg(target_arch = "x86_64")]
 fn four_bytes<T>() -> bool {
     std::mem::size_of::<T>() == 4 && std::mem::align_of::<T>() == 4
@@ -570,7 +573,12 @@ mod x86_copies {
             let reads = if j + m < n { 2 * m } else { 2 * m - 1 }; // the last odd one is not ours
             let (ra, rb) = (reads.min(16), reads.saturating_sub(16));
             let a = _mm512_maskz_loadu_ps(lanes(ra), src.add(2 * j));
-            let b = _mm512_maskz_loadu_ps(lanes(rb), src.add(2 * j + 16));
+            // No address past the source is formed, even for a load that would read nothing.
+            let b = if rb > 0 {
+                _mm512_maskz_loadu_ps(lanes(rb), src.add(2 * j + 16))
+            } else {
+                _mm512_setzero_ps()
+            };
             let v = _mm512_permutex2var_ps(a, evens, b);
             _mm512_mask_storeu_ps(dst.add(j), lanes(m), v);
             j += m;
@@ -591,11 +599,11 @@ mod x86_copies {
             let (out_low, out_high) = ((2 * m).min(16), (2 * m).saturating_sub(16));
             let dst = row.add(2 * v);
             _mm512_mask_storeu_ps(dst, lanes(out_low), _mm512_permutex2var_ps(e, low, o));
-            _mm512_mask_storeu_ps(
-                dst.add(16),
-                lanes(out_high),
-                _mm512_permutex2var_ps(e, high, o),
-            );
+            if out_high > 0 {
+                // Formed only when inside the row.
+                let high_half = _mm512_permutex2var_ps(e, high, o);
+                _mm512_mask_storeu_ps(dst.add(16), lanes(out_high), high_half);
+            }
             v += m;
         }
     }
@@ -668,6 +676,7 @@ mod tests {
                     .collect::<Vec<_>>()
             };
             assert_eq!(bits(&fast), bits(&plain), "copy_stride2, n {n}");
+            let plain_copy = plain;
             let (even, odd) = (&src[..n], &src[n + 2..2 * n + 2]);
             let (mut fast, mut plain) = (
                 vec![MaybeUninit::new(-1f32); 2 * n + 3],
@@ -677,6 +686,27 @@ mod tests {
             interleave2_plain(&mut plain[..2 * n], even, odd);
             assert_eq!(bits(&fast), bits(&plain), "interleave2, n {n}");
             assert!(bits(&fast)[2 * n..].iter().all(|&b| b == (-1f32).to_bits()));
+            // The AVX-512 kernels themselves, whatever LOGOGAN_SIMD lets the dispatch take.
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                let mut direct = vec![MaybeUninit::new(-1f32); n + 3];
+                // SAFETY: AVX-512F is there; `exact` has 2n − 1 elements, `direct` n + 3.
+                unsafe {
+                    x86_copies::copy_stride2_32(direct.as_mut_ptr().cast(), exact.as_ptr(), n)
+                };
+                assert_eq!(bits(&direct), bits(&plain_copy), "copy_stride2_32, n {n}");
+                let mut direct = vec![MaybeUninit::new(-1f32); 2 * n + 3];
+                // SAFETY: AVX-512F is there; `even` and `odd` have n elements, `direct` 2n + 3.
+                unsafe {
+                    x86_copies::interleave2_32(
+                        direct.as_mut_ptr().cast(),
+                        even.as_ptr(),
+                        odd.as_ptr(),
+                        n,
+                    )
+                };
+                assert_eq!(bits(&direct), bits(&plain), "interleave2_32, n {n}");
+            }
         }
     }
 

@@ -18,7 +18,8 @@ pub enum Preset {
     Default,
     /// The CPU recipe for logos: 32×32, quick's small networks, every training image for 250
     /// epochs (≈ 2 million images shown), differentiable augmentation of everything D sees, and
-    /// samples drawn from an averaged generator: about twenty minutes on two CPU cores.
+    /// samples drawn from an averaged generator: 20 to 30 minutes on two CPU cores, depending on
+    /// the processor.
     Laptop,
     /// The laptop recipe at 64×64 (its small networks, one layer more in each; 100 epochs, and
     /// no average of G at that budget): the introduction's 64×64 logos without a GPU, in about
@@ -39,7 +40,7 @@ pub enum Preset {
 
 impl Preset {
     /// The preset of a run that names none — the one default: on a GPU the 64×64 model, on a
-    /// CPU the laptop recipe (about twenty minutes on two cores).
+    /// CPU the laptop recipe (20 to 30 minutes on two cores).
     pub fn for_device(device: &candle_core::Device) -> Preset {
         if device.is_cpu() {
             Preset::Laptop
@@ -345,7 +346,7 @@ pub struct TrainOptions {
     #[arg(long)]
     pub name: Option<String>,
     /// Settings to start from: default (64 px, 25 epochs; the choice on a GPU), laptop (32 px,
-    /// about twenty minutes on two CPU cores; the choice without a GPU), laptop-64 (the same
+    /// 20 to 30 minutes on two CPU cores; the choice without a GPU), laptop-64 (the same
     /// recipe at 64 px, about an hour on two CPU cores), quick (32 px, a few CPU
     /// minutes, blobs), collapse (a run that collapses, on purpose), tiny (smoke tests).
     #[arg(long, value_enum)]

@@ -60,10 +60,14 @@ pub enum TrainEvent<'a> {
         steps_per_epoch: u64,
         images: usize,
     },
-    /// After the first few steps: measured speed and the time the rest will take.
+    /// Measured speed and the time the rest will take: after the first few steps, and again
+    /// over the session's first whole epoch (its grid, checkpoints and logging included), which
+    /// the warm-up of the first steps does not bias.
     Estimate {
         seconds_per_step: f64,
         remaining_seconds: f64,
+        /// Steps the speed was measured over: 3 for the first estimate, an epoch's for the second.
+        measured_steps: u64,
     },
     /// One step done (the numbers arrive later, in `Logged`).
     Step {
@@ -566,6 +570,8 @@ impl Trainer {
         let mut epoch_start = Instant::now();
         let mut epoch_steps = 0u64;
         let mut estimate_from: Option<(Instant, u64)> = None;
+        // The end of the session's first epoch: the whole epoch after it is timed.
+        let mut epoch_mark: Option<(Instant, u64)> = None;
         while self.step < stop_at {
             let stats = self.train_step()?;
             let (step, epoch) = (self.step, self.epoch_of(self.step));
@@ -586,6 +592,7 @@ impl Trainer {
                     on_event(TrainEvent::Estimate {
                         seconds_per_step: per_step,
                         remaining_seconds: per_step * (stop_at - step) as f64,
+                        measured_steps: 3,
                     });
                 }
                 _ => {}
@@ -615,6 +622,18 @@ impl Trainer {
                 self.epoch_rows.clear();
                 epoch_start = Instant::now();
                 epoch_steps = 0;
+                match epoch_mark {
+                    None => epoch_mark = Some((Instant::now(), step)),
+                    Some((t, s)) if s + spe == step && step < stop_at => {
+                        let per_step = t.elapsed().as_secs_f64() / spe as f64;
+                        on_event(TrainEvent::Estimate {
+                            seconds_per_step: per_step,
+                            remaining_seconds: per_step * (stop_at - step) as f64,
+                            measured_steps: spe,
+                        });
+                    }
+                    _ => {}
+                }
             }
         }
         if self.last_checkpoint != Some(self.step) {

@@ -159,6 +159,9 @@ def main():
     args = ap.parse_args()
     global simd
     simd = args.simd
+    if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+        sys.exit(f"--out {args.out}: its folder does not exist (create it, or write the table "
+                 "into book/src/generated/)")
     if not 1 <= args.rounds <= 50 or not 1 <= args.epochs <= 20 or not 1 <= args.threads <= 1024:
         sys.exit("--rounds 1–50, --epochs 1–20, --threads 1–1024")
     builds = []
@@ -234,7 +237,7 @@ def main():
 
 
 def machine(python):
-    """The processor, the SIMD paths each framework took, and PyTorch's version."""
+    """The processor, the SIMD path both frameworks were allowed, and PyTorch's version."""
     model = "unknown CPU"
     try:
         with open("/proc/cpuinfo") as f:

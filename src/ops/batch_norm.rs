@@ -241,6 +241,72 @@ pub enum Params {
     Constant,
 }
 
+/// Elements per task of the element-wise kernels below: enough to pay for a task, small enough
+/// to share a small layer between the threads.
+const ELEMENTWISE_CHUNK: usize = 1 << 14;
+
+/// The forward pass of an element-wise op on the CPU: `kernel(y, x)` on chunks of a contiguous
+/// f32 `x`, on every thread, into an output that is not zero-filled first.
+///
+/// # Safety
+/// `kernel` must write every element of the `y` chunk it is given (as long as its `x` chunk).
+unsafe fn map_elementwise(
+    x: &CpuStorage,
+    xl: &Layout,
+    what: &str,
+    kernel: impl Fn(&mut [MaybeUninit<f32>], &[f32]) + Send + Sync,
+) -> Result<(CpuStorage, Shape)> {
+    if !xl.is_contiguous() {
+        candle_core::bail!("{what}: expected a contiguous input")
+    }
+    let n = xl.shape().elem_count();
+    let x = &cpu_slice::<f32>(x, what)?[xl.start_offset()..][..n];
+    // SAFETY: the chunks of y cover its n elements, and the caller's kernel writes each chunk.
+    let y = unsafe {
+        simd::written_by(n, |y| {
+            y.par_chunks_mut(ELEMENTWISE_CHUNK)
+                .zip(x.par_chunks(ELEMENTWISE_CHUNK))
+                .for_each(|(y, x)| kernel(y, x))
+        })
+    };
+    Ok((CpuStorage::F32(y), xl.shape().clone()))
+}
+
+/// The backward pass of an element-wise activation whose derivative is a function of its output
+/// `y`: `kernel(dx, y, grad)` on chunks, on every thread, into a gradient shaped like `x`.
+///
+/// # Safety
+/// `kernel` must write every element of the `dx` chunk it is given.
+unsafe fn grad_from_output(
+    x: &Tensor,
+    y: &Tensor,
+    grad: &Tensor,
+    what: &str,
+    kernel: impl Fn(&mut [MaybeUninit<f32>], &[f32], &[f32]) + Send + Sync,
+) -> Result<Option<Tensor>> {
+    let (y, grad) = (y.contiguous()?, grad.contiguous()?);
+    let (ys, yo) = channel_major(&y, what)?;
+    let (gs, go) = channel_major(&grad, what)?;
+    let n = y.elem_count();
+    let (yv, gv) = (
+        &as_f32(&ys, what)?[yo..][..n],
+        &as_f32(&gs, what)?[go..][..n],
+    );
+    // SAFETY: the chunks of dx cover its n elements, and the caller's kernel writes each chunk.
+    let dx = unsafe {
+        simd::written_by(n, |dx| {
+            dx.par_chunks_mut(ELEMENTWISE_CHUNK)
+                .zip(
+                    yv.par_chunks(ELEMENTWISE_CHUNK)
+                        .zip(gv.par_chunks(ELEMENTWISE_CHUNK)),
+                )
+                .for_each(|(dx, (y, g))| kernel(dx, y, g))
+        })
+    };
+    drop((ys, gs));
+    Ok(Some(Tensor::from_vec(dx, x.shape(), x.device())?))
+}
+
 /// (Leaky)ReLU alone, for the blocks without batch-norm (the classic DCGAN's first
 /// discriminator layer): one node and one pass each way. candle-nn's `leaky_relu` composes five
 /// ops (zeros, maximum, minimum, a product, a sum), and their backward passes build comparison
@@ -255,43 +321,19 @@ impl CustomOp1 for LeakyRelu {
     }
 
     fn cpu_fwd(&self, x: &CpuStorage, xl: &Layout) -> Result<(CpuStorage, Shape)> {
-        if !xl.is_contiguous() {
-            candle_core::bail!("leaky-relu: expected a contiguous input")
-        }
-        let n = xl.shape().elem_count();
-        let x = &cpu_slice::<f32>(x, "leaky-relu")?[xl.start_offset()..][..n];
         let slope = self.slope.0;
-        // SAFETY: `leaky_relu` writes every element of every chunk, and the chunks cover n.
-        let y = unsafe {
-            simd::written_by(n, |y| {
-                y.par_chunks_mut(1 << 14)
-                    .zip(x.par_chunks(1 << 14))
-                    .for_each(|(y, x)| simd::leaky_relu(y, x, slope))
-            })
-        };
-        Ok((CpuStorage::F32(y), xl.shape().clone()))
+        // SAFETY: `leaky_relu` writes every element of the chunk it is given.
+        unsafe { map_elementwise(x, xl, "leaky-relu", |y, x| simd::leaky_relu(y, x, slope)) }
     }
 
     fn bwd(&self, x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let grad = grad.contiguous()?;
-        let (ys, yo) = channel_major(y, "leaky-relu backward")?;
-        let (gs, go) = channel_major(&grad, "leaky-relu backward")?;
-        let n = y.elem_count();
-        let (yv, gv) = (
-            &as_f32(&ys, "leaky-relu backward")?[yo..][..n],
-            &as_f32(&gs, "leaky-relu backward")?[go..][..n],
-        );
         let slope = self.slope.0;
-        // SAFETY: `leaky_relu_grad` writes every element of every chunk, and they cover n.
-        let dx = unsafe {
-            simd::written_by(n, |dx| {
-                dx.par_chunks_mut(1 << 14)
-                    .zip(yv.par_chunks(1 << 14).zip(gv.par_chunks(1 << 14)))
-                    .for_each(|(dx, (y, g))| simd::leaky_relu_grad(dx, y, g, slope))
+        // SAFETY: `leaky_relu_grad` writes every element of the chunk it is given.
+        unsafe {
+            grad_from_output(x, y, grad, "leaky-relu backward", |dx, y, g| {
+                simd::leaky_relu_grad(dx, y, g, slope)
             })
-        };
-        drop((ys, gs));
-        Ok(Some(Tensor::from_vec(dx, x.shape(), x.device())?))
+        }
     }
 }
 
@@ -320,45 +362,19 @@ impl CustomOp1 for Tanh {
     }
 
     fn cpu_fwd(&self, x: &CpuStorage, xl: &Layout) -> Result<(CpuStorage, Shape)> {
-        if !xl.is_contiguous() {
-            candle_core::bail!("tanh: expected a contiguous input")
-        }
-        let n = xl.shape().elem_count();
-        let x = &cpu_slice::<f32>(x, "tanh")?[xl.start_offset()..][..n];
-        // SAFETY: every chunk's every element is written, and the chunks cover n.
-        let y = unsafe {
-            simd::written_by(n, |y| {
-                y.par_chunks_mut(1 << 13)
-                    .zip(x.par_chunks(1 << 13))
-                    .for_each(|(y, x)| {
-                        for (y, x) in y.iter_mut().zip(x) {
-                            *y = MaybeUninit::new(x.tanh());
-                        }
-                    })
-            })
+        let tanh = |y: &mut [MaybeUninit<f32>], x: &[f32]| {
+            for (y, x) in y.iter_mut().zip(x) {
+                *y = MaybeUninit::new(x.tanh());
+            }
         };
-        Ok((CpuStorage::F32(y), xl.shape().clone()))
+        // SAFETY: `tanh` writes every element of the chunk it is given (the chunks of x and y
+        // have the same length).
+        unsafe { map_elementwise(x, xl, "tanh", tanh) }
     }
 
     fn bwd(&self, x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let (y, grad) = (y.contiguous()?, grad.contiguous()?);
-        let (ys, yo) = channel_major(&y, "tanh backward")?;
-        let (gs, go) = channel_major(&grad, "tanh backward")?;
-        let n = y.elem_count();
-        let (yv, gv) = (
-            &as_f32(&ys, "tanh backward")?[yo..][..n],
-            &as_f32(&gs, "tanh backward")?[go..][..n],
-        );
-        // SAFETY: `tanh_grad` writes every element of every chunk, and they cover n.
-        let dx = unsafe {
-            simd::written_by(n, |dx| {
-                dx.par_chunks_mut(1 << 14)
-                    .zip(yv.par_chunks(1 << 14).zip(gv.par_chunks(1 << 14)))
-                    .for_each(|(dx, (y, g))| simd::tanh_grad(dx, y, g))
-            })
-        };
-        drop((ys, gs));
-        Ok(Some(Tensor::from_vec(dx, x.shape(), x.device())?))
+        // SAFETY: `tanh_grad` writes every element of the chunk it is given.
+        unsafe { grad_from_output(x, y, grad, "tanh backward", simd::tanh_grad) }
     }
 }
 

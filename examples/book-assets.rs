@@ -702,12 +702,21 @@ fn ch06_recipe_sweep(book: &Book, sweep: &Path) -> Result<()> {
         ""
     };
     let epochs = record.config.epochs;
+    // A trial that costs more per epoch trains fewer epochs, for the same wall-clock budget as
+    // the preset: its baseline is then still the preset's own budget.
+    let preset_epochs =
+        TrainConfig::preset(Preset::Laptop, logogan::model::Architecture::Logogan).epochs;
+    let budget = if epochs == preset_epochs {
+        "the same budget".to_string()
+    } else {
+        format!("the same wall-clock budget ({preset_epochs} epochs of the preset)")
+    };
     book.snippet(
         &format!("ch06-trial-{name}.md"),
         &format!(
             "{table}\n*The sweep `{name}` at {epochs} epochs, {runs} runs;{trained_g} its \
-             baseline, the same recipe without the trial's change at the same budget, seeds and \
-             judge, is the {epochs}-epoch rows of the budget table above.* <small>Made by \
+             baseline, the same recipe without the trial's change at {budget}, seeds and judge, \
+             is the {preset_epochs}-epoch rows of the budget table above.* <small>Made by \
              `chapter-06 sweep` and `book-assets --recipe-sweep`: {}.</small>\n",
             Provenance::of_run(&record).caption()
         ),

@@ -105,6 +105,27 @@ impl CustomOp1 for Col2Im {
     }
 }
 
+/// The patch matrix `(C·k·k, B·Ho·Wo)` of an image `(B, C, H, W)` held in `storage` and read
+/// through `layout` (any layout with contiguous rows), outside candle's graph: for an op that
+/// needs the patches only while it runs.
+pub(super) fn im2col_storage(
+    storage: &CpuStorage,
+    layout: &Layout,
+    g: ConvGeometry,
+) -> Result<CpuStorage> {
+    Ok(Im2Col(g).cpu_fwd(storage, layout)?.0)
+}
+
+/// [`im2col_storage`] on CUDA.
+#[cfg(feature = "cuda")]
+pub(super) fn im2col_cuda_storage(
+    storage: &candle_core::CudaStorage,
+    layout: &Layout,
+    g: ConvGeometry,
+) -> Result<candle_core::CudaStorage> {
+    Ok(Im2Col(g).cuda_fwd(storage, layout)?.0)
+}
+
 /// `x` (B, C, H, W), any layout with contiguous rows → patches `(C·k·k, B·Ho·Wo)`.
 pub fn im2col_op(x: &Tensor, g: ConvGeometry) -> Result<Tensor> {
     x.apply_op1(Im2Col(g))

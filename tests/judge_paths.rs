@@ -1,9 +1,9 @@
 //! The judge's verdict must not depend on the SIMD path of the CPU's matrix products: the same
 //! tiny calibration ladder, run by the real `chapter-06 calibrate` with `LOGOGAN_SIMD` set to
-//! the best path this CPU has and on one other (AVX2 where the best is AVX-512, else the portable
-//! scalar code), gives every KID and both two-sample accuracies within their reported
-//! uncertainty of the best path's — while the numbers do differ in their last bits, so
-//! the switch really changed the arithmetic (vendor/README.md).
+//! the best path this CPU has and to the portable scalar code, gives every KID and both
+//! two-sample accuracies within their reported uncertainty of the best path's — while the
+//! numbers do differ in their last bits, so the switch really changed the arithmetic
+//! (vendor/README.md).
 
 mod fixtures;
 
@@ -82,19 +82,12 @@ fn the_judge_gives_the_same_verdict_on_every_simd_path() {
     let dir = tempfile::tempdir().unwrap();
     data_folder(dir.path(), 240, 60);
     let data = dir.path().join("data");
-    // The best path against one other: AVX2 where the CPU has AVX-512 (the pair that split the
-    // judge's verdict between two machines), else the portable scalar code. Each ladder costs
-    // minutes of CI, the portable one most, and CI's machines are of both kinds: both pairs are
-    // checked over its runs.
-    let mut paths = vec!["auto"];
-    #[cfg(target_arch = "x86_64")]
-    paths.push(if std::arch::is_x86_feature_detected!("avx512f") {
-        "avx2"
-    } else {
-        "portable"
-    });
-    #[cfg(not(target_arch = "x86_64"))]
-    paths.push("portable");
+    // The best path against the portable scalar code. Not AVX2 as well on an AVX-512 machine:
+    // at this test's sizes the two give every number bit for bit alike (seen on a Xeon; most
+    // likely each product sums its k terms in the same order on both, and they part only where
+    // larger matrices are cut into blocks of other sizes, as in chapter 6's full ladder), so
+    // that ladder cost a minute of CI and proved nothing.
+    let paths = ["auto", "portable"];
     // One after the other: the first run trains the tiny encoder and caches it in the data
     // folder, and the others judge through it, as every machine judges through the encoder
     // the course ships (data/judge/).
@@ -145,7 +138,6 @@ fn the_judge_gives_the_same_verdict_on_every_simd_path() {
     }
     assert!(
         differs_in_bits || cfg!(not(target_arch = "x86_64")),
-        "every number is bit-identical on the {} path: LOGOGAN_SIMD changed nothing",
-        paths[1]
+        "every number is bit-identical on the portable path: LOGOGAN_SIMD changed nothing"
     );
 }

@@ -206,7 +206,8 @@ pub fn conv2d_channel_major(
 
 // ANCHOR: conv2d_kernels
 /// [`conv2d_channel_major`], keeping the patch matrix for the backward pass or building it again
-/// there, as `keep_patches` says (`None`: as [`KEEP_PATCHES_UP_TO`] says).
+/// there, as `keep_patches` says (`None`: on the CPU as [`KEEP_PATCHES_UP_TO`] says, elsewhere
+/// kept).
 fn conv2d_channel_major_patches(
     x: &Tensor,
     w: &Tensor,
@@ -234,7 +235,9 @@ fn conv2d_channel_major_patches(
     };
     let op = ConvGemm { g, out_channels: o };
     let bytes = g.rows() * g.columns() * x.dtype().size_in_bytes();
-    if keep_patches.unwrap_or(bytes <= KEEP_PATCHES_UP_TO) {
+    // On a GPU the patches are always kept: its memory holds these models many times over,
+    // and the step's time is what counts there.
+    if keep_patches.unwrap_or(!x.device().is_cpu() || bytes <= KEEP_PATCHES_UP_TO) {
         // Every k×k×C patch of the input as a column, (C·k·k, B·Ho·Wo): the values only, the
         // op below differentiates. Kept until the backward pass, for the weight gradient.
         let patches = im2col_op(&rows_contiguous(&x.detach().transpose(0, 1)?)?, g)?;
@@ -247,8 +250,8 @@ fn conv2d_channel_major_patches(
     }
 }
 
-/// The largest patch matrix, in bytes, that a convolution keeps from its forward pass to its
-/// backward pass. The patches hold every input pixel k²/s² times (4 times for DCGAN's layers):
+/// The largest patch matrix, in bytes, that a convolution on the CPU keeps from its forward
+/// pass to its backward pass. The patches hold every input pixel k²/s² times (4 times for DCGAN's layers):
 /// at batch 128 and 64×64, D's four patch matrices are 260 MB per pass, against 63 MB of
 /// activations, and a step holds two such passes. A larger one is built again for the weight
 /// gradient (one more im2col, a pass over memory): on two AVX-512 cores the DCGAN step's peak

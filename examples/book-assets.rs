@@ -103,9 +103,15 @@ struct Args {
     /// writes `ch06-trial-<name>.md`. Without it, those snippets are left as they are.
     #[arg(long)]
     recipe_sweep: Vec<PathBuf>,
+    /// Show this finished sweep in chapter 6 as the baseline of the recipe trials on the CPU
+    /// kind that trained them: the laptop preset as it ships, over seeds (runs/laptop-baseline,
+    /// made by `chapter-06 sweep data/sweeps/laptop-baseline.toml`); writes
+    /// `ch06-baseline.md`. Without it, that snippet is left as it is.
+    #[arg(long)]
+    baseline_sweep: Option<PathBuf>,
     /// Make only the snippets of the sweeps given (`--sweep`, `--families-sweep`,
-    /// `--recipe-sweep`) and leave every other one as it is (a sweep re-run does not redraw the
-    /// book).
+    /// `--recipe-sweep`, `--baseline-sweep`) and leave every other one as it is (a sweep re-run
+    /// does not redraw the book).
     #[arg(long)]
     only_sweeps: bool,
     /// Make chapter 7's snippets only (the families, and the run of `--conditional` if given)
@@ -211,6 +217,9 @@ fn main() -> Result<()> {
     }
     for sweep in &args.recipe_sweep {
         ch06_recipe_sweep(&book, sweep)?;
+    }
+    if let Some(sweep) = &args.baseline_sweep {
+        ch06_baseline_sweep(&book, sweep)?;
     }
     if args.only_sweeps {
         for (i, sweep) in args.sweep.iter().enumerate() {
@@ -718,6 +727,38 @@ fn ch06_recipe_sweep(book: &Book, sweep: &Path) -> Result<()> {
              baseline, the same recipe without the trial's change at {budget}, seeds and judge, \
              is the {preset_epochs}-epoch rows of the budget table above.* <small>Made by \
              `chapter-06 sweep` and `book-assets --recipe-sweep`: {}.</small>\n",
+            Provenance::of_run(&record).caption()
+        ),
+    )
+}
+
+/// Chapter 6: the preset itself over seeds on the CPU kind of the recipe trials (a seed grows
+/// another network where the matrix products round differently), read beside chapter 5's main
+/// run, which is its seed 0 on that kind of machine.
+fn ch06_baseline_sweep(book: &Book, sweep: &Path) -> Result<()> {
+    let (table, results, record) = finished_sweep(sweep)?;
+    let mut seeds: Vec<u64> = results
+        .iter()
+        .filter(|r| !r.trial.ends_with(TRAINED_G))
+        .map(|r| r.seed)
+        .collect();
+    seeds.sort_unstable();
+    let main_run = if seeds.contains(&0) {
+        ""
+    } else {
+        " (its seed 0 is chapter 5's main command, on the same kind of machine)"
+    };
+    let seeds: Vec<String> = seeds.iter().map(u64::to_string).collect();
+    book.snippet(
+        "ch06-baseline.md",
+        &format!(
+            "{table}\n*The sweep `{}`: the `laptop` preset as it ships ({} epochs), seeds {}, \
+             trained on the CPU kind of the trials above{main_run}; the `-trained-g` rows sample the \
+             generator each run trained rather than its average.* <small>Made by `chapter-06 \
+             sweep` and `book-assets --baseline-sweep`: {}.</small>\n",
+            sweep.file_name().and_then(|n| n.to_str()).unwrap_or("?"),
+            record.config.epochs,
+            seeds.join(", "),
             Provenance::of_run(&record).caption()
         ),
     )

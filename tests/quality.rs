@@ -451,6 +451,21 @@ fn sweep_files_with_mistakes_are_refused_by_name() {
         let seeds = SweepFile::load(&root.join("reference/pytorch-dcgan").join(file)).unwrap();
         assert!(seeds.trials().unwrap().len() >= 3, "{file}");
     }
+    // Every sweep file the course ships loads and expands into valid runs.
+    for entry in std::fs::read_dir(root.join("data/sweeps")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let sweep = SweepFile::load(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+            assert!(!sweep.runs().unwrap().is_empty(), "{path:?}");
+        }
+    }
+    // The baseline of chapter 6's recipe trials is the laptop preset as it ships, seed aside.
+    let baseline = SweepFile::load(&root.join("data/sweeps/laptop-baseline.toml")).unwrap();
+    for (name, mut config) in baseline.trials().unwrap() {
+        let preset = TrainConfig::preset(Preset::Laptop, Architecture::Logogan);
+        config.seed = preset.seed;
+        assert_eq!(config, preset, "{name}");
+    }
 }
 
 /// Chapter 7's judge: a conditional run gets a KID per family against that family's train

@@ -117,6 +117,10 @@ pub struct ScoringArgs {
     /// Filters of the encoder's first layer.
     #[arg(long)]
     pub encoder_filters: Option<usize>,
+    /// Epochs of each classifier of the two-sample test on pixels (`score.two_sample.epochs`
+    /// in a sweep file): fewer is quicker and tells sets apart less sharply.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub two_sample_epochs: Option<u64>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     #[command(flatten)]
@@ -138,6 +142,9 @@ impl ScoringArgs {
         }
         if let Some(f) = self.encoder_filters {
             config.encoder.filters = f;
+        }
+        if let Some(epochs) = self.two_sample_epochs {
+            config.two_sample.epochs = epochs as usize;
         }
         config
     }

@@ -16,19 +16,25 @@ only what the repository commits (the vendored logo archives), and an empty runs
 cannot lean on an earlier chapter or an earlier run. With --save the notebooks use the checkout's
 own data/ and runs/ instead, so the outputs written into chapters/ show the paths a learner sees.
 
-The kernels run one after another and share one EVCXR_TMPDIR, the folder where evcxr keeps the
-crate it builds every cell into and its target folder: two kernels at once must never share one,
-but in turn they can, and then only the first compiles the library (a path dependency, which
-evcxr's own `:cache` never stores because cargo builds it incrementally) and the later ones find
-it up to date. evcxr keeps a folder given this way; this script deletes it at the end, unless it
-was given in EVCXR_TMPDIR already (kept, so a rerun of one notebook compiles nothing).
+The first kernel compiles the library into a kernel folder of evcxr's (EVCXR_TMPDIR: the crate it
+builds every cell into and its target folder), since the library is a path dependency, which
+evcxr's own `:cache` never stores because cargo builds it incrementally. The other notebooks then
+run in lanes, one per core (at most 4; LOGOGAN_NOTEBOOK_LANES overrides), each lane in its own
+copy of that folder: two kernels at once must never share one, and a copy keeps the files'
+times, so cargo finds the library up to date there and compiles only the cells. evcxr keeps a
+folder given this way; this script deletes them at the end, unless one was given in EVCXR_TMPDIR
+already (kept, so a rerun of one notebook compiles nothing; the notebooks then run one after
+another in it, as they do with --save, whose notebooks share the checkout's data/ and runs/).
 """
 import json
+import multiprocessing
 import os
 import pathlib
+import shutil
 import sys
 import tempfile
 import time
+from queue import Empty
 
 import nbclient
 import nbformat
@@ -96,6 +102,84 @@ def write_cargo_config(folder):
     config.write_text(CELLS_PROFILE + "".join(f'[profile.dev.package.{name}]\nopt-level = 0\n\n' for name in UNOPTIMISED))
 
 
+def notebook_lanes(save, own_folder, count):
+    """How many notebooks run at once: one per two cores, as many as `LOGOGAN_NOTEBOOK_LANES`
+    says if set, and always one with --save (those share the checkout's data/ and runs/) or in
+    a kernel folder given in EVCXR_TMPDIR (kept, so not copied)."""
+    if save or not own_folder or count < 3:
+        return 1
+    wanted = os.environ.get("LOGOGAN_NOTEBOOK_LANES")
+    if wanted is not None:
+        if not wanted.isdigit() or not 1 <= int(wanted) <= 8:
+            raise SystemExit(f"LOGOGAN_NOTEBOOK_LANES={wanted!r}: give a number from 1 to 8")
+        return min(int(wanted), count - 1)
+    # Each cell is compiled by one rustc and linked by one linker: on two cores, one notebook at
+    # a time leaves one of them mostly idle.
+    return max(1, min(4, os.cpu_count() or 1, count - 1))
+
+
+def run_lane(folder, queue, results, out):
+    """Run notebooks from `queue` one after another in the kernel folder `folder` until it is
+    empty, and put the list of their failures on `results` (a forked process)."""
+    os.environ["EVCXR_TMPDIR"] = folder
+    failed = []
+    try:
+        while True:
+            try:
+                # (a timeout, not get_nowait: the parent's puts reach the pipe through a thread)
+                name = queue.get(timeout=2)
+            except Empty:
+                break
+            failed += run_notebook(name, out, False, {})
+    except BaseException as e:  # noqa: BLE001  (reported by the parent, not lost with the process)
+        failed.append(f"lane in {folder}: {e!r}")
+    results.put(failed)
+
+
+def run_notebook(name, out, save, executed):
+    """Execute chapters/<name> into `out`, alone unless `save`; its failures (a list)."""
+    failed = []
+    path = ROOT / "chapters" / name
+    nb = nbformat.read(path, as_version=4)
+    alone = None
+    if not save:
+        alone = tempfile.TemporaryDirectory(prefix=f"{path.stem}-alone-")
+        data = pathlib.Path(alone.name) / "data"
+        data.mkdir()
+        (data / "vendor").symlink_to(ROOT / "data" / "vendor")
+        os.environ["LOGOGAN_DATA_DIR"] = str(data)
+        os.environ["LOGOGAN_RUNS_DIR"] = str(pathlib.Path(alone.name) / "runs")
+    started = time.time()
+    client = nbclient.NotebookClient(
+        nb,
+        kernel_name="rust",
+        # Compiling candle the first time takes minutes: be patient at start-up and per cell.
+        startup_timeout=600,
+        timeout=1800,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    try:
+        client.execute()
+        status = "ok"
+        # A cell that ends in Figure(...) must show a picture, not its Debug text.
+        for cell in nb.cells:
+            lines = cell.source.strip().splitlines() if cell.cell_type == "code" else []
+            if lines and lines[-1].startswith("Figure(") and not any("image/png" in o.get("data", {}) for o in cell.outputs):
+                status = "FAILED"
+                failed.append(f"{name}: the cell ending in `{lines[-1]}` showed no image")
+    except nbclient.exceptions.CellExecutionError as e:
+        status = "FAILED"
+        failed.append(f"{name}: {str(e).strip().splitlines()[-1] if str(e).strip() else e}")
+        print(str(e)[-3000:], file=sys.stderr)
+    finally:
+        nbformat.write(nb, out / name)
+        executed[name] = nb
+        if alone:
+            alone.cleanup()
+    print(f"{name}: {status} in {time.time() - started:.0f} s{' (alone: its own data and runs folders)' if alone else ''}", flush=True)
+    return failed
+
+
 def main():
     args = sys.argv[1:]
     save = "--save" in args
@@ -115,7 +199,6 @@ def main():
     os.environ.pop("CARGO_INCREMENTAL", None)
     # The kernel spec carries GLIBC_TUNABLES in its environment (scripts/install-kernel.sh):
     # the notebooks run here exactly as a learner's `jupyter lab chapters/` runs them.
-    failed = []
     # A folder given in EVCXR_TMPDIR is used and kept (to rerun one notebook without compiling the
     # library again); otherwise a temporary one, deleted at the end.
     shared_tmp = None
@@ -128,45 +211,32 @@ def main():
         kernel_dir = pathlib.Path(shared_tmp.name) / "kernel"
         kernel_dir.mkdir()
         os.environ["EVCXR_TMPDIR"] = str(kernel_dir)
-    for name in names:
-        path = ROOT / "chapters" / name
-        nb = nbformat.read(path, as_version=4)
-        alone = None
-        if not save:
-            alone = tempfile.TemporaryDirectory(prefix=f"{path.stem}-alone-")
-            data = pathlib.Path(alone.name) / "data"
-            data.mkdir()
-            (data / "vendor").symlink_to(ROOT / "data" / "vendor")
-            os.environ["LOGOGAN_DATA_DIR"] = str(data)
-            os.environ["LOGOGAN_RUNS_DIR"] = str(pathlib.Path(alone.name) / "runs")
-        started = time.time()
-        client = nbclient.NotebookClient(
-            nb,
-            kernel_name="rust",
-            # Compiling candle the first time takes minutes: be patient at start-up and per cell.
-            startup_timeout=600,
-            timeout=1800,
-            resources={"metadata": {"path": str(path.parent)}},
-        )
-        try:
-            client.execute()
-            status = "ok"
-            # A cell that ends in Figure(...) must show a picture, not its Debug text.
-            for cell in nb.cells:
-                lines = cell.source.strip().splitlines() if cell.cell_type == "code" else []
-                if lines and lines[-1].startswith("Figure(") and not any("image/png" in o.get("data", {}) for o in cell.outputs):
-                    status = "FAILED"
-                    failed.append(f"{name}: the cell ending in `{lines[-1]}` showed no image")
-        except nbclient.exceptions.CellExecutionError as e:
-            status = "FAILED"
-            failed.append(f"{name}: {str(e).strip().splitlines()[-1] if str(e).strip() else e}")
-            print(str(e)[-3000:], file=sys.stderr)
-        finally:
-            nbformat.write(nb, out / name)
-            executed[name] = nb
-            if alone:
-                alone.cleanup()
-        print(f"{name}: {status} in {time.time() - started:.0f} s{' (alone: its own data and runs folders)' if alone else ''}", flush=True)
+    failed = []
+    lanes = notebook_lanes(save, shared_tmp is not None, len(names))
+    if lanes == 1:
+        for name in names:
+            failed += run_notebook(name, out, save, executed)
+    else:
+        # The first notebook compiles the library into the kernel folder; the others then run
+        # in `lanes` processes at once, each with a copy of that folder (copytree keeps the
+        # files' times, so cargo finds the copy up to date and compiles only the cells).
+        failed += run_notebook(names[0], out, save, executed)
+        folders = [os.environ["EVCXR_TMPDIR"]]
+        for lane in range(1, lanes):
+            copy = pathlib.Path(shared_tmp.name) / f"kernel-{lane}"
+            shutil.copytree(folders[0], copy, symlinks=True)
+            folders.append(str(copy))
+        fork = multiprocessing.get_context("fork")
+        queue, results = fork.Queue(), fork.Queue()
+        for name in names[1:]:
+            queue.put(name)
+        workers = [fork.Process(target=run_lane, args=(folder, queue, results, out)) for folder in folders]
+        for worker in workers:
+            worker.start()
+        for _ in workers:
+            failed += results.get()
+        for worker in workers:
+            worker.join()
     if shared_tmp:
         shared_tmp.cleanup()
     if failed:

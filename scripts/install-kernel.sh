@@ -4,7 +4,9 @@
 # on Linux written into the spec's environment. evcxr loads every cell as a shared library with
 # its own copy of the thread-local storage of candle, gemm and rayon, and glibc's small reserve
 # for such libraries runs out after a handful of cells ("dlopen failed"); with the setting in
-# kernel.json, a plain `jupyter lab chapters/` works.
+# kernel.json, a plain `jupyter lab chapters/` works. The spec also starts the kernel through
+# scripts/evcxr_kernel.py (copied beside kernel.json), which gives each running kernel a folder of
+# its own that outlives it, so the library and candle compile once, not for every kernel.
 #
 #   scripts/install-kernel.sh && jupyter lab chapters/
 set -euo pipefail
@@ -29,16 +31,23 @@ if [[ ! -f $spec ]]; then
   echo "$said" >&2
   exit 1
 fi
-python3 - "$spec" "$TUNABLE" <<'PY'
+launcher=$(dirname "$spec")/evcxr_kernel.py
+cp "$(dirname "$0")/evcxr_kernel.py" "$launcher.tmp" && mv "$launcher.tmp" "$launcher"
+python3 - "$spec" "$TUNABLE" "$(command -v python3)" <<'PY'
 import json, sys
-spec, tunable = sys.argv[1], sys.argv[2]
+spec, tunable, python = sys.argv[1], sys.argv[2], sys.argv[3]
 with open(spec) as f:
     kernel = json.load(f)
 kernel.setdefault("env", {})["GLIBC_TUNABLES"] = tunable
+# evcxr_jupyter's own argv, started through the launcher ({resource_dir}: the spec's folder).
+argv = kernel["argv"]
+if not argv[0].endswith("evcxr_jupyter"):
+    raise SystemExit(f"{spec}: the kernel's command is {argv[0]!r}, not evcxr_jupyter's: run evcxr_jupyter --install again")
+kernel["argv"] = [python, "{resource_dir}/evcxr_kernel.py", *argv]
 with open(spec + ".tmp", "w") as f:
     json.dump(kernel, f, indent=1)
     f.write("\n")
 import os
 os.replace(spec + ".tmp", spec)
 PY
-echo "the Rust kernel is installed ($spec, with GLIBC_TUNABLES=$TUNABLE): jupyter lab chapters/"
+echo "the Rust kernel is installed ($spec, with GLIBC_TUNABLES=$TUNABLE, started by evcxr_kernel.py): jupyter lab chapters/"

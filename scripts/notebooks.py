@@ -52,7 +52,6 @@ def setup_cell(features):
         "// Set-up: build the course's library (the first time takes a few minutes) and import it.",
         "// With an NVIDIA GPU and the CUDA toolkit, add \"cuda\" to its features (features = [\"cuda\"]):",
         "// the cells that train then open the GPU (DeviceChoice::Auto), and the CPU otherwise.",
-        ":cache 4000",
         f":dep logogan = {dep}",
         "use logogan::prelude::*;",
     ])

@@ -42,6 +42,7 @@ import nbformat
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 from notebooks import render  # noqa: E402  (the committed notebooks' one JSON layout)
+import evcxr_kernel  # noqa: E402  (the kernel folders' cargo configuration)
 
 
 def relative_paths(value):
@@ -71,35 +72,18 @@ def save_outputs(executed, name):
     target.write_text(render(committed))
 
 
-# Crates of the notebooks' build (the library without default features) that the course compiles
-# but never runs: candle-core's tokenizer and the complex-number GEMMs. Cargo.toml's dev profile
-# builds them without optimisation; so do the kernels run here, which saves CI minutes of the
-# library's first build. Only crates of that build may be named: cargo warns about the others.
-UNOPTIMISED = ["tokenizers", "gemm-c32", "gemm-c64"]
-
-
-# evcxr compiles every cell into a crate of its own, `ctx`, at the opt-level of everything else
-# (2): most of a notebook's time went into optimising cells that only call the library. Here `ctx`
-# alone is compiled without optimisation; every dependency, the course's library among them,
-# stays as it was (and so does evcxr's cache of them). The cells compute the same numbers (Rust
-# never reorders floating-point arithmetic), three times faster to compile (ch04's cells after
-# the first: 99 s → 32 s).
-CELLS_PROFILE = "[profile.dev.package.ctx]\nopt-level = 0\n\n"
-
-
 def write_cargo_config(folder):
-    """A .cargo/config.toml in `folder` compiling the cells without optimisation (CELLS_PROFILE)
-    and giving UNOPTIMISED opt-level 0 in the dev profile, after checking that Cargo.toml's dev
-    profile does the same (so the two lists cannot drift)."""
+    """evcxr_kernel.CARGO_CONFIG in `folder`/.cargo/config.toml (the cells' crate unoptimised, and
+    the crates the course never runs, as the kernel launcher writes it for a learner's kernels),
+    after checking that Cargo.toml's dev profile gives those crates opt-level 0 too (so the two
+    lists cannot drift)."""
     import tomllib
 
     packages = tomllib.loads((ROOT / "Cargo.toml").read_text())["profile"]["dev"]["package"]
-    for name in UNOPTIMISED:
+    for name in evcxr_kernel.UNOPTIMISED:
         if packages.get(name, {}).get("opt-level") != 0:
-            raise SystemExit(f"Cargo.toml's [profile.dev.package] must give {name} opt-level 0, as UNOPTIMISED in {__file__} says")
-    config = folder / ".cargo" / "config.toml"
-    config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(CELLS_PROFILE + "".join(f'[profile.dev.package.{name}]\nopt-level = 0\n\n' for name in UNOPTIMISED))
+            raise SystemExit(f"Cargo.toml's [profile.dev.package] must give {name} opt-level 0, as UNOPTIMISED in scripts/evcxr_kernel.py says")
+    evcxr_kernel.write_cargo_config(folder)
 
 
 def notebook_lanes(save, own_folder, count):

@@ -16,9 +16,9 @@ only what the repository commits (the vendored logo archives), and an empty runs
 cannot lean on an earlier chapter or an earlier run. With --save the notebooks use the checkout's
 own data/ and runs/ instead, so the outputs written into chapters/ show the paths a learner sees.
 
-The first kernel compiles the library into a kernel folder of evcxr's (EVCXR_TMPDIR: the crate it
-builds every cell into and its target folder), since the library is a path dependency, which
-evcxr's own `:cache` never stores because cargo builds it incrementally. The other notebooks then
+The first kernel compiles candle and the library into a kernel folder of evcxr's (EVCXR_TMPDIR:
+the crate it builds every cell into and its target folder; scripts/evcxr_kernel.py says why the
+notebooks do not use evcxr's own cache). The other notebooks then
 run in lanes, one per core (at most 4; LOGOGAN_NOTEBOOK_LANES overrides), each lane in its own
 copy of that folder: two kernels at once must never share one, and a copy keeps the files'
 times, so cargo finds the library up to date there and compiles only the cells. evcxr keeps a
@@ -87,9 +87,10 @@ def write_cargo_config(folder):
 
 
 def notebook_lanes(save, own_folder, count):
-    """How many notebooks run at once: one per two cores, as many as `LOGOGAN_NOTEBOOK_LANES`
-    says if set, and always one with --save (those share the checkout's data/ and runs/) or in
-    a kernel folder given in EVCXR_TMPDIR (kept, so not copied)."""
+    """How many notebooks run at once: one per core, at most 4 and one fewer than the notebooks
+    (the first runs alone), or as many as `LOGOGAN_NOTEBOOK_LANES` says; always one with --save
+    (those share the checkout's data/ and runs/) or in a kernel folder given in EVCXR_TMPDIR
+    (kept, so not copied)."""
     if save or not own_folder or count < 3:
         return 1
     wanted = os.environ.get("LOGOGAN_NOTEBOOK_LANES")
@@ -189,8 +190,8 @@ def main():
     if not os.environ.get("EVCXR_TMPDIR"):
         shared_tmp = tempfile.TemporaryDirectory(prefix="evcxr-notebooks-")
         # evcxr writes the kernel crate's own .cargo/config.toml; cargo also reads the one in
-        # the folder above, which gives the crates the course never runs no optimisation, as
-        # the dev profile of Cargo.toml does (see UNOPTIMISED).
+        # the folder above: the cells unoptimised, and the crates the course never runs, as
+        # the dev profile of Cargo.toml has them (evcxr_kernel.CARGO_CONFIG).
         write_cargo_config(pathlib.Path(shared_tmp.name))
         kernel_dir = pathlib.Path(shared_tmp.name) / "kernel"
         kernel_dir.mkdir()

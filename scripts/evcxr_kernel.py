@@ -66,7 +66,6 @@ def kernel_folder(base):
     process (and the evcxr_jupyter it becomes) ends; None when every one is held."""
     import fcntl
 
-    base.mkdir(parents=True, exist_ok=True)
     for slot in range(SLOTS):
         lock = os.open(base / f"kernel-{slot}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:

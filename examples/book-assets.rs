@@ -100,7 +100,9 @@ struct Args {
     /// Show these finished sweeps in chapter 6 after its budget table: recipe trials at the
     /// main command's budget and seeds, whose baseline is that table's rows (e.g.
     /// runs/laptop-mbstd, made by `chapter-06 sweep data/sweeps/laptop-mbstd.toml`); each
-    /// writes `ch06-trial-<name>.md`. Without it, those snippets are left as they are.
+    /// writes `ch06-trial-<name>.md`. A sweep that also trains the preset as it ships (as
+    /// runs/laptop-wide-g-avx2 does) is its own baseline, and its caption says so. Without it,
+    /// those snippets are left as they are.
     #[arg(long)]
     recipe_sweep: Vec<PathBuf>,
     /// Show this finished sweep in chapter 6 as the baseline of the recipe trials on the CPU
@@ -710,23 +712,65 @@ fn ch06_recipe_sweep(book: &Book, sweep: &Path) -> Result<()> {
     } else {
         ""
     };
-    let epochs = record.config.epochs;
-    // A trial that costs more per epoch trains fewer epochs, for the same wall-clock budget as
-    // the preset: its baseline is then still the preset's own budget.
-    let preset_epochs =
-        TrainConfig::preset(Preset::Laptop, logogan::model::Architecture::Logogan).epochs;
-    let budget = if epochs == preset_epochs {
-        "the same budget".to_string()
-    } else {
-        format!("the same wall-clock budget ({preset_epochs} epochs of the preset)")
+    let preset = TrainConfig::preset(Preset::Laptop, logogan::model::Architecture::Logogan);
+    // Every trial with the settings its runs were trained with (the first run of each).
+    let mut trials: Vec<(&str, TrainConfig)> = Vec::new();
+    for r in results.iter().filter(|r| !r.trial.ends_with(TRAINED_G)) {
+        if trials.iter().all(|(group, _)| *group != r.group) {
+            let run = RunRecord::load(&RunDir::new(sweep.join(&r.trial)))?;
+            trials.push((&r.group, run.config));
+        }
+    }
+    // A sweep that trains the preset as it ships beside its trial holds its own baseline, on
+    // its own kind of machine; otherwise the baseline is the budget table's preset rows.
+    let own_baseline = trials.iter().find(|(_, config)| {
+        TrainConfig {
+            seed: preset.seed,
+            ..config.clone()
+        } == preset
+    });
+    let caption = match own_baseline {
+        Some((baseline, _)) => {
+            let others: Vec<String> = trials
+                .iter()
+                .filter(|(group, _)| group != baseline)
+                .map(|(group, config)| format!("`{group}` at {} epochs", config.epochs))
+                .collect();
+            let text = format!(
+                "The sweep `{name}`, {runs} runs: {} beside its baseline `{baseline}`, the \
+                 `laptop` preset as it ships ({} epochs), trained in the same sweep with the \
+                 same seeds and judged by the same judge;{trained_g}",
+                others.join(", "),
+                preset.epochs
+            );
+            format!("{}.", text.trim_end_matches(';'))
+        }
+        None => {
+            let epochs = record.config.epochs;
+            // A trial that costs more per epoch trains fewer epochs, for the same wall-clock
+            // budget as the preset: its baseline is then still the preset's own budget.
+            let budget = if epochs == preset.epochs {
+                "the same budget".to_string()
+            } else {
+                format!(
+                    "the same wall-clock budget ({} epochs of the preset)",
+                    preset.epochs
+                )
+            };
+            format!(
+                "The sweep `{name}` at {epochs} epochs, {runs} runs;{trained_g} its baseline, \
+                 the same recipe without the trial's change at {budget}, seeds and judge, is the \
+                 {}-epoch rows of the budget table above.",
+                preset.epochs
+            )
+        }
     };
     book.snippet(
         &format!("ch06-trial-{name}.md"),
         &format!(
-            "{table}\n*The sweep `{name}` at {epochs} epochs, {runs} runs;{trained_g} its \
-             baseline, the same recipe without the trial's change at {budget}, seeds and judge, \
-             is the {preset_epochs}-epoch rows of the budget table above.* <small>Made by \
-             `chapter-06 sweep` and `book-assets --recipe-sweep`: {}.</small>\n",
+            "{table}\n*{}* <small>Made by `chapter-06 sweep` and `book-assets --recipe-sweep`: \
+             {}.</small>\n",
+            caption,
             Provenance::of_run(&record).caption()
         ),
     )

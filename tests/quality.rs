@@ -466,6 +466,28 @@ fn sweep_files_with_mistakes_are_refused_by_name() {
         config.seed = preset.seed;
         assert_eq!(config, preset, "{name}");
     }
+    // The wide-G sweep on the AVX2 path trains its own baseline (book-assets captions it so): its
+    // `preset` trial is the preset as it ships, its `wide-g` trial the AVX-512 trial's settings.
+    let on_avx2 = SweepFile::load(&root.join("data/sweeps/laptop-wide-g-avx2.toml")).unwrap();
+    let wide = SweepFile::load(&root.join("data/sweeps/laptop-wide-g.toml")).unwrap();
+    let preset = TrainConfig::preset(Preset::Laptop, Architecture::Logogan);
+    let runs = on_avx2.trials().unwrap();
+    assert_eq!(runs.len(), 6);
+    for (name, mut config) in runs {
+        config.seed = preset.seed;
+        match name.split("-seed").next().unwrap() {
+            "preset" => assert_eq!(config, preset, "{name}"),
+            "wide-g" => assert_eq!(
+                config,
+                TrainConfig {
+                    seed: preset.seed,
+                    ..wide.trials().unwrap()[0].1.clone()
+                },
+                "{name}"
+            ),
+            other => panic!("unexpected trial {other}"),
+        }
+    }
 }
 
 /// Chapter 7's judge: a conditional run gets a KID per family against that family's train

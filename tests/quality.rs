@@ -471,20 +471,17 @@ fn sweep_files_with_mistakes_are_refused_by_name() {
     let on_avx2 = SweepFile::load(&root.join("data/sweeps/laptop-wide-g-avx2.toml")).unwrap();
     let wide = SweepFile::load(&root.join("data/sweeps/laptop-wide-g.toml")).unwrap();
     let preset = TrainConfig::preset(Preset::Laptop, Architecture::Logogan);
+    let wide_g = TrainConfig {
+        seed: preset.seed,
+        ..wide.trials().unwrap()[0].1.clone()
+    };
     let runs = on_avx2.trials().unwrap();
     assert_eq!(runs.len(), 6);
     for (name, mut config) in runs {
         config.seed = preset.seed;
         match name.split("-seed").next().unwrap() {
             "preset" => assert_eq!(config, preset, "{name}"),
-            "wide-g" => assert_eq!(
-                config,
-                TrainConfig {
-                    seed: preset.seed,
-                    ..wide.trials().unwrap()[0].1.clone()
-                },
-                "{name}"
-            ),
+            "wide-g" => assert_eq!(config, wide_g, "{name}"),
             other => panic!("unexpected trial {other}"),
         }
     }

@@ -79,11 +79,14 @@ pub fn worker_device(device: &Device) -> Result<Device> {
 /// A short description of a device for logs and captions.
 pub fn describe(device: &Device) -> String {
     match device {
-        Device::Cpu => format!(
-            "cpu ({} threads, {} matrix products)",
-            rayon::current_num_threads(),
-            crate::ops::cpu_gemm::simd_path()
-        ),
+        Device::Cpu => {
+            let threads = rayon::current_num_threads();
+            format!(
+                "cpu ({threads} thread{}, {} matrix products)",
+                if threads == 1 { "" } else { "s" },
+                crate::ops::cpu_gemm::simd_path()
+            )
+        }
         Device::Cuda(_) => "cuda".to_string(),
         Device::Metal(_) => "metal".to_string(),
     }
@@ -92,6 +95,19 @@ pub fn describe(device: &Device) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn describes_the_cpu_with_its_number_of_threads() {
+        let on = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| describe(&Device::Cpu))
+        };
+        assert!(on(1).starts_with("cpu (1 thread, "), "{}", on(1));
+        assert!(on(3).starts_with("cpu (3 threads, "), "{}", on(3));
+    }
 
     #[test]
     fn parses_choices_and_refuses_others() {

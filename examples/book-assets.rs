@@ -100,13 +100,13 @@ struct Args {
     /// Show these finished sweeps in chapter 6 after its budget table: recipe trials at the
     /// main command's budget and seeds, whose baseline is that table's rows (e.g.
     /// runs/laptop-mbstd, made by `chapter-06 sweep data/sweeps/laptop-mbstd.toml`); each
-    /// writes `ch06-trial-<name>.md`. A sweep that also trains the preset as it ships (as
+    /// writes `ch06-trial-<name>.md`. A sweep that also trains the former preset (as
     /// runs/laptop-wide-g-avx2 does) is its own baseline, and its caption says so. Without it,
     /// those snippets are left as they are.
     #[arg(long)]
     recipe_sweep: Vec<PathBuf>,
     /// Show this finished sweep in chapter 6 as the baseline of the recipe trials on the CPU
-    /// kind that trained them: the laptop preset as it ships, over seeds (runs/laptop-baseline,
+    /// kind that trained them: the laptop preset before the wide G, over seeds (runs/laptop-baseline,
     /// made by `chapter-06 sweep data/sweeps/laptop-baseline.toml`); writes
     /// `ch06-baseline.md`. Without it, that snippet is left as it is.
     #[arg(long)]
@@ -712,7 +712,8 @@ fn ch06_recipe_sweep(book: &Book, sweep: &Path) -> Result<()> {
     } else {
         ""
     };
-    let preset = TrainConfig::preset(Preset::Laptop, logogan::model::Architecture::Logogan);
+    // The recipe trials were measured against the preset as it shipped before the wide G.
+    let preset = TrainConfig::former_laptop(logogan::model::Architecture::Logogan);
     // Every trial with the settings its runs were trained with (the first run of each).
     let mut trials: Vec<(&str, TrainConfig)> = Vec::new();
     for r in results.iter().filter(|r| !r.trial.ends_with(TRAINED_G)) {
@@ -721,7 +722,7 @@ fn ch06_recipe_sweep(book: &Book, sweep: &Path) -> Result<()> {
             trials.push((&r.group, run.config));
         }
     }
-    // A sweep that trains the preset as it ships beside its trial holds its own baseline, on
+    // A sweep that trains that former preset beside its trial holds its own baseline, on
     // its own kind of machine; otherwise the baseline is the budget table's preset rows.
     let own_baseline = trials.iter().find(|(_, config)| {
         TrainConfig {
@@ -738,9 +739,11 @@ fn ch06_recipe_sweep(book: &Book, sweep: &Path) -> Result<()> {
                 .collect();
             let text = format!(
                 "The sweep `{name}`, {runs} runs: {} beside its baseline `{baseline}`, the \
-                 `laptop` preset as it ships ({} epochs), trained in the same sweep with the \
-                 same seeds and judged by the same judge;{trained_g}",
+                 `laptop` preset as it shipped before the wide G ({} filters, {} epochs), \
+                 trained in the same sweep with the same seeds and judged by the same \
+                 judge;{trained_g}",
                 others.join(", "),
+                preset.model.generator.base_filters,
                 preset.epochs
             );
             format!("{}.", text.trim_end_matches(';'))
@@ -753,7 +756,7 @@ fn ch06_recipe_sweep(book: &Book, sweep: &Path) -> Result<()> {
                 "the same budget".to_string()
             } else {
                 format!(
-                    "the same wall-clock budget ({} epochs of the preset)",
+                    "the same wall-clock budget ({} epochs of the former preset)",
                     preset.epochs
                 )
             };
@@ -796,7 +799,8 @@ fn ch06_baseline_sweep(book: &Book, sweep: &Path) -> Result<()> {
     book.snippet(
         "ch06-baseline.md",
         &format!(
-            "{table}\n*The sweep `{}`: the `laptop` preset as it ships ({} epochs), seeds {}, \
+            "{table}\n*The sweep `{}`: the `laptop` preset as it shipped before the wide G ({} \
+             epochs), seeds {}, \
              trained on the CPU kind of the trials above{main_run}; the `-trained-g` rows sample the \
              generator each run trained rather than its average.* <small>Made by `chapter-06 \
              sweep` and `book-assets --baseline-sweep`: {}.</small>\n",

@@ -459,15 +459,35 @@ fn sweep_files_with_mistakes_are_refused_by_name() {
             assert!(!sweep.runs().unwrap().is_empty(), "{path:?}");
         }
     }
-    // The baseline of chapter 6's recipe trials is the laptop preset as it ships, seed aside.
+    // Every sweep file whose base is the laptop preset pins the G the book's runs of it had (the
+    // preset as it shipped before the wide G), and its budget: 250 epochs, or a fraction of it.
+    let former = TrainConfig::former_laptop(Architecture::Logogan);
+    for (file, epochs) in [
+        ("laptop-baseline.toml", 250),
+        ("laptop-mbstd.toml", 250),
+        ("laptop-wide-g.toml", 250),
+        ("laptop-wide-g-avx2.toml", 250),
+        ("families-full.toml", 250),
+        ("laptop-full.toml", 100),
+        ("laptop.toml", 50),
+        ("families.toml", 50),
+    ] {
+        let base = SweepFile::load(&root.join("data/sweeps").join(file))
+            .unwrap()
+            .base
+            .config();
+        assert_eq!(base.model.generator, former.model.generator, "{file}");
+        assert_eq!(base.epochs, epochs, "{file}");
+    }
+    // The baseline of chapter 6's recipe trials is that former preset, seed aside.
     let baseline = SweepFile::load(&root.join("data/sweeps/laptop-baseline.toml")).unwrap();
     for (name, mut config) in baseline.trials().unwrap() {
-        let preset = TrainConfig::preset(Preset::Laptop, Architecture::Logogan);
-        config.seed = preset.seed;
-        assert_eq!(config, preset, "{name}");
+        config.seed = former.seed;
+        assert_eq!(config, former, "{name}");
     }
     // The wide-G sweep on the AVX2 path trains its own baseline (book-assets captions it so): its
-    // `preset` trial is the preset as it ships, its `wide-g` trial the AVX-512 trial's settings.
+    // `preset` trial is the former preset, its `wide-g` trial the AVX-512 trial's settings, and
+    // both wide-G trials are the laptop preset as it ships now.
     let on_avx2 = SweepFile::load(&root.join("data/sweeps/laptop-wide-g-avx2.toml")).unwrap();
     let wide = SweepFile::load(&root.join("data/sweeps/laptop-wide-g.toml")).unwrap();
     let preset = TrainConfig::preset(Preset::Laptop, Architecture::Logogan);
@@ -475,13 +495,14 @@ fn sweep_files_with_mistakes_are_refused_by_name() {
         seed: preset.seed,
         ..wide.trials().unwrap()[0].1.clone()
     };
+    assert_eq!(wide_g, preset);
     let runs = on_avx2.trials().unwrap();
     assert_eq!(runs.len(), 6);
     for (name, mut config) in runs {
         config.seed = preset.seed;
         match name.split("-seed").next().unwrap() {
-            "preset" => assert_eq!(config, preset, "{name}"),
-            "wide-g" => assert_eq!(config, wide_g, "{name}"),
+            "preset" => assert_eq!(config, former, "{name}"),
+            "wide-g" => assert_eq!(config, preset, "{name}"),
             other => panic!("unexpected trial {other}"),
         }
     }

@@ -29,7 +29,7 @@ impl Session<'_> {
     pub fn start(&self, options: &TrainOptions) -> Result<Trainer> {
         if options.preset.is_none() && self.device.is_cpu() {
             println!(
-                "no GPU: training the `laptop` preset (32×32, 20 to 30 minutes on two cores); \
+                "no GPU: training the `laptop` preset (32×32, 15 to 30 minutes on two cores); \
                  `--preset default` trains the 64×64 model (hours on a CPU)"
             );
         }
@@ -150,7 +150,7 @@ pub fn train_with_console(trainer: &mut Trainer, stop_after: Option<u64>) -> Res
             let over = if first { "measured".to_string() } else { format!("over a whole epoch ({measured_steps} steps):") };
             say(format!("{over} {seconds_per_step:.3} s/step → about {eta} for the rest of the run"));
             if first && on_cpu && slow_preset && remaining_seconds > 3600.0 {
-                say("on a CPU this is long: `--preset laptop` makes 32×32 logos in 20 to 30 minutes".into());
+                say("on a CPU this is long: `--preset laptop` makes 32×32 logos in 15 to 30 minutes".into());
                 say("(Ctrl-C stops; `--resume <run>` continues from the last checkpoint)".into());
             }
         }

@@ -100,9 +100,9 @@ struct Args {
     /// Show these finished sweeps in chapter 6 after its budget table: recipe trials at the
     /// main command's budget and seeds, whose baseline is that table's rows (e.g.
     /// runs/laptop-mbstd, made by `chapter-06 sweep data/sweeps/laptop-mbstd.toml`); each
-    /// writes `ch06-trial-<name>.md`. A sweep that also trains the former preset (as
-    /// runs/laptop-wide-g-avx2 does) is its own baseline, and its caption says so. Without it,
-    /// those snippets are left as they are.
+    /// writes `ch06-trial-<name>.md`. A sweep that also trains the preset, as it ships or as it
+    /// shipped before the wide G (as runs/laptop-ema and runs/laptop-wide-g-avx2 do), is its own
+    /// baseline, and its caption says so. Without it, those snippets are left as they are.
     #[arg(long)]
     recipe_sweep: Vec<PathBuf>,
     /// Show this finished sweep in chapter 6 as the baseline of the recipe trials on the CPU
@@ -722,29 +722,40 @@ fn ch06_recipe_sweep(book: &Book, sweep: &Path) -> Result<()> {
             trials.push((&r.group, run.config));
         }
     }
-    // A sweep that trains that former preset beside its trial holds its own baseline, on
-    // its own kind of machine; otherwise the baseline is the budget table's preset rows.
-    let own_baseline = trials.iter().find(|(_, config)| {
-        TrainConfig {
-            seed: preset.seed,
-            ..config.clone()
-        } == preset
+    // A sweep that trains the preset (as it ships, or as it shipped before the wide G) beside
+    // its trial holds its own baseline, on its own kind of machine; otherwise the baseline is
+    // the budget table's rows of the former preset.
+    // The former preset first: a sweep that trains both (laptop-wide-g-avx2) measured the
+    // current one as its trial.
+    let current = TrainConfig::preset(Preset::Laptop, logogan::model::Architecture::Logogan);
+    let own_baseline = [
+        (&preset, "as it shipped before the wide G"),
+        (&current, "as it ships"),
+    ]
+    .into_iter()
+    .find_map(|(settings, which)| {
+        trials.iter().find_map(|(group, config)| {
+            let config = TrainConfig {
+                seed: preset.seed,
+                ..config.clone()
+            };
+            (config == *settings).then_some((*group, which, settings))
+        })
     });
     let caption = match own_baseline {
-        Some((baseline, _)) => {
+        Some((baseline, which, settings)) => {
             let others: Vec<String> = trials
                 .iter()
-                .filter(|(group, _)| group != baseline)
+                .filter(|(group, _)| *group != baseline)
                 .map(|(group, config)| format!("`{group}` at {} epochs", config.epochs))
                 .collect();
             let text = format!(
                 "The sweep `{name}`, {runs} runs: {} beside its baseline `{baseline}`, the \
-                 `laptop` preset as it shipped before the wide G ({} filters, {} epochs), \
-                 trained in the same sweep with the same seeds and judged by the same \
-                 judge;{trained_g}",
+                 `laptop` preset {which} ({} filters in G, {} epochs), trained in the same sweep \
+                 with the same seeds and judged by the same judge;{trained_g}",
                 others.join(", "),
-                preset.model.generator.base_filters,
-                preset.epochs
+                settings.model.generator.base_filters,
+                settings.epochs
             );
             format!("{}.", text.trim_end_matches(';'))
         }

@@ -722,11 +722,10 @@ fn ch06_recipe_sweep(book: &Book, sweep: &Path) -> Result<()> {
             trials.push((&r.group, run.config));
         }
     }
-    // A sweep that trains the preset (as it ships, or as it shipped before the wide G) beside
+    // A sweep that trains the preset (as it shipped before the wide G, or as it ships) beside
     // its trial holds its own baseline, on its own kind of machine; otherwise the baseline is
-    // the budget table's rows of the former preset.
-    // The former preset first: a sweep that trains both (laptop-wide-g-avx2) measured the
-    // current one as its trial.
+    // the budget table's rows of the former preset. The former first: a sweep that trains both
+    // (laptop-wide-g-avx2) measured the current one as its trial.
     let current = TrainConfig::preset(Preset::Laptop, logogan::model::Architecture::Logogan);
     let own_baseline = [
         (&preset, "as it shipped before the wide G"),

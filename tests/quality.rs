@@ -506,6 +506,24 @@ fn sweep_files_with_mistakes_are_refused_by_name() {
             other => panic!("unexpected trial {other}"),
         }
     }
+    // The average trial: its `preset` runs are the preset as it ships (and so the wide-G runs
+    // above, copied in), its other trial differs only in the decay of the average.
+    let ema = SweepFile::load(&root.join("data/sweeps/laptop-ema.toml")).unwrap();
+    for (name, mut config) in ema.trials().unwrap() {
+        config.seed = preset.seed;
+        match name.split("-seed").next().unwrap() {
+            "preset" => assert_eq!(config, preset, "{name}"),
+            "ema-0.9995" => assert_eq!(
+                config,
+                TrainConfig {
+                    ema_decay: Some(0.9995),
+                    ..preset.clone()
+                },
+                "{name}"
+            ),
+            other => panic!("unexpected trial {other}"),
+        }
+    }
 }
 
 /// Chapter 7's judge: a conditional run gets a KID per family against that family's train

@@ -496,33 +496,31 @@ fn sweep_files_with_mistakes_are_refused_by_name() {
         ..wide.trials().unwrap()[0].1.clone()
     };
     assert_eq!(wide_g, preset);
-    let runs = on_avx2.trials().unwrap();
-    assert_eq!(runs.len(), 6);
-    for (name, mut config) in runs {
-        config.seed = preset.seed;
-        match name.split("-seed").next().unwrap() {
-            "preset" => assert_eq!(config, former, "{name}"),
-            "wide-g" => assert_eq!(config, preset, "{name}"),
-            other => panic!("unexpected trial {other}"),
-        }
-    }
+    assert_eq!(on_avx2.trials().unwrap().len(), 6);
+    assert_trials_are(&on_avx2, &[("preset", &former), ("wide-g", &preset)]);
     // The average trial: its `preset` runs are the preset as it ships (and so the wide-G runs
     // above, copied in), its other trial differs only in the decay of the average.
     let ema = SweepFile::load(&root.join("data/sweeps/laptop-ema.toml")).unwrap();
-    for (name, mut config) in ema.trials().unwrap() {
-        config.seed = preset.seed;
-        match name.split("-seed").next().unwrap() {
-            "preset" => assert_eq!(config, preset, "{name}"),
-            "ema-0.9995" => assert_eq!(
-                config,
-                TrainConfig {
-                    ema_decay: Some(0.9995),
-                    ..preset.clone()
-                },
-                "{name}"
-            ),
-            other => panic!("unexpected trial {other}"),
-        }
+    let longer_average = TrainConfig {
+        ema_decay: Some(0.9995),
+        ..preset.clone()
+    };
+    assert_trials_are(
+        &ema,
+        &[("preset", &preset), ("ema-0.9995", &longer_average)],
+    );
+}
+
+/// Every run of `sweep` has the settings of its trial in `expected` (by name, seed aside), and
+/// no run belongs to another trial.
+fn assert_trials_are(sweep: &logogan::sweep::SweepFile, expected: &[(&str, &TrainConfig)]) {
+    for (name, mut config) in sweep.trials().unwrap() {
+        let trial = name.split("-seed").next().unwrap();
+        let Some((_, settings)) = expected.iter().find(|(t, _)| *t == trial) else {
+            panic!("unexpected trial {trial}");
+        };
+        config.seed = settings.seed;
+        assert_eq!(config, **settings, "{name}");
     }
 }
 

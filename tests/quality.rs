@@ -509,6 +509,20 @@ fn sweep_files_with_mistakes_are_refused_by_name() {
         &ema,
         &[("preset", &preset), ("ema-0.9995", &longer_average)],
     );
+    // So are the other trials on the preset: each differs from it only in what its name says.
+    let mut hinge = TrainConfig {
+        loss: logogan::train::loss::GanLoss::Hinge,
+        ..preset.clone()
+    };
+    hinge.model.discriminator.spectral_norm = true;
+    let sweep = SweepFile::load(&root.join("data/sweeps/laptop-hinge.toml")).unwrap();
+    assert_trials_are(&sweep, &[("preset", &preset), ("hinge-sn", &hinge)]);
+    let adaptive = TrainConfig {
+        ada_target: Some(0.6),
+        ..preset.clone()
+    };
+    let sweep = SweepFile::load(&root.join("data/sweeps/laptop-ada.toml")).unwrap();
+    assert_trials_are(&sweep, &[("preset", &preset), ("ada", &adaptive)]);
 }
 
 /// Every run of `sweep` has the settings of its trial in `expected` (by name, seed aside), and

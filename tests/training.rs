@@ -250,6 +250,9 @@ fn assert_resume_is_exact_on(config: TrainConfig, data: &ImageDataset) -> String
         std::fs::read(straight.join("samples/epoch-0002.png")).unwrap(),
         std::fs::read(interrupted.join("samples/epoch-0002.png")).unwrap()
     );
+    // Adaptive augmentation's log: the same strength at every move, each move once.
+    let augment = |run: &Path| std::fs::read_to_string(run.join("augment.csv")).ok();
+    assert_eq!(augment(&straight), augment(&interrupted));
     metrics
 }
 
@@ -302,6 +305,18 @@ fn stabilising_switches_train_and_resume_exactly() {
     spectral.model.discriminator.spectral_norm = true;
     let spectral = assert_resume_is_exact(spectral); // the estimates `u` are checkpointed
     assert_ne!(bce, spectral, "spectral normalisation changes the training");
+    // Adaptive augmentation: its strength and the signs of an unfinished group of steps are
+    // checkpointed (the checkpoint at step 6 is mid-group: p moves after steps 4 and 8).
+    let adaptive = assert_resume_is_exact(TrainConfig {
+        checkpoint_every: 3,
+        diff_augment: true,
+        ada_target: Some(0.6),
+        ..tiny()
+    });
+    assert_ne!(
+        augmented, adaptive,
+        "p starts at 0, not at fixed DiffAugment's 1"
+    );
     let last: Vec<f64> = hinge
         .lines()
         .last()
@@ -382,6 +397,91 @@ fn impossible_configs_and_bad_checkpoints_are_refused() {
         .to_string();
     assert!(err.contains("incomplete or damaged"), "{err}");
     assert_eq!(std::fs::read(&ckpt).unwrap().len(), 100);
+}
+
+#[test]
+fn adaptive_augmentation_moves_p_by_the_rule_and_its_state_is_required() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset();
+    let config = TrainConfig {
+        epochs: 4,
+        diff_augment: true,
+        ada_target: Some(0.6),
+        ..tiny()
+    };
+    // Without the augmentation it adapts, or with a target that is not a share: refused.
+    for (bad, why) in [
+        (
+            TrainConfig {
+                diff_augment: false,
+                ..config.clone()
+            },
+            "--diff-augment",
+        ),
+        (
+            TrainConfig {
+                ada_target: Some(1.5),
+                ..config.clone()
+            },
+            "not in (0, 1)",
+        ),
+    ] {
+        let err = Trainer::create(bad, &data, "fixture".into(), dir.path().join("bad"))
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains("`ada_target`") && err.contains(why), "{err}");
+    }
+
+    let run = dir.path().join("ada");
+    Trainer::create(config, &data, "fixture".into(), run.clone())
+        .unwrap()
+        .train(None, &mut ignore)
+        .unwrap();
+    // 20 steps: p moved after every 4th, each time by 4 × 8 images / 100 kimg, up when the mean
+    // sign of D's real scores was above 0.6 and down (never below 0) when not.
+    let log = std::fs::read_to_string(run.join("augment.csv")).unwrap();
+    let rows: Vec<Vec<f64>> = log
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(log.lines().next(), Some("step,overfitting,p"));
+    assert_eq!(
+        rows.iter().map(|r| r[0]).collect::<Vec<_>>(),
+        [4.0, 8.0, 12.0, 16.0, 20.0]
+    );
+    let step = 32.0 / 100_000.0;
+    let mut p = 0.0f64;
+    for row in &rows {
+        assert!((-1.0..=1.0).contains(&row[1]), "{row:?}");
+        p = (p + (row[1] - 0.6).signum() * step).max(0.0);
+        assert!((row[2] - p).abs() < 1e-12, "{row:?}: p {p} expected");
+    }
+    let saved = checkpoint::load_info(&run.join("checkpoints")).unwrap();
+    assert_eq!(saved.augment.map(|a| a.p), Some(p));
+
+    // A checkpoint index of such a run without the state cannot continue it exactly: refused.
+    let index = run.join("checkpoints").join(checkpoint::LATEST);
+    let mut info = saved.clone();
+    info.augment = None;
+    std::fs::write(&index, serde_json::to_vec(&info).unwrap()).unwrap();
+    let err = Trainer::resume(run.clone(), &data, Some(5))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("`augment`"), "{err}");
+    // Nor with a state no run could have written.
+    info.augment = Some(logogan::train::ada::AdaState {
+        p: 1.5,
+        ..saved.augment.unwrap()
+    });
+    std::fs::write(&index, serde_json::to_vec(&info).unwrap()).unwrap();
+    let err = Trainer::resume(run, &data, Some(5))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("not a probability"), "{err}");
 }
 
 #[test]

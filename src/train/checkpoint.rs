@@ -32,6 +32,9 @@ pub struct CheckpointInfo {
     /// run (loading data and building the networks excluded); 0 in checkpoints older than it.
     #[serde(default)]
     pub training_seconds: f64,
+    /// Adaptive augmentation's state, in a run that adapts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment: Option<super::ada::AdaState>,
 }
 
 pub const LATEST: &str = "latest.json";
@@ -158,6 +161,11 @@ pub fn load_info(dir: &Path) -> Result<CheckpointInfo> {
             "`training_seconds` is {}",
             info.training_seconds
         )));
+    }
+    if let Some(ada) = &info.augment {
+        if let Err(why) = ada.check() {
+            return Err(damaged(format!("`augment`: {why}")));
+        }
     }
     Ok(info)
 }
@@ -310,6 +318,7 @@ mod tests {
             generator_optimizer_steps: step,
             discriminator_optimizer_steps: step,
             training_seconds: 0.0,
+            augment: None,
         }
     }
 

@@ -90,6 +90,12 @@ pub struct TrainConfig {
     /// and generated, in both updates.
     #[serde(default)]
     pub diff_augment: bool,
+    /// Adaptive augmentation strength (ADA, Karras et al. 2020; needs `diff_augment`): each of
+    /// the three transforms is applied to an image with a probability p that starts at 0 and
+    /// moves every few steps so that the share of augmented real images D calls real stays near
+    /// this target (the paper's 0.6). `None`: every transform always (fixed DiffAugment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ada_target: Option<f64>,
     /// Seeds the weights, the noise of every step, the order of the images, the fixed noise.
     pub seed: u64,
     /// Use at most this many training images (the first ones of a seeded shuffle).
@@ -132,6 +138,7 @@ impl TrainConfig {
             instance_noise: 0.0,
             ema_decay: None,
             diff_augment: false,
+            ada_target: None,
             seed: 0,
             max_images: None,
             checkpoint_every: 500,
@@ -336,6 +343,22 @@ impl TrainConfig {
                 ));
             }
         }
+        if let Some(target) = self.ada_target {
+            if !(target > 0.0 && target < 1.0) {
+                return Err(Error::config(
+                    "ada_target",
+                    format!(
+                        "{target} is not in (0, 1): the share of real images D should call real                          (the paper's 0.6)"
+                    ),
+                ));
+            }
+            if !self.diff_augment {
+                return Err(Error::config(
+                    "ada_target",
+                    "adapts the strength of the differentiable augmentation, which is off: add                      --diff-augment (diff_augment = true)",
+                ));
+            }
+        }
         if self.checkpoint_every == 0 {
             return Err(Error::config("checkpoint_every", "must be at least 1"));
         }
@@ -436,6 +459,10 @@ pub struct TrainOptions {
     /// (`--diff-augment` or `--diff-augment false`).
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub diff_augment: Option<bool>,
+    /// Adapt the augmentation's strength to D's overfitting (ADA): the share of real images D
+    /// should call real, e.g. 0.6; 0 turns it off (every transform always).
+    #[arg(long)]
+    pub ada_target: Option<f64>,
     /// Spectral normalisation of the discriminator's convolutions.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub spectral_norm: Option<bool>,
@@ -509,6 +536,7 @@ impl TrainOptions {
             instance_noise,
             ema_decay,
             diff_augment,
+            ada_target,
             spectral_norm,
             minibatch_std,
             max_images,
@@ -568,6 +596,9 @@ impl TrainOptions {
         }
         if let Some(v) = diff_augment {
             c.diff_augment = v;
+        }
+        if let Some(target) = ada_target {
+            c.ada_target = (target != 0.0).then_some(target);
         }
         if let Some(v) = spectral_norm {
             c.model.discriminator.spectral_norm = v;
@@ -843,6 +874,7 @@ mod tests {
             instance_noise: Some(0.1),
             ema_decay: Some(0.999),
             diff_augment: Some(false),
+            ada_target: Some(0.6),
             spectral_norm: Some(true),
             minibatch_std: Some(true),
             max_images: Some(100),

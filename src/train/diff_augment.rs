@@ -66,6 +66,30 @@ impl AugmentDraw {
         d
     }
 
+    /// Adaptive strength (ADA, [`super::ada`]): keep each of an image's three transforms
+    /// (colour, translation, cutout) with probability `p` and make the others the identity. The
+    /// choices come from their own random stream (`seed`, `stream`), so the settings drawn by
+    /// [`Self::new`] are the same whatever `p` is, and `p` = 1 keeps them all.
+    pub fn keep_with_probability(mut self, p: f64, seed: u64, stream: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(stream);
+        let outside = -2 * self.size as i64; // a cut-out square wholly above and left of the image
+        for i in 0..self.brightness.len() {
+            // Three draws per image whatever p is, so image i's choices do not depend on p.
+            let [colour, translation, cutout] = [0; 3].map(|_| rng.random::<f64>() < p);
+            if !colour {
+                (self.brightness[i], self.saturation[i], self.contrast[i]) = (0.0, 1.0, 1.0);
+            }
+            if !translation {
+                self.shift[i] = (0, 0);
+            }
+            if !cutout {
+                self.cutout[i] = (outside, outside);
+            }
+        }
+        self
+    }
+
     fn per_image(values: &[f32], device: &Device) -> Result<Tensor> {
         Ok(Tensor::from_slice(values, (values.len(), 1, 1, 1), device)?)
     }
@@ -282,5 +306,42 @@ mod tests {
             .to_scalar::<f32>()
             .unwrap();
         assert!(g > 0.0 && g.is_finite());
+    }
+
+    #[test]
+    fn adaptive_strength_keeps_each_transform_with_probability_p() {
+        let dev = Device::Cpu;
+        let (b, s) = (400, 16);
+        let draw = AugmentDraw::new(5, 0, b, s);
+        // p = 1 keeps every setting; p = 0 makes the map the identity, here with the fused kernel
+        // the trainer runs (a cut-out square wholly outside the image included).
+        assert_eq!(draw.clone().keep_with_probability(1.0, 9, 0), draw);
+        let x = Tensor::randn(0f32, 1.0, (b, 3, s, s), &dev).unwrap();
+        let none = draw.clone().keep_with_probability(0.0, 9, 0);
+        let same = none.apply_fused(&x).unwrap();
+        assert!(max_rel(&same, &x) < 1e-5, "{}", max_rel(&same, &x));
+        // p = 0.3: each transform of each image kept about 30 % of the time, independently of
+        // the others; and a larger p keeps a superset (the same uniform draws decide).
+        let some = draw.clone().keep_with_probability(0.3, 9, 0);
+        let more = draw.clone().keep_with_probability(0.6, 9, 0);
+        let kept = |d: &AugmentDraw, i: usize| {
+            [
+                d.saturation[i] == draw.saturation[i] && d.contrast[i] == draw.contrast[i],
+                d.shift[i] == draw.shift[i],
+                d.cutout[i] == draw.cutout[i],
+            ]
+        };
+        for transform in 0..3 {
+            let share = (0..b).filter(|&i| kept(&some, i)[transform]).count() as f64 / b as f64;
+            assert!(
+                (0.24..0.36).contains(&share),
+                "transform {transform}: {share}"
+            );
+            for i in 0..b {
+                assert!(!kept(&some, i)[transform] || kept(&more, i)[transform]);
+            }
+        }
+        let all_three = (0..b).filter(|&i| kept(&some, i) == [true; 3]).count() as f64 / b as f64;
+        assert!(all_three < 0.08, "0.3³ = 0.027 expected, {all_three}");
     }
 }

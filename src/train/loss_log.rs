@@ -1,8 +1,9 @@
 //! The loss log, `runs/<name>/metrics.csv`: one row per training step with both losses and D's
-//! verdicts. (What the samples are worth is measured elsewhere, by `crate::metrics`.)
+//! verdicts; and `augment.csv`, the strength of adaptive augmentation as it moved. (What the samples are worth is measured elsewhere, by `crate::metrics`.)
 
 use std::path::{Path, PathBuf};
 
+use super::ada::AdaAdjustment;
 use crate::error::{Error, IoResultExt, Result};
 use crate::fsutil::write_atomic;
 
@@ -39,20 +40,57 @@ impl StepMetrics {
     }
 }
 
-/// Appends rows to `metrics.csv`, flushing after every batch of rows.
-pub struct MetricsLog {
-    path: PathBuf,
-    writer: csv::Writer<std::fs::File>,
+/// A row of a per-step log: its columns and the step it belongs to.
+pub trait LogRow: serde::Serialize + serde::de::DeserializeOwned {
+    /// The header line's column names, in the order the row serialises.
+    const COLUMNS: &'static [&'static str];
+    /// The training step the row was written after.
+    fn step(&self) -> u64;
 }
 
-impl MetricsLog {
+impl LogRow for StepMetrics {
+    const COLUMNS: &'static [&'static str] = &[
+        "step",
+        "epoch",
+        "d_loss",
+        "g_loss",
+        "d_real",
+        "d_fake",
+        "d_fake_after",
+    ];
+    fn step(&self) -> u64 {
+        self.step
+    }
+}
+
+impl LogRow for AdaAdjustment {
+    const COLUMNS: &'static [&'static str] = &["step", "overfitting", "p"];
+    fn step(&self) -> u64 {
+        self.step
+    }
+}
+
+/// Appends rows to a run's CSV log (`metrics.csv`, `augment.csv`), flushing after every batch
+/// of rows.
+pub struct CsvLog<R> {
+    path: PathBuf,
+    writer: csv::Writer<std::fs::File>,
+    _rows: std::marker::PhantomData<R>,
+}
+
+/// `metrics.csv`: one row per step.
+pub type MetricsLog = CsvLog<StepMetrics>;
+/// `augment.csv`: one row each time adaptive augmentation moved its strength.
+pub type AugmentLog = CsvLog<AdaAdjustment>;
+
+impl<R: LogRow> CsvLog<R> {
     /// Open the log of a run. Rows after `keep_through_step` (written after the checkpoint a run
     /// resumes from) are removed first, so a resumed log has each step exactly once.
     pub fn open(path: &Path, keep_through_step: u64) -> Result<Self> {
-        let kept: Vec<StepMetrics> = if path.exists() {
-            read_metrics_to_resume(path)?
+        let kept: Vec<R> = if path.exists() {
+            read_log_to_resume::<R>(path)?
                 .into_iter()
-                .filter(|m| m.step <= keep_through_step)
+                .filter(|m| m.step() <= keep_through_step)
                 .collect()
         } else {
             vec![]
@@ -60,15 +98,7 @@ impl MetricsLog {
         let mut w = csv::WriterBuilder::new()
             .has_headers(false)
             .from_writer(Vec::new());
-        w.write_record([
-            "step",
-            "epoch",
-            "d_loss",
-            "g_loss",
-            "d_real",
-            "d_fake",
-            "d_fake_after",
-        ])?;
+        w.write_record(R::COLUMNS)?;
         for row in &kept {
             w.serialize(row)?;
         }
@@ -85,10 +115,11 @@ impl MetricsLog {
             writer: csv::WriterBuilder::new()
                 .has_headers(false)
                 .from_writer(file),
+            _rows: std::marker::PhantomData,
         })
     }
 
-    pub fn append(&mut self, rows: &[StepMetrics]) -> Result<()> {
+    pub fn append(&mut self, rows: &[R]) -> Result<()> {
         for row in rows {
             self.writer
                 .serialize(row)
@@ -103,14 +134,14 @@ pub fn read_metrics(path: &Path) -> Result<Vec<StepMetrics>> {
     crate::fsutil::read_csv(path)
 }
 
-/// Read a metrics file to continue it. A last line cut short (the process was killed while
-/// writing it) is dropped: it was written after the last flush, so after any checkpoint. A bad
-/// line elsewhere is an error that says how to go on.
-fn read_metrics_to_resume(path: &Path) -> Result<Vec<StepMetrics>> {
+/// Read a log to continue it. A last line cut short (the process was killed while writing it)
+/// is dropped: it was written after the last flush, so after any checkpoint. A bad line
+/// elsewhere is an error that says how to go on.
+fn read_log_to_resume<R: LogRow>(path: &Path) -> Result<Vec<R>> {
     crate::fsutil::check_not_special(path)?;
     let mut reader =
         csv::Reader::from_path(path).map_err(|e| Error::bad_input(path, e.to_string()))?;
-    let rows: Vec<_> = reader.deserialize::<StepMetrics>().collect();
+    let rows: Vec<_> = reader.deserialize::<R>().collect();
     let last = rows.len().saturating_sub(1);
     let mut kept = Vec::with_capacity(rows.len());
     for (i, row) in rows.into_iter().enumerate() {
@@ -121,7 +152,7 @@ fn read_metrics_to_resume(path: &Path) -> Result<Vec<StepMetrics>> {
                 return Err(Error::bad_input(
                     path,
                     format!(
-                        "row {} cannot be read ({e}); the loss log is damaged before its end. \
+                        "row {} cannot be read ({e}); the log is damaged before its end. \
                          Delete that line (or move the file aside: the log then restarts at \
                          the checkpoint) and resume again",
                         i + 2

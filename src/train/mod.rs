@@ -1,5 +1,6 @@
 //! Chapter 5: training. The loss, the optimiser, the loop, checkpoints and the run's files.
 
+pub mod ada;
 pub mod adam;
 pub mod charts;
 pub mod checkpoint;

@@ -33,6 +33,10 @@ impl RunDir {
     pub fn metrics(&self) -> PathBuf {
         self.root.join("metrics.csv")
     }
+    /// Adaptive augmentation's strength as it moved (runs that adapt it).
+    pub fn augment(&self) -> PathBuf {
+        self.root.join("augment.csv")
+    }
     pub fn samples(&self) -> PathBuf {
         self.root.join("samples")
     }

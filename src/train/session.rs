@@ -158,10 +158,11 @@ pub fn train_with_console(trainer: &mut Trainer, stop_after: Option<u64>) -> Res
             bar.set_position(step);
             bar.set_message(format!("epoch {epoch}/{epochs} · {images_per_second:.0} img/s"));
         }
-        TrainEvent::EpochEnd { epoch, mean: Some(m), images_per_second, seconds, grid_path, .. } => {
+        TrainEvent::EpochEnd { epoch, mean: Some(m), images_per_second, seconds, grid_path, augment_p, .. } => {
             let (took, grid) = (format_duration(seconds), display_path(&grid_path));
+            let strength = augment_p.map(|p| format!("  augment p {p:.3}")).unwrap_or_default();
             say(format!(
-                "epoch {epoch:>3}/{epochs}: D loss {:.3}  G loss {:.3}  D(x) {:.3}  D(G(z)) {:.3}→{:.3}  {images_per_second:.0} img/s  {took}  → {grid}",
+                "epoch {epoch:>3}/{epochs}: D loss {:.3}  G loss {:.3}  D(x) {:.3}  D(G(z)) {:.3}→{:.3}{strength}  {images_per_second:.0} img/s  {took}  → {grid}",
                 m.d_loss, m.g_loss, m.d_real, m.d_fake, m.d_fake_after
             ));
         }

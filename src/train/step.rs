@@ -122,6 +122,7 @@ impl GanStep {
             d_real: mean_probability(&real_logits)?,
             d_fake: mean_probability(&fake_logits)?,
             d_fake_after: mean_probability(&fake_logits_after)?,
+            d_real_sign: real_logits.detach().sign()?.mean_all()?,
         })
     }
     // ANCHOR_END: train_step
@@ -142,6 +143,9 @@ pub struct StepStats {
     pub d_fake: Tensor,
     /// Mean D(G(z)) after D's update: what G's step saw.
     pub d_fake_after: Tensor,
+    /// Mean sign of D's raw scores on the real batch: adaptive augmentation's measure of how
+    /// much D has memorised ([`super::ada`]).
+    pub d_real_sign: Tensor,
 }
 
 impl StepStats {

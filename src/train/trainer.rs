@@ -20,10 +20,11 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use image::RgbImage;
 
+use super::ada::{AdaState, AdaptiveAugment};
 use super::checkpoint::{self, CheckpointInfo};
 use super::config::TrainConfig;
 use super::diff_augment::AugmentDraw;
-use super::loss_log::{MetricsLog, StepMetrics};
+use super::loss_log::{AugmentLog, MetricsLog, StepMetrics};
 use super::run::{current_commit, has_checkpoint, now_rfc3339, RunDir, RunLock, RunRecord};
 use super::step::{DiscriminatorInput, GanStep, StepStats};
 use crate::data::dataset::ImageDataset;
@@ -49,6 +50,7 @@ const FIXED_NOISE_SALT: u64 = 0x6669_7865_6421; // "fixed!"
 const SUBSET_SALT: u64 = 0x7375_6273_6574; // "subset"
 const INSTANCE_NOISE_SALT: u64 = 0x696e_7374_6e7a; // "instnz"
 const AUGMENT_SALT: u64 = 0x6469_6666_6175; // "diffau"
+const ADA_SALT: u64 = 0x6164_6170_7421; // "adapt!"
 
 /// What the training loop reports as it goes.
 #[derive(Debug)]
@@ -85,6 +87,8 @@ pub enum TrainEvent<'a> {
         seconds: f64,
         grid: &'a RgbImage,
         grid_path: PathBuf,
+        /// Adaptive augmentation's probability p at the epoch's end, in a run that adapts it.
+        augment_p: Option<f64>,
     },
     Checkpoint {
         step: u64,
@@ -104,6 +108,8 @@ pub struct Trainer {
     fixed_families: Option<Tensor>,
     step: u64,
     metrics: MetricsLog,
+    /// Adaptive augmentation and its log, in a run that adapts the augmentation's strength.
+    ada: Option<(AdaptiveAugment, AugmentLog)>,
     pending: Vec<(u64, u64, StepStats)>,
     epoch_rows: Vec<StepMetrics>,
     order: Option<(u64, Vec<u32>)>,
@@ -150,7 +156,7 @@ impl Trainer {
         if let Some(families) = dataset.families().filter(|_| config.model.classes() > 0) {
             save_families(&run.families(), &dataset.names, families)?;
         }
-        Self::assemble(config, dataset, run, lock, 0, None)
+        Self::assemble(config, dataset, run, lock, 0, None, None)
     }
 
     /// A conditional model needs every training image's family, each one it has.
@@ -211,7 +217,17 @@ impl Trainer {
         }
         let checkpoint = checkpoint::load(&run.checkpoints(), dataset.device())?;
         let step = checkpoint.info.step;
-        let mut trainer = Self::assemble(config, dataset, run, lock, step, Some(step))?;
+        let ada_state =
+            match (config.ada_target, checkpoint.info.augment) {
+                (None, _) => None,
+                (Some(_), Some(state)) => Some(state),
+                (Some(_), None) => return Err(checkpoint.damaged(
+                    "the run adapts its augmentation (ada_target) but the checkpoint index keeps \
+                     no `augment` state"
+                        .to_string(),
+                )),
+            };
+        let mut trainer = Self::assemble(config, dataset, run, lock, step, Some(step), ada_state)?;
         trainer.seconds_before = checkpoint.info.training_seconds;
         checkpoint.restore(&trainer.core.gan.generator_vars, "g")?;
         checkpoint.restore(&trainer.core.gan.discriminator_vars, "d")?;
@@ -309,6 +325,7 @@ impl Trainer {
         lock: RunLock,
         step: u64,
         last_checkpoint: Option<u64>,
+        ada_state: Option<AdaState>,
     ) -> Result<Self> {
         let device = dataset.device().clone();
         let core = GanStep::new(&config, &device)?;
@@ -321,6 +338,16 @@ impl Trainer {
         )?;
         let fixed_families = grid_families(config.model.classes(), config.grid_samples, &device)?;
         let metrics = MetricsLog::open(&run.metrics(), step)?;
+        let ada = match config.ada_target {
+            Some(target) => {
+                let ada = match ada_state {
+                    Some(state) => AdaptiveAugment::restore(target, state),
+                    None => AdaptiveAugment::new(target),
+                };
+                Some((ada, AugmentLog::open(&run.augment(), step)?))
+            }
+            None => None,
+        };
         Ok(Self {
             config,
             core,
@@ -330,6 +357,7 @@ impl Trainer {
             fixed_families,
             step,
             metrics,
+            ada,
             pending: Vec::new(),
             epoch_rows: Vec::new(),
             order: None,
@@ -425,10 +453,18 @@ impl Trainer {
         } else {
             None
         };
-        // DiffAugment: fresh settings for each of D's three looks.
+        // DiffAugment: fresh settings for each of D's three looks; with adaptive strength, each
+        // transform of each image kept with the current probability p.
+        let strength = self.ada.as_ref().map(|(ada, _)| ada.probability());
         let augment = self.config.diff_augment.then(|| {
-            [0, 1, 2]
-                .map(|k| AugmentDraw::new(self.config.seed ^ AUGMENT_SALT, 3 * self.step + k, b, s))
+            [0, 1, 2].map(|k| {
+                let stream = 3 * self.step + k;
+                let draw = AugmentDraw::new(self.config.seed ^ AUGMENT_SALT, stream, b, s);
+                match strength {
+                    Some(p) => draw.keep_with_probability(p, self.config.seed ^ ADA_SALT, stream),
+                    None => draw,
+                }
+            })
         });
         let view = |x: &Tensor, look: DiscriminatorInput| -> Result<Tensor> {
             let x = match &augment {
@@ -443,6 +479,11 @@ impl Trainer {
         };
         let stats = self.core.step_given(&real, families.as_ref(), &z, &view)?;
         self.step += 1;
+        if let Some((ada, log)) = &mut self.ada {
+            if let Some(moved) = ada.observe(&stats.d_real_sign, b, self.step)? {
+                log.append(&[moved])?;
+            }
+        }
         Ok(stats)
     }
 
@@ -526,6 +567,10 @@ impl Trainer {
             generator_optimizer_steps: self.core.opt_g.step_count(),
             discriminator_optimizer_steps: self.core.opt_d.step_count(),
             training_seconds: self.training_seconds(),
+            augment: match &mut self.ada {
+                Some((ada, _)) => Some(ada.state()?),
+                None => None,
+            },
         };
         let path = checkpoint::save(&self.run.checkpoints(), &tensors, info)?;
         self.last_checkpoint = Some(self.step);
@@ -618,6 +663,7 @@ impl Trainer {
                     seconds,
                     grid: &grid,
                     grid_path,
+                    augment_p: self.ada.as_ref().map(|(ada, _)| ada.probability()),
                 });
                 self.epoch_rows.clear();
                 epoch_start = Instant::now();

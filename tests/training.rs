@@ -100,7 +100,7 @@ fn a_few_steps_write_metrics_grids_checkpoints_and_charts() {
     );
 
     let files = draw_charts(&trainer.run).unwrap();
-    assert_eq!((files.steps, files.frames), (10, 2));
+    assert_eq!((files.steps, files.frames, files.augment_moves), (10, 2, 0));
     for f in [
         "loss.png",
         "loss.svg",
@@ -460,6 +460,10 @@ fn adaptive_augmentation_moves_p_by_the_rule_and_its_state_is_required() {
     }
     let saved = checkpoint::load_info(&run.join("checkpoints")).unwrap();
     assert_eq!(saved.augment.map(|a| a.p), Some(p));
+    // Its charts include p's.
+    let files = draw_charts(&logogan::train::RunDir::new(&run)).unwrap();
+    assert_eq!(files.augment_moves, 5);
+    assert!(run.join("augment.png").exists() && run.join("augment.svg").exists());
 
     // A checkpoint index of such a run without the state cannot continue it exactly: refused.
     let index = run.join("checkpoints").join(checkpoint::LATEST);

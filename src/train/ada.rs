@@ -109,6 +109,7 @@ impl AdaptiveAugment {
         self.state.p
     }
 
+    // ANCHOR: ada_rule
     /// Record one step: `real_sign` is the mean sign of D's scores on that step's real batch (a
     /// scalar tensor), `batch` its size. Every [`ADJUST_EVERY`] steps p moves, and the move is
     /// returned (for `augment.csv`), with `step` the step just done.
@@ -137,6 +138,7 @@ impl AdaptiveAugment {
             p: self.state.p,
         }))
     }
+    // ANCHOR_END: ada_rule
 
     /// Read the pending signs back into the state.
     fn settle(&mut self) -> Result<()> {

@@ -1,10 +1,12 @@
 //! The pictures of a finished (or interrupted) run, made from its files alone: loss chart,
-//! discriminator-output chart, progress GIF. `chapter-05 charts runs/<name>` re-makes them.
+//! discriminator-output chart, progress GIF, and in a run that adapts its augmentation the
+//! strength chart. `chapter-05 charts runs/<name>` re-makes them.
 
 use crate::error::{Error, Result};
 use crate::viz::gif::save_gif;
 use crate::viz::plot::{save_chart, smooth, LineChart, Series, BLUE, GREEN, ORANGE, RED};
 
+use super::ada::AdaAdjustment;
 use super::loss_log::{read_metrics, StepMetrics};
 use super::run::RunDir;
 
@@ -13,6 +15,8 @@ use super::run::RunDir;
 pub struct ChartFiles {
     pub steps: usize,
     pub frames: usize,
+    /// Moves of adaptive augmentation's strength drawn (0 in a run that does not adapt it).
+    pub augment_moves: usize,
 }
 
 /// One metric of every step, smoothed (EMA 0.9) so trends show through the step-to-step noise.
@@ -70,7 +74,46 @@ pub fn discriminator_chart(rows: &[StepMetrics]) -> LineChart {
     }
 }
 
-/// Write `loss.{png,svg}`, `d_outputs.{png,svg}` and `progress.gif` into the run folder.
+/// Adaptive augmentation (`augment.csv`): the strength p, and the measure that moved it (the
+/// mean sign of D's scores on real images, smoothed) against its target.
+pub fn augment_chart(rows: &[AdaAdjustment], target: f64) -> LineChart {
+    let (first, last) = match (rows.first(), rows.last()) {
+        (Some(f), Some(l)) => (f.step as f64, l.step as f64),
+        _ => (0.0, 1.0),
+    };
+    LineChart {
+        title: "Adaptive augmentation".into(),
+        x_label: "step".into(),
+        y_label: "probability / mean sign".into(),
+        y_range: Some((-0.2, 1.0)),
+        series: vec![
+            Series {
+                label: "p, each transform's probability".into(),
+                points: rows.iter().map(|r| (r.step as f64, r.p)).collect(),
+                colour: BLUE,
+            },
+            Series {
+                label: "mean sign of D(x) (smoothed)".into(),
+                points: smooth(
+                    &rows
+                        .iter()
+                        .map(|r| (r.step as f64, r.overfitting.max(-0.2)))
+                        .collect::<Vec<_>>(),
+                    0.9,
+                ),
+                colour: GREEN,
+            },
+            Series {
+                label: format!("target {target}"),
+                points: vec![(first, target), (last, target)],
+                colour: RED,
+            },
+        ],
+    }
+}
+
+/// Write `loss.{png,svg}`, `d_outputs.{png,svg}` and `progress.gif` into the run folder, and
+/// `augment.{png,svg}` for a run that adapts its augmentation (it has an `augment.csv`).
 pub fn draw_charts(run: &RunDir) -> Result<ChartFiles> {
     let rows = read_metrics(&run.metrics())?;
     if rows.is_empty() {
@@ -81,6 +124,23 @@ pub fn draw_charts(run: &RunDir) -> Result<ChartFiles> {
     }
     save_chart(&run.root, "loss", &loss_chart(&rows))?;
     save_chart(&run.root, "d_outputs", &discriminator_chart(&rows))?;
+    let mut augment_moves = 0;
+    if run.augment().exists() {
+        let moves: Vec<AdaAdjustment> = crate::fsutil::read_csv(&run.augment())?;
+        let target = super::run::RunRecord::load(run)?
+            .config
+            .ada_target
+            .ok_or_else(|| {
+                Error::bad_input(
+                    run.augment(),
+                    "the run's config.json sets no ada_target: this file is not the run's",
+                )
+            })?;
+        if !moves.is_empty() {
+            save_chart(&run.root, "augment", &augment_chart(&moves, target))?;
+        }
+        augment_moves = moves.len();
+    }
     let mut grids: Vec<_> = std::fs::read_dir(run.samples())
         .map(|d| {
             d.flatten()
@@ -104,5 +164,6 @@ pub fn draw_charts(run: &RunDir) -> Result<ChartFiles> {
     Ok(ChartFiles {
         steps: rows.len(),
         frames: frames.len(),
+        augment_moves,
     })
 }

@@ -786,6 +786,65 @@ fn ch06_recipe_sweep(book: &Book, sweep: &Path) -> Result<()> {
             caption,
             Provenance::of_run(&record).caption()
         ),
+    )?;
+    // A trial that adapts its augmentation: how p moved in its first seed's run.
+    for (group, config) in &trials {
+        let Some(target) = config.ada_target else {
+            continue;
+        };
+        let Some(first) = results
+            .iter()
+            .filter(|r| r.group == *group && !r.trial.ends_with(TRAINED_G))
+            .min_by_key(|r| r.seed)
+        else {
+            continue;
+        };
+        ch06_augment_strength(book, name, &sweep.join(&first.trial), target)?;
+    }
+    Ok(())
+}
+
+/// The figure of how adaptive augmentation's p moved in one run, with numbers read from its
+/// `augment.csv` in the caption.
+fn ch06_augment_strength(book: &Book, sweep: &str, run: &Path, target: f64) -> Result<()> {
+    use logogan::train::ada::AdaAdjustment;
+    use logogan::train::charts::augment_chart;
+    let run = RunDir::new(run);
+    let record = RunRecord::load(&run)?;
+    let moves: Vec<AdaAdjustment> = read_csv(&run.augment())?;
+    let last = moves.last().context("augment.csv has no rows")?;
+    let images_per_step = record.config.batch_size as f64;
+    let kimg = |step: u64| step as f64 * images_per_step / 1000.0;
+    let file = format!("ch06-trial-{sweep}-augment.png");
+    book.figure(&file, &render_png(&augment_chart(&moves, target))?)?;
+    let reached = |level: f64| {
+        moves
+            .iter()
+            .find(|m| m.p >= level)
+            .map_or("never".to_string(), |m| format!("after {:.0} kimg", kimg(m.step)))
+    };
+    // The last quarter of the run: where p sat, and how far D's measure stayed from the target.
+    let tail = &moves[moves.len() * 3 / 4..];
+    let mean = |f: fn(&AdaAdjustment) -> f64| tail.iter().map(f).sum::<f64>() / tail.len() as f64;
+    let trial = run.root.file_name().and_then(|n| n.to_str()).unwrap_or("?");
+    book.figure_with_caption(
+        &format!("ch06-trial-{sweep}-augment.md"),
+        &file,
+        "adaptive augmentation's p over a run",
+        &format!(
+            "Figure — Adaptive augmentation in the run `{trial}`: p (blue) starts at 0 and moves \
+             every 4 steps; the mean sign of D's scores on augmented real images (green, \
+             smoothed) is held near the target {target} (red). p passed 0.5 {}, 0.9 {} and ended \
+             at {:.3} after {:.0} kimg; over the last quarter of the run p averaged {:.3} and the \
+             measure {:.2}.",
+            reached(0.5),
+            reached(0.9),
+            last.p,
+            kimg(last.step),
+            mean(|m| m.p),
+            mean(|m| m.overfitting),
+        ),
+        &Provenance::of_run(&record),
     )
 }
 

@@ -134,18 +134,23 @@ def init_dcgan(module):
 
 # --- DiffAugment (Zhao et al. 2020, policy "color,translation,cutout"; ranges as the candle code) --
 
-def diff_augment(x):
+def diff_augment(x, strength=1.0):
     """x (B, 3, S, S) in [-1, 1] → the same images, each randomly recoloured, shifted by up to S/8
-    pixels (zero fill) and with an S/2 square (centre anywhere, may hang over the edge) zeroed."""
+    pixels (zero fill) and with an S/2 square (centre anywhere, may hang over the edge) zeroed.
+    With strength p < 1 (adaptive augmentation), each of the three transforms of each image is
+    applied with probability p and is the identity otherwise, as in src/train/diff_augment.rs."""
     b, _, s, _ = x.shape
     per_image = lambda: torch.rand(b, 1, 1, 1, device=x.device)
-    x = x + (per_image() - 0.5)                                                 # brightness
+    gate = lambda: torch.rand(b, 1, 1, 1, device=x.device) < strength          # (B, 1, 1, 1)
+    colour, translation, cutout = gate(), gate(), gate()
+    one = torch.ones(b, 1, 1, 1, device=x.device)
+    x = x + torch.where(colour, per_image() - 0.5, one * 0.0)                   # brightness
     grey = x.mean(dim=1, keepdim=True)
-    x = (x - grey) * (per_image() * 2.0) + grey                                 # saturation
+    x = (x - grey) * torch.where(colour, per_image() * 2.0, one) + grey         # saturation
     mean = x.mean(dim=[1, 2, 3], keepdim=True)
-    x = (x - mean) * (per_image() + 0.5) + mean                                 # contrast
+    x = (x - mean) * torch.where(colour, per_image() + 0.5, one) + mean         # contrast
     p = s // 8
-    shift = torch.randint(-p, p + 1, (b, 2), device=x.device)
+    shift = torch.randint(-p, p + 1, (b, 2), device=x.device) * translation.view(b, 1)
     rows = torch.arange(s, device=x.device)
     # Output (i, j) shows input (i − dy, j − dx) of the zero-padded image.
     src_i = (rows.view(1, s, 1) - shift[:, 0].view(b, 1, 1) + p).expand(b, s, s)
@@ -158,8 +163,26 @@ def diff_augment(x):
     corner = torch.randint(0, s, (b, 2), device=x.device) - half // 2             # cutout
     inside_i = (rows.view(1, s) >= corner[:, :1]) & (rows.view(1, s) < corner[:, :1] + half)
     inside_j = (rows.view(1, s) >= corner[:, 1:]) & (rows.view(1, s) < corner[:, 1:] + half)
-    keep = ~(inside_i.view(b, 1, s, 1) & inside_j.view(b, 1, 1, s))
+    keep = ~(inside_i.view(b, 1, s, 1) & inside_j.view(b, 1, 1, s)) | ~cutout
     return x * keep.to(x.dtype)
+
+
+class AdaptiveStrength:
+    """Adaptive augmentation (ADA), as src/train/ada.rs: p starts at 0; every 4 steps the mean
+    sign of D's scores on the real batches moves it by 4·B/100 000, up above the target, down
+    below it, within [0, 1]."""
+
+    def __init__(self, target, batch):
+        self.target, self.batch, self.p, self.signs = target, batch, 0.0, []
+
+    def observe(self, real_logits):
+        self.signs.append(torch.sign(real_logits.detach()).mean())
+        if len(self.signs) == 4:
+            measure = torch.stack(self.signs).mean().item()
+            step = self.batch * len(self.signs) / 100_000
+            direction = (measure > self.target) - (measure < self.target)
+            self.p = min(max(self.p + direction * step, 0.0), 1.0)
+            self.signs = []
 
 
 class Ema:
@@ -251,7 +274,14 @@ def main():
     bce = nn.BCEWithLogitsLoss()
     decay = config.get("ema_decay")
     ema = Ema(g, decay) if decay else None
-    view = diff_augment if config.get("diff_augment") else (lambda x: x)
+    target = config.get("ada_target")
+    ada = AdaptiveStrength(target, batch) if target else None
+    if not config.get("diff_augment"):
+        view = lambda x: x
+    elif ada:
+        view = lambda x: diff_augment(x, ada.p)
+    else:
+        view = diff_augment
 
     os.makedirs(args.out, exist_ok=True)
     snapshots = []
@@ -259,7 +289,8 @@ def main():
         os.makedirs(os.path.join(args.out, "snapshots"), exist_ok=True)
     rows, started, paused, step = [], time.perf_counter(), 0.0, 0
     print(f"torch {torch.__version__} on {dev}: {n} images of {size}×{size}, {epochs} epochs × "
-          f"{steps_per_epoch} steps of {batch}, EMA {decay}, DiffAugment {bool(config.get('diff_augment'))}",
+          f"{steps_per_epoch} steps of {batch}, EMA {decay}, DiffAugment {bool(config.get('diff_augment'))}"
+          f"{f', adaptive (target {target})' if ada else ''}",
           flush=True)
     for epoch in range(epochs):
         order = torch.randperm(n, device=dev)
@@ -274,6 +305,8 @@ def main():
             d_loss.backward()
             opt_d.step()
             after = d(view(fake)).view(-1)
+            if ada:  # after G's look, so all three looks of the step use the same p
+                ada.observe(real_logits)
             g_loss = bce(after, torch.ones_like(after))
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
@@ -321,6 +354,7 @@ def main():
         "run_config": os.path.join(args.run, "config.json"),
         "images": n, "epochs": epochs, "steps": step, "batch_size": batch, "seed": seed,
         "ema_decay": decay, "diff_augment": bool(config.get("diff_augment")),
+        "ada_target": target, "ada_p": ada.p if ada else None,
         "seconds": round(seconds, 2), "img_per_s": round(step * batch / seconds, 1),
         "final": dict(zip(["d_loss", "g_loss", "d_real", "d_fake"], metrics[-1])),
         "torch": torch.__version__, "device": str(dev),

@@ -821,7 +821,9 @@ fn ch06_augment_strength(book: &Book, sweep: &str, run: &Path, target: f64) -> R
         moves
             .iter()
             .find(|m| m.p >= level)
-            .map_or("never".to_string(), |m| format!("after {:.0} kimg", kimg(m.step)))
+            .map_or("never".to_string(), |m| {
+                format!("after {:.0} kimg", kimg(m.step))
+            })
     };
     // The last quarter of the run: where p sat, and how far D's measure stayed from the target.
     let tail = &moves[moves.len() * 3 / 4..];
@@ -832,11 +834,11 @@ fn ch06_augment_strength(book: &Book, sweep: &str, run: &Path, target: f64) -> R
         &file,
         "adaptive augmentation's p over a run",
         &format!(
-            "Figure — Adaptive augmentation in the run `{trial}`: p (blue) starts at 0 and moves \
-             every 4 steps; the mean sign of D's scores on augmented real images (green, \
-             smoothed) is held near the target {target} (red). p passed 0.5 {}, 0.9 {} and ended \
-             at {:.3} after {:.0} kimg; over the last quarter of the run p averaged {:.3} and the \
-             measure {:.2}.",
+            "Adaptive augmentation in the run `{trial}`: p (blue) starts at 0 and moves every 4 \
+             steps, up while the mean sign of D's scores on augmented real images (green, \
+             smoothed) is above the target {target} (red), down while it is below. p passed 0.5 \
+             {}, 0.9 {} and ended at {:.3} after {:.0} kimg; over the last quarter of the run p \
+             averaged {:.3} and the measure {:.2}.",
             reached(0.5),
             reached(0.9),
             last.p,

@@ -99,7 +99,8 @@ pub fn augment_chart(rows: &[AdaAdjustment], target: f64) -> LineChart {
                         .iter()
                         .map(|r| (r.step as f64, r.overfitting.max(-0.2)))
                         .collect::<Vec<_>>(),
-                    0.9,
+                    // One point per 4 steps: smoothed over about the last 200 steps.
+                    0.98,
                 ),
                 colour: GREEN,
             },

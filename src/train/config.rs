@@ -348,14 +348,16 @@ impl TrainConfig {
                 return Err(Error::config(
                     "ada_target",
                     format!(
-                        "{target} is not in (0, 1): the share of real images D should call real                          (the paper's 0.6)"
+                        "{target} is not in (0, 1): the share of real images D should call real \
+                         (the paper's 0.6)"
                     ),
                 ));
             }
             if !self.diff_augment {
                 return Err(Error::config(
                     "ada_target",
-                    "adapts the strength of the differentiable augmentation, which is off: add                      --diff-augment (diff_augment = true)",
+                    "adapts the strength of the differentiable augmentation, which is off: add \
+                     --diff-augment (diff_augment = true)",
                 ));
             }
         }

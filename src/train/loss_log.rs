@@ -1,5 +1,6 @@
 //! The loss log, `runs/<name>/metrics.csv`: one row per training step with both losses and D's
-//! verdicts; and `augment.csv`, the strength of adaptive augmentation as it moved. (What the samples are worth is measured elsewhere, by `crate::metrics`.)
+//! verdicts; and `augment.csv`, the strength of adaptive augmentation as it moved. (What the
+//! samples are worth is measured elsewhere, by `crate::metrics`.)
 
 use std::path::{Path, PathBuf};
 

@@ -317,6 +317,15 @@ fn stabilising_switches_train_and_resume_exactly() {
         augmented, adaptive,
         "p starts at 0, not at fixed DiffAugment's 1"
     );
+    // Mirrors and quarter turns on top of DiffAugment: drawn from their own stream, so a resume
+    // draws the same ones.
+    let turned = assert_resume_is_exact(TrainConfig {
+        checkpoint_every: 3,
+        diff_augment: true,
+        flip_and_turn: true,
+        ..tiny()
+    });
+    assert_ne!(augmented, turned, "the turns change what D sees");
     let last: Vec<f64> = hinge
         .lines()
         .last()
@@ -432,6 +441,20 @@ fn adaptive_augmentation_moves_p_by_the_rule_and_its_state_is_required() {
             .to_string();
         assert!(err.contains("`ada_target`") && err.contains(why), "{err}");
     }
+    let turns_alone = TrainConfig {
+        diff_augment: false,
+        ada_target: None,
+        flip_and_turn: true,
+        ..config.clone()
+    };
+    let err = Trainer::create(turns_alone, &data, "fixture".into(), dir.path().join("bad"))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("`flip_and_turn`") && err.contains("--diff-augment"),
+        "{err}"
+    );
 
     let run = dir.path().join("ada");
     Trainer::create(config, &data, "fixture".into(), run.clone())

@@ -134,11 +134,13 @@ def init_dcgan(module):
 
 # --- DiffAugment (Zhao et al. 2020, policy "color,translation,cutout"; ranges as the candle code) --
 
-def diff_augment(x, strength=1.0):
+def diff_augment(x, strength=1.0, flip_and_turn=False):
     """x (B, 3, S, S) in [-1, 1] → the same images, each randomly recoloured, shifted by up to S/8
     pixels (zero fill) and with an S/2 square (centre anywhere, may hang over the edge) zeroed.
     With strength p < 1 (adaptive augmentation), each of the three transforms of each image is
-    applied with probability p and is the identity otherwise, as in src/train/diff_augment.rs."""
+    applied with probability p and is the identity otherwise, as in src/train/diff_augment.rs.
+    With flip_and_turn, each image is also, with probability p, mirrored or turned (one of the
+    square's eight symmetries at random, the identity among them) before the shift."""
     b, _, s, _ = x.shape
     per_image = lambda: torch.rand(b, 1, 1, 1, device=x.device)
     gate = lambda: torch.rand(b, 1, 1, 1, device=x.device) < strength          # (B, 1, 1, 1)
@@ -152,9 +154,15 @@ def diff_augment(x, strength=1.0):
     p = s // 8
     shift = torch.randint(-p, p + 1, (b, 2), device=x.device) * translation.view(b, 1)
     rows = torch.arange(s, device=x.device)
-    # Output (i, j) shows input (i − dy, j − dx) of the zero-padded image.
-    src_i = (rows.view(1, s, 1) - shift[:, 0].view(b, 1, 1) + p).expand(b, s, s)
-    src_j = (rows.view(1, 1, s) - shift[:, 1].view(b, 1, 1) + p).expand(b, s, s)
+    # Output (i, j) shows the oriented image's (i − dy, j − dx), read from the zero-padded input.
+    src_i = (rows.view(1, s, 1) - shift[:, 0].view(b, 1, 1)).expand(b, s, s)
+    src_j = (rows.view(1, 1, s) - shift[:, 1].view(b, 1, 1)).expand(b, s, s)
+    if flip_and_turn:  # bit 0 mirrors the columns, bit 1 the rows, bit 2 transposes (ops::augment::orient)
+        element = torch.randint(0, 8, (b, 1, 1), device=x.device) * gate().view(b, 1, 1)
+        src_j = torch.where(element & 1 != 0, s - 1 - src_j, src_j)
+        src_i = torch.where(element & 2 != 0, s - 1 - src_i, src_i)
+        src_i, src_j = torch.where(element & 4 != 0, src_j, src_i), torch.where(element & 4 != 0, src_i, src_j)
+    src_i, src_j = src_i + p, src_j + p
     padded = F.pad(x, [p, p, p, p])
     side = s + 2 * p
     index = (src_i * side + src_j).reshape(b, 1, s * s).expand(b, 3, s * s)
@@ -276,12 +284,13 @@ def main():
     ema = Ema(g, decay) if decay else None
     target = config.get("ada_target")
     ada = AdaptiveStrength(target, batch) if target else None
+    flips = bool(config.get("flip_and_turn"))
     if not config.get("diff_augment"):
         view = lambda x: x
     elif ada:
-        view = lambda x: diff_augment(x, ada.p)
+        view = lambda x: diff_augment(x, ada.p, flips)
     else:
-        view = diff_augment
+        view = lambda x: diff_augment(x, 1.0, flips)
 
     os.makedirs(args.out, exist_ok=True)
     snapshots = []
@@ -354,7 +363,7 @@ def main():
         "run_config": os.path.join(args.run, "config.json"),
         "images": n, "epochs": epochs, "steps": step, "batch_size": batch, "seed": seed,
         "ema_decay": decay, "diff_augment": bool(config.get("diff_augment")),
-        "ada_target": target, "ada_p": ada.p if ada else None,
+        "ada_target": target, "ada_p": ada.p if ada else None, "flip_and_turn": flips,
         "seconds": round(seconds, 2), "img_per_s": round(step * batch / seconds, 1),
         "final": dict(zip(["d_loss", "g_loss", "d_real", "d_fake"], metrics[-1])),
         "torch": torch.__version__, "device": str(dev),

@@ -1,4 +1,4 @@
-//! Per-image recolouring, shift and cut-out of a batch `(B, 3, S, S)` as one CPU custom op with
+//! Per-image recolouring, flip or quarter turn, shift and cut-out of a batch `(B, 3, S, S)` as one CPU custom op with
 //! an exact backward pass: the speed form of the course's differentiable augmentation
 //! (`train::diff_augment`, where the readable definition and the test of equality live).
 //!
@@ -24,7 +24,11 @@ pub struct ImageAugment {
     pub saturation: f32,
     /// Spread around the image's mean is multiplied by this.
     pub contrast: f32,
-    /// Output (i, j) shows the recoloured input (i − dy, j − dx); zero where that is outside.
+    /// One of the square's eight symmetries ([`orient`]), applied after the colour and before
+    /// the shift; 0 is the identity.
+    pub orientation: u8,
+    /// Output (i, j) shows the recoloured, oriented input (i − dy, j − dx); zero where that is
+    /// outside.
     pub shift: (i64, i64),
     /// The `cut_side × cut_side` square from this (row, column) on is zeroed (it may hang over
     /// the edge).
@@ -32,16 +36,36 @@ pub struct ImageAugment {
     pub cut_side: i64,
 }
 
+/// Where pixel (y, x) of an image of side `side`, turned by `element` (0–7) of the square's
+/// symmetry group, is read from: bit 0 mirrors the columns, bit 1 the rows, bit 2 swaps rows and
+/// columns (a transpose). The eight combinations are the four quarter turns, each with and
+/// without a mirror; each maps the square onto itself, so the map is a permutation of the pixels
+/// and its adjoint a permutation back. Positions just outside the square (in the zero padding of
+/// a shift) map to positions just outside it.
+#[inline]
+pub fn orient(element: u8, y: i64, x: i64, side: i64) -> (i64, i64) {
+    let x = if element & 1 != 0 { side - 1 - x } else { x };
+    let y = if element & 2 != 0 { side - 1 - y } else { y };
+    if element & 4 != 0 {
+        (x, y)
+    } else {
+        (y, x)
+    }
+}
+
 impl ImageAugment {
-    /// The recoloured, shifted image's pixel (i, j) reads input pixel (i − dy, j − dx), if it is
-    /// inside the image and outside the cut.
+    /// The recoloured, oriented, shifted image's pixel (i, j) reads the input pixel that
+    /// position (i − dy, j − dx) of the oriented image came from, if it is inside the image and
+    /// (i, j) is outside the cut.
     #[inline]
     fn source(&self, i: i64, j: i64, side: i64) -> Option<usize> {
         let in_cut = (self.cut.0..self.cut.0 + self.cut_side).contains(&i)
             && (self.cut.1..self.cut.1 + self.cut_side).contains(&j);
         let (y, x) = (i - self.shift.0, j - self.shift.1);
-        (!in_cut && (0..side).contains(&y) && (0..side).contains(&x))
-            .then(|| (y * side + x) as usize)
+        (!in_cut && (0..side).contains(&y) && (0..side).contains(&x)).then(|| {
+            let (y, x) = orient(self.orientation, y, x, side);
+            (y * side + x) as usize
+        })
     }
 }
 
@@ -116,7 +140,8 @@ impl CustomOp1 for Augment {
     }
 }
 
-/// One image `x` (C, S, S) → `out`: brightness, saturation, contrast, then shift and cut.
+/// One image `x` (C, S, S) → `out`: brightness, saturation, contrast, then orientation, shift
+/// and cut.
 fn forward_image(out: &mut [f32], x: &[f32], a: &ImageAugment, c: usize, s: usize) {
     let plane = s * s;
     let mut colour = vec![0f32; c * plane];
@@ -137,7 +162,7 @@ fn forward_image(out: &mut [f32], x: &[f32], a: &ImageAugment, c: usize, s: usiz
     for v in colour.iter_mut() {
         *v = (*v - mean) * a.contrast + mean;
     }
-    // Shift and cut: a gather, zero where the source is outside or cut.
+    // Orientation, shift and cut: a gather, zero where the source is outside or cut.
     for i in 0..s as i64 {
         for j in 0..s as i64 {
             let at = (i * s as i64 + j) as usize;
@@ -153,7 +178,8 @@ fn forward_image(out: &mut [f32], x: &[f32], a: &ImageAugment, c: usize, s: usiz
 /// input's gradient `out`.
 fn backward_image(out: &mut [f32], g: &[f32], a: &ImageAugment, c: usize, s: usize) {
     let plane = s * s;
-    // Shift and cut: scatter each output gradient back to the pixel it was read from.
+    // Orientation, shift and cut: scatter each output gradient back to the pixel it was read
+    // from.
     out.fill(0.0);
     for i in 0..s as i64 {
         for j in 0..s as i64 {

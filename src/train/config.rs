@@ -96,6 +96,12 @@ pub struct TrainConfig {
     /// this target (the paper's 0.6). `None`: every transform always (fixed DiffAugment).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ada_target: Option<f64>,
+    /// Also mirror or turn by quarter turns what D sees (ADA's "xflip" and "rot90"; needs
+    /// `diff_augment`): each image, with probability p (ADA's, else 1), becomes one of the
+    /// square's eight symmetries at random. Without `ada_target` every orientation is equally
+    /// likely and G learns them all (the augmentation "leaks"); with it, only while D needs it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub flip_and_turn: bool,
     /// Seeds the weights, the noise of every step, the order of the images, the fixed noise.
     pub seed: u64,
     /// Use at most this many training images (the first ones of a seeded shuffle).
@@ -139,6 +145,7 @@ impl TrainConfig {
             ema_decay: None,
             diff_augment: false,
             ada_target: None,
+            flip_and_turn: false,
             seed: 0,
             max_images: None,
             checkpoint_every: 500,
@@ -361,6 +368,13 @@ impl TrainConfig {
                 ));
             }
         }
+        if self.flip_and_turn && !self.diff_augment {
+            return Err(Error::config(
+                "flip_and_turn",
+                "adds a transform to the differentiable augmentation, which is off: add \
+                 --diff-augment (diff_augment = true)",
+            ));
+        }
         if self.checkpoint_every == 0 {
             return Err(Error::config("checkpoint_every", "must be at least 1"));
         }
@@ -465,6 +479,10 @@ pub struct TrainOptions {
     /// should call real, e.g. 0.6; 0 turns it off (every transform always).
     #[arg(long)]
     pub ada_target: Option<f64>,
+    /// Also mirror or quarter-turn what D sees, with ADA's probability if it adapts, else always
+    /// (`--flip-and-turn` or `--flip-and-turn false`; needs `--diff-augment`).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub flip_and_turn: Option<bool>,
     /// Spectral normalisation of the discriminator's convolutions.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub spectral_norm: Option<bool>,
@@ -539,6 +557,7 @@ impl TrainOptions {
             ema_decay,
             diff_augment,
             ada_target,
+            flip_and_turn,
             spectral_norm,
             minibatch_std,
             max_images,
@@ -601,6 +620,9 @@ impl TrainOptions {
         }
         if let Some(target) = ada_target {
             c.ada_target = (target != 0.0).then_some(target);
+        }
+        if let Some(v) = flip_and_turn {
+            c.flip_and_turn = v;
         }
         if let Some(v) = spectral_norm {
             c.model.discriminator.spectral_norm = v;
@@ -877,6 +899,7 @@ mod tests {
             ema_decay: Some(0.999),
             diff_augment: Some(false),
             ada_target: Some(0.6),
+            flip_and_turn: Some(true),
             spectral_norm: Some(true),
             minibatch_std: Some(true),
             max_images: Some(100),

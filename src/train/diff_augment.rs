@@ -9,13 +9,15 @@
 //! and fake images on the fly, and differentiably, keeps D from learning the augmentations as a
 //! "real" signal (fakes get them too) and from memorising (it never sees the same image twice).
 //! The three transforms and their ranges follow the paper's "color,translation,cutout" policy.
+//! A fourth, from ADA's list (Karras et al. 2020), can be drawn on top: a mirror or quarter turn
+//! ([`AugmentDraw::flip_and_turn`]).
 
 use candle_core::{DType, Device, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::Result;
-use crate::ops::augment::{augment_images, ImageAugment};
+use crate::ops::augment::{augment_images, orient, ImageAugment};
 
 /// Random settings of one augmentation of a batch of `B` images of side `S`.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +27,9 @@ pub struct AugmentDraw {
     pub brightness: Vec<f32>,
     pub saturation: Vec<f32>,
     pub contrast: Vec<f32>,
+    /// Per image: one of the square's eight symmetries (mirrors and quarter turns, see
+    /// [`orient`]); 0, the identity, unless [`Self::flip_and_turn`] drew them.
+    pub orientation: Vec<u8>,
     /// Per image: shift (rows, columns) in [−S/8, S/8].
     pub shift: Vec<(i64, i64)>,
     /// Per image: top-left corner of the S/2 × S/2 square cut out (may hang over the edge).
@@ -44,6 +49,7 @@ impl AugmentDraw {
             brightness: Vec::with_capacity(batch),
             saturation: Vec::with_capacity(batch),
             contrast: Vec::with_capacity(batch),
+            orientation: vec![0; batch],
             shift: Vec::with_capacity(batch),
             cutout: Vec::with_capacity(batch),
             size,
@@ -90,13 +96,37 @@ impl AugmentDraw {
         self
     }
 
+    // ANCHOR: flip_and_turn
+    /// Mirrors and quarter turns (ADA's "xflip" and "rot90", as one draw): with probability `p`
+    /// an image is turned by one of the square's eight symmetries, drawn uniformly (the identity
+    /// among them), else left as it is. From their own random stream (`seed`, `stream`), so the
+    /// other settings are the same whether this is drawn or not.
+    ///
+    /// Why: logos survive being mirrored or turned (a turned logo is still a logo), and these
+    /// transforms give D's memory far more to learn than the other three. But at `p` = 1 every
+    /// orientation is equally likely among the augmented real images, and G can no longer tell
+    /// which way up logos are: the augmentation leaks into the samples. Below 1 the identity is
+    /// the likeliest orientation and G is pushed towards it; ADA keeps `p` there as long as D
+    /// lets it.
+    pub fn flip_and_turn(mut self, p: f64, seed: u64, stream: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(stream);
+        for orientation in self.orientation.iter_mut() {
+            // Two draws per image whatever p is, so image i's symmetry does not depend on p.
+            let (turned, element) = (rng.random::<f64>() < p, rng.random_range(0..8u8));
+            *orientation = if turned { element } else { 0 };
+        }
+        self
+    }
+    // ANCHOR_END: flip_and_turn
+
     fn per_image(values: &[f32], device: &Device) -> Result<Tensor> {
         Ok(Tensor::from_slice(values, (values.len(), 1, 1, 1), device)?)
     }
 
     // ANCHOR: diff_augment
-    /// Apply to `x` (B, 3, S, S): colour, then translation, then cutout. Every step is a tensor
-    /// operation, so gradients flow through to whatever made `x`.
+    /// Apply to `x` (B, 3, S, S): colour, then orientation and translation, then cutout. Every
+    /// step is a tensor operation, so gradients flow through to whatever made `x`.
     pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
         let dev = x.device();
         // Colour: brightness, saturation (around each pixel's grey), contrast (around the mean).
@@ -111,8 +141,9 @@ impl AugmentDraw {
             .broadcast_sub(&mean)?
             .broadcast_mul(&Self::per_image(&self.contrast, dev)?)?
             .broadcast_add(&mean)?;
-        // Translation with zero fill, as a gather from the zero-padded images.
-        let x = self.translate(&x)?;
+        // Mirror or turn (if drawn) and translation with zero fill: one gather from the
+        // zero-padded images.
+        let x = self.move_pixels(&x)?;
         // Cutout: zero a square.
         x.broadcast_mul(&self.cutout_mask(dev)?).map_err(Into::into)
     }
@@ -128,6 +159,7 @@ impl AugmentDraw {
                 brightness: self.brightness[i],
                 saturation: self.saturation[i],
                 contrast: self.contrast[i],
+                orientation: self.orientation[i],
                 shift: self.shift[i],
                 cut: self.cutout[i],
                 cut_side: side,
@@ -139,7 +171,7 @@ impl AugmentDraw {
         }
     }
 
-    fn translate(&self, x: &Tensor) -> Result<Tensor> {
+    fn move_pixels(&self, x: &Tensor) -> Result<Tensor> {
         let (b, c, s, _) = x.dims4()?;
         let p = (s / 8) as i64;
         let side = s as i64 + 2 * p;
@@ -147,11 +179,14 @@ impl AugmentDraw {
             .pad_with_zeros(2, p as usize, p as usize)?
             .pad_with_zeros(3, p as usize, p as usize)?;
         let mut index = Vec::with_capacity(b * s * s);
-        for &(dy, dx) in &self.shift {
+        for (&(dy, dx), &element) in self.shift.iter().zip(&self.orientation) {
             for i in 0..s as i64 {
                 for j in 0..s as i64 {
-                    // Output (i, j) shows input (i − dy, j − dx): padded (i − dy + p, j − dx + p).
-                    index.push(((i - dy + p) * side + (j - dx + p)) as u32);
+                    // Output (i, j) shows the oriented image's (i − dy, j − dx), which is the
+                    // input's (y, x) = orient(i − dy, j − dx): padded (y + p, x + p). Outside the
+                    // image that lands in the padding, whose zeros every symmetry keeps.
+                    let (y, x) = orient(element, i - dy, j - dx, s as i64);
+                    index.push(((y + p) * side + (x + p)) as u32);
                 }
             }
         }
@@ -256,8 +291,9 @@ mod tests {
             let x =
                 Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, 3, s, s), &dev).unwrap()).unwrap();
             let up = Tensor::randn(0f32, 1.0, (b, 3, s, s), &dev).unwrap();
-            let mut d = AugmentDraw::new(seed, 0, b, s);
-            // Shifts at both extremes and a cut hanging over the corner, beside random ones.
+            // Every image mirrored or turned (one of the eight at random, the identity among
+            // them), shifts at both extremes and a cut hanging over the corner.
+            let mut d = AugmentDraw::new(seed, 0, b, s).flip_and_turn(1.0, seed, 1);
             d.shift[0] = ((s / 8) as i64, -((s / 8) as i64));
             d.cutout[1] = (-((s / 4) as i64), (s as i64) - 2);
             let run = |f: &dyn Fn(&Tensor) -> Result<Tensor>| {
@@ -278,6 +314,55 @@ mod tests {
                 max_rel(&g, &g_ref)
             );
         }
+    }
+
+    #[test]
+    fn flips_and_turns_are_the_eight_symmetries_of_the_square() {
+        let dev = Device::Cpu;
+        let (b, s) = (2, 8);
+        let x = Tensor::randn(0f32, 1.0, (b, 3, s, s), &dev).unwrap();
+        let turned = |element: u8, x: &Tensor| {
+            let mut d = AugmentDraw::new(0, 0, b, s);
+            (d.brightness, d.saturation, d.contrast) = (vec![0.0; b], vec![1.0; b], vec![1.0; b]);
+            d.shift = vec![(0, 0); b];
+            d.cutout = vec![(-100, -100); b];
+            d.orientation = vec![element; b];
+            let y = d.apply(x).unwrap();
+            let fused = d.apply_fused(x).unwrap();
+            assert!(max_rel(&fused, &y) < 1e-6, "element {element}");
+            y
+        };
+        // Built independently of `orient`: mirrors by reversed indices, a transpose.
+        let reversed = Tensor::from_vec((0..s as u32).rev().collect(), s, &dev).unwrap();
+        let mirror_columns = x.index_select(&reversed, 3).unwrap();
+        let mirror_rows = x.index_select(&reversed, 2).unwrap();
+        let transpose = x.transpose(2, 3).unwrap().contiguous().unwrap();
+        let same = |a: &Tensor, b: &Tensor| max_rel(a, b) < 1e-6;
+        assert!(same(&turned(0, &x), &x));
+        assert!(same(&turned(1, &x), &mirror_columns));
+        assert!(same(&turned(2, &x), &mirror_rows));
+        assert!(same(&turned(4, &x), &transpose));
+        // A quarter turn (6) twice is the half turn (3), four times the identity.
+        let half = turned(6, &turned(6, &x));
+        assert!(same(&half, &turned(3, &x)));
+        assert!(same(&turned(6, &turned(6, &half)), &x));
+        // The eight are eight different images.
+        let all: Vec<Tensor> = (0..8).map(|e| turned(e, &x)).collect();
+        for i in 0..8 {
+            for j in 0..i {
+                assert!(!same(&all[i], &all[j]), "{i} and {j} are the same map");
+            }
+        }
+        // With probability p: about p·7/8 of the images come out changed; p = 0 leaves them
+        // all, a larger p turns a superset, and every element is drawn.
+        let draw = AugmentDraw::new(5, 0, 800, s);
+        assert_eq!(draw.clone().flip_and_turn(0.0, 9, 0), draw);
+        let some = draw.clone().flip_and_turn(0.4, 9, 0).orientation;
+        let more = draw.clone().flip_and_turn(0.8, 9, 0).orientation;
+        let share = some.iter().filter(|&&e| e != 0).count() as f64 / 800.0;
+        assert!((0.29..0.41).contains(&share), "0.35 expected, {share}");
+        assert!(some.iter().zip(&more).all(|(a, b)| *a == 0 || a == b));
+        assert!((1..8).all(|e| more.contains(&e)));
     }
 
     #[test]

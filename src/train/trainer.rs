@@ -51,6 +51,7 @@ const SUBSET_SALT: u64 = 0x7375_6273_6574; // "subset"
 const INSTANCE_NOISE_SALT: u64 = 0x696e_7374_6e7a; // "instnz"
 const AUGMENT_SALT: u64 = 0x6469_6666_6175; // "diffau"
 const ADA_SALT: u64 = 0x6164_6170_7421; // "adapt!"
+const FLIP_SALT: u64 = 0x666c_6970_7321; // "flips!"
 
 /// What the training loop reports as it goes.
 #[derive(Debug)]
@@ -454,15 +455,22 @@ impl Trainer {
             None
         };
         // DiffAugment: fresh settings for each of D's three looks; with adaptive strength, each
-        // transform of each image kept with the current probability p.
+        // transform of each image kept with the current probability p; mirrors and quarter turns
+        // on top if asked for, with the same p.
         let strength = self.ada.as_ref().map(|(ada, _)| ada.probability());
         let augment = self.config.diff_augment.then(|| {
             [0, 1, 2].map(|k| {
                 let stream = 3 * self.step + k;
-                let draw = AugmentDraw::new(self.config.seed ^ AUGMENT_SALT, stream, b, s);
-                match strength {
-                    Some(p) => draw.keep_with_probability(p, self.config.seed ^ ADA_SALT, stream),
+                let seed = self.config.seed;
+                let draw = AugmentDraw::new(seed ^ AUGMENT_SALT, stream, b, s);
+                let draw = match strength {
+                    Some(p) => draw.keep_with_probability(p, seed ^ ADA_SALT, stream),
                     None => draw,
+                };
+                if self.config.flip_and_turn {
+                    draw.flip_and_turn(strength.unwrap_or(1.0), seed ^ FLIP_SALT, stream)
+                } else {
+                    draw
                 }
             })
         });

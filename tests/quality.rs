@@ -523,6 +523,19 @@ fn sweep_files_with_mistakes_are_refused_by_name() {
     };
     let sweep = SweepFile::load(&root.join("data/sweeps/laptop-ada.toml")).unwrap();
     assert_trials_are(&sweep, &[("preset", &preset), ("ada", &adaptive)]);
+    let turns = TrainConfig {
+        flip_and_turn: true,
+        ..adaptive.clone()
+    };
+    let sweep = SweepFile::load(&root.join("data/sweeps/laptop-ada-turns.toml")).unwrap();
+    assert_trials_are(
+        &sweep,
+        &[
+            ("preset", &preset),
+            ("ada", &adaptive),
+            ("ada-turns", &turns),
+        ],
+    );
 }
 
 /// Every run of `sweep` has the settings of its trial in `expected` (by name, seed aside), and

@@ -787,7 +787,7 @@ fn ch06_recipe_sweep(book: &Book, sweep: &Path) -> Result<()> {
             Provenance::of_run(&record).caption()
         ),
     )?;
-    // A trial that adapts its augmentation: how p moved in its first seed's run.
+    // Each trial that adapts its augmentation: how p moved in its first seed's run.
     for (group, config) in &trials {
         let Some(target) = config.ada_target else {
             continue;
@@ -799,14 +799,15 @@ fn ch06_recipe_sweep(book: &Book, sweep: &Path) -> Result<()> {
         else {
             continue;
         };
-        ch06_augment_strength(book, name, &sweep.join(&first.trial), target)?;
+        let figure = format!("ch06-trial-{name}-{group}-augment");
+        ch06_augment_strength(book, &figure, &sweep.join(&first.trial), target)?;
     }
     Ok(())
 }
 
 /// The figure of how adaptive augmentation's p moved in one run, with numbers read from its
-/// `augment.csv` in the caption.
-fn ch06_augment_strength(book: &Book, sweep: &str, run: &Path, target: f64) -> Result<()> {
+/// `augment.csv` in the caption; written as `<figure>.png` and `<figure>.md`.
+fn ch06_augment_strength(book: &Book, figure: &str, run: &Path, target: f64) -> Result<()> {
     use logogan::train::ada::AdaAdjustment;
     use logogan::train::charts::augment_chart;
     let run = RunDir::new(run);
@@ -815,7 +816,7 @@ fn ch06_augment_strength(book: &Book, sweep: &str, run: &Path, target: f64) -> R
     let last = moves.last().context("augment.csv has no rows")?;
     let images_per_step = record.config.batch_size as f64;
     let kimg = |step: u64| step as f64 * images_per_step / 1000.0;
-    let file = format!("ch06-trial-{sweep}-augment.png");
+    let file = format!("{figure}.png");
     book.figure(&file, &render_png(&augment_chart(&moves, target))?)?;
     let reached = |level: f64| {
         moves
@@ -830,7 +831,7 @@ fn ch06_augment_strength(book: &Book, sweep: &str, run: &Path, target: f64) -> R
     let mean = |f: fn(&AdaAdjustment) -> f64| tail.iter().map(f).sum::<f64>() / tail.len() as f64;
     let trial = run.root.file_name().and_then(|n| n.to_str()).unwrap_or("?");
     book.figure_with_caption(
-        &format!("ch06-trial-{sweep}-augment.md"),
+        &format!("{figure}.md"),
         &file,
         "adaptive augmentation's p over a run",
         &format!(

@@ -527,6 +527,10 @@ fn sweep_files_with_mistakes_are_refused_by_name() {
         flip_and_turn: true,
         ..adaptive.clone()
     };
+    let mut fast_g = preset.clone();
+    fast_g.generator_optimizer.lr = 4e-4;
+    let sweep = SweepFile::load(&root.join("data/sweeps/laptop-fast-g.toml")).unwrap();
+    assert_trials_are(&sweep, &[("preset", &preset), ("fast-g", &fast_g)]);
     let sweep = SweepFile::load(&root.join("data/sweeps/laptop-ada-turns.toml")).unwrap();
     assert_trials_are(
         &sweep,

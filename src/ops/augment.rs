@@ -1,6 +1,7 @@
-//! Per-image recolouring, flip or quarter turn, shift and cut-out of a batch `(B, 3, S, S)` as one CPU custom op with
-//! an exact backward pass: the speed form of the course's differentiable augmentation
-//! (`train::diff_augment`, where the readable definition and the test of equality live).
+//! Per-image recolouring, flip or quarter turn, shift and cut-out of a batch `(B, 3, S, S)` as
+//! one CPU custom op with an exact backward pass: the speed form of the course's differentiable
+//! augmentation (`train::diff_augment`, where the readable definition and the test of equality
+//! live).
 //!
 //! Why: composed from candle's tensor ops, the augmentation is about fifteen graph nodes per
 //! look (three looks a step), each a pass over the batch on one thread, plus reductions and a
